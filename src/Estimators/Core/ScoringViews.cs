@@ -1,0 +1,209 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNetExt.Core;
+
+/// <summary>Supplies the score values of the row a <see cref="ScoringRow"/> stands on.</summary>
+internal interface IScoreSource
+{
+    /// <summary>Values of score column <paramref name="column"/> for the current row.</summary>
+    ReadOnlySpan<float> Current(int column);
+}
+
+/// <summary>The lazily scored view <see cref="TorchModelTransformer.Transform"/> returns.</summary>
+internal sealed class ScoredDataView : IDataView
+{
+    private readonly TorchModelTransformer _model;
+    private readonly IDataView _input;
+
+    public ScoredDataView(TorchModelTransformer model, IDataView input, DataViewSchema schema)
+    {
+        _model = model;
+        _input = input;
+        Schema = schema;
+    }
+
+    public bool CanShuffle => false;
+    public DataViewSchema Schema { get; }
+    public long? GetRowCount() => _input.GetRowCount();
+
+    public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+    {
+        var needed = columnsNeeded.ToList();
+        int inputCount = _input.Schema.Count;
+        var inputColumns = needed.Where(c => c.Index < inputCount).Select(c => _input.Schema[c.Index]);
+        bool scores = needed.Any(c => c.Index >= inputCount);
+        // Scores come from a second cursor that reads features ahead in batches; both cursors see rows in the same order.
+        var source = scores ? new BatchScoreSource(_model, _input) : null;
+        return new ScoringRow(Schema, _input.GetRowCursor(inputColumns), inputCount, _model.ScoreColumns, source);
+    }
+
+    public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+        => new[] { GetRowCursor(columnsNeeded, rand) };
+}
+
+/// <summary>Row-at-a-time mapping for PredictionEngine.</summary>
+internal sealed class ScoringRowMapper : IRowToRowMapper
+{
+    private readonly TorchModelTransformer _model;
+
+    public ScoringRowMapper(TorchModelTransformer model, DataViewSchema input, DataViewSchema output)
+    {
+        _model = model;
+        InputSchema = input;
+        OutputSchema = output;
+    }
+
+    public DataViewSchema InputSchema { get; }
+    public DataViewSchema OutputSchema { get; }
+
+    public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns)
+    {
+        var cols = dependingColumns.ToList();
+        var needed = cols.Where(c => c.Index < InputSchema.Count).Select(c => InputSchema[c.Index]).ToList();
+        if (cols.Any(c => c.Index >= InputSchema.Count)) needed.Add(InputSchema[_model.FeatureColumnName]);
+        return needed.Distinct();
+    }
+
+    public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns)
+        => new ScoringRow(OutputSchema, input, InputSchema.Count, _model.ScoreColumns, new SingleRowScoreSource(_model, input));
+}
+
+/// <summary>A row (or cursor) that passes input columns through and appends score columns.</summary>
+internal sealed class ScoringRow : DataViewRowCursor
+{
+    private readonly DataViewRow _input;
+    private readonly int _inputCount;
+    private readonly IReadOnlyList<ScoreColumn> _scores;
+    private readonly IScoreSource? _source;
+
+    public ScoringRow(DataViewSchema schema, DataViewRow input, int inputCount, IReadOnlyList<ScoreColumn> scores, IScoreSource? source)
+    {
+        Schema = schema;
+        _input = input;
+        _inputCount = inputCount;
+        _scores = scores;
+        _source = source;
+    }
+
+    public override DataViewSchema Schema { get; }
+    public override long Position => _input.Position;
+    public override long Batch => _input.Batch;
+    public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
+
+    public override bool IsColumnActive(DataViewSchema.Column column)
+        => column.Index < _inputCount ? _input.IsColumnActive(_input.Schema[column.Index]) : _source != null;
+
+    public override bool MoveNext()
+    {
+        if (_input is not DataViewRowCursor cursor) throw new InvalidOperationException("This row is not a cursor.");
+        if (!cursor.MoveNext()) return false;
+        (_source as BatchScoreSource)?.Advance();
+        return true;
+    }
+
+    public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+    {
+        if (column.Index < _inputCount) return _input.GetGetter<TValue>(_input.Schema[column.Index]);
+        if (_source is null) throw new InvalidOperationException($"Column '{column.Name}' was not requested when the cursor was created.");
+        int ci = column.Index - _inputCount;
+        var spec = _scores[ci];
+        var source = _source;
+        Delegate getter = spec.Kind switch
+        {
+            ScoreColumnKind.Float => (ValueGetter<float>)((ref float v) => v = source.Current(ci)[0]),
+            ScoreColumnKind.Key => (ValueGetter<uint>)((ref uint v) => v = (uint)source.Current(ci)[0] + 1),
+            ScoreColumnKind.Boolean => (ValueGetter<bool>)((ref bool v) => v = source.Current(ci)[0] > 0.5f),
+            _ => (ValueGetter<VBuffer<float>>)((ref VBuffer<float> v) =>
+            {
+                var editor = VBufferEditor.Create(ref v, spec.Width);
+                source.Current(ci).CopyTo(editor.Values);
+                v = editor.Commit();
+            }),
+        };
+        return getter as ValueGetter<TValue>
+            ?? throw new InvalidOperationException($"Column '{column.Name}' is {DataViewReader.Describe(column.Type)}; it cannot be read as {typeof(TValue).Name}.");
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && _input is DataViewRowCursor c) c.Dispose();
+        (_source as IDisposable)?.Dispose();
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Scores rows in batches of <see cref="TorchModelTransformer.ScoringBatchSize"/> read ahead by its own cursor.</summary>
+internal sealed class BatchScoreSource : IScoreSource, IDisposable
+{
+    private readonly TorchModelTransformer _model;
+    private readonly DataViewRowCursor _features;
+    private readonly ValueGetter<VBuffer<float>> _getter;
+    private float[][] _batch = Array.Empty<float[]>();
+    private int _rowsInBatch, _index = -1;
+    private VBuffer<float> _buffer;
+
+    public BatchScoreSource(TorchModelTransformer model, IDataView input)
+    {
+        _model = model;
+        var col = input.Schema[model.FeatureColumnName];
+        _features = input.GetRowCursor(new[] { col });
+        _getter = _features.GetGetter<VBuffer<float>>(col);
+    }
+
+    public void Advance()
+    {
+        if (++_index < _rowsInBatch) return;
+        int width = _model.FeatureSize, batch = _model.ScoringBatchSize;
+        var values = new float[batch * width];
+        int rows = 0;
+        while (rows < batch && _features.MoveNext())
+        {
+            _getter(ref _buffer);
+            _buffer.CopyTo(values.AsSpan(rows * width, width));
+            rows++;
+        }
+        if (rows == 0) throw new InvalidOperationException("The feature cursor ended before the row cursor: the input view changed while it was read.");
+        _batch = _model.Score(rows == batch ? values : values[..(rows * width)], rows);
+        _rowsInBatch = rows;
+        _index = 0;
+    }
+
+    public ReadOnlySpan<float> Current(int column)
+    {
+        int width = _model.ScoreColumns[column].Width;
+        return _batch[column].AsSpan(_index * width, width);
+    }
+
+    public void Dispose() => _features.Dispose();
+}
+
+/// <summary>Scores the single row a PredictionEngine fills in; re-scores only when the features change.</summary>
+internal sealed class SingleRowScoreSource : IScoreSource
+{
+    private readonly TorchModelTransformer _model;
+    private readonly ValueGetter<VBuffer<float>> _getter;
+    private readonly float[] _features, _scored;
+    private float[][]? _scores;
+    private VBuffer<float> _buffer;
+
+    public SingleRowScoreSource(TorchModelTransformer model, DataViewRow input)
+    {
+        _model = model;
+        _getter = input.GetGetter<VBuffer<float>>(input.Schema[model.FeatureColumnName]);
+        _features = new float[model.FeatureSize];
+        _scored = new float[model.FeatureSize];
+    }
+
+    public ReadOnlySpan<float> Current(int column)
+    {
+        _getter(ref _buffer);
+        _buffer.CopyTo(_features);
+        if (_scores is null || !_features.AsSpan().SequenceEqual(_scored))
+        {
+            _scores = _model.Score(_features, 1);
+            _features.CopyTo(_scored, 0);
+        }
+        return _scores[column];
+    }
+}

@@ -1,0 +1,115 @@
+using Microsoft.ML.Runtime;
+using MLNetExt.Export;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetExt.Core;
+
+/// <summary>
+/// A multiclass classifier transformer over a module that maps [N, FeatureSize] features to [N, classes] logits.
+/// Outputs ML.NET's multiclass columns: <c>Score</c> (class probabilities, slot names = class names) and
+/// <c>PredictedLabel</c> (key typed like the training label). ONNX: <c>Score</c> [N, classes] and <c>PredictedLabel</c>
+/// (int64, 0-based class index) [N].
+/// </summary>
+public abstract class TorchMulticlassTransformer : TorchModelTransformer
+{
+    private readonly ScoreColumn[] _columns;
+
+    /// <summary>Creates the transformer.</summary>
+    protected TorchMulticlassTransformer(IHostEnvironment env, string methodName, string featureColumnName, int featureSize,
+        nn.Module<Tensor, Tensor> module, int classCount, IReadOnlyList<string>? classNames)
+        : base(env, methodName, featureColumnName, featureSize, module)
+    {
+        if (classNames != null && classNames.Count != classCount)
+            throw new ArgumentException($"{classNames.Count} class names were given for {classCount} classes.");
+        ClassCount = classCount;
+        ClassNames = classNames;
+        Classifier = module;
+        _columns = new[]
+        {
+            new ScoreColumn("Score", ScoreColumnKind.FloatVector, classCount, classNames),
+            new ScoreColumn("PredictedLabel", ScoreColumnKind.Key, classCount, classNames),
+        };
+    }
+
+    /// <summary>Number of classes.</summary>
+    public int ClassCount { get; }
+    /// <summary>Class names from the training label's key values, if it had text values.</summary>
+    public IReadOnlyList<string>? ClassNames { get; }
+    /// <summary>The module producing logits.</summary>
+    protected nn.Module<Tensor, Tensor> Classifier { get; }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<ScoreColumn> ScoreColumns => _columns;
+
+    /// <summary>Logits for a batch (eval mode, no_grad). Defaults to the module's forward.</summary>
+    public virtual Tensor Logits(Tensor features) => Classifier.call(features);
+
+    /// <inheritdoc/>
+    protected override Tensor[] ScoreTensors(Tensor features)
+    {
+        var logits = Logits(features);
+        return new[] { nn.functional.softmax(logits, 1), logits.argmax(1).to(ScalarType.Float32).unsqueeze(1) };
+    }
+
+    /// <summary>Adds the logits graph and returns the name of the [N, classes] logits value.</summary>
+    protected abstract string BuildOnnxLogits(OnnxGraphBuilder graph, string features);
+
+    /// <inheritdoc/>
+    protected sealed override void BuildOnnx(OnnxGraphBuilder graph, string features)
+    {
+        var logits = BuildOnnxLogits(graph, features);
+        graph.AddOutput(graph.Softmax(logits, 1), "Score", OnnxElementType.Float, OnnxGraphBuilder.Batch, ClassCount);
+        graph.AddOutput(graph.ArgMax(logits, 1), "PredictedLabel", OnnxElementType.Int64, OnnxGraphBuilder.Batch);
+    }
+
+    /// <inheritdoc/>
+    protected sealed override void WriteConfiguration(BinaryWriter writer)
+    {
+        writer.Write(ClassCount);
+        writer.Write(ClassNames?.Count ?? -1);
+        foreach (var name in ClassNames ?? Array.Empty<string>()) writer.Write(name);
+        WriteModelConfiguration(writer);
+    }
+
+    /// <summary>Writes the method's own configuration (read back in the method's loader after <see cref="ReadClasses"/>).</summary>
+    protected abstract void WriteModelConfiguration(BinaryWriter writer);
+
+    /// <summary>Reads what <see cref="WriteConfiguration"/> wrote before the method's configuration.</summary>
+    protected static (int ClassCount, string[]? ClassNames) ReadClasses(BinaryReader r)
+    {
+        int count = r.ReadInt32();
+        int names = r.ReadInt32();
+        var classNames = names < 0 ? null : Enumerable.Range(0, names).Select(_ => r.ReadString()).ToArray();
+        return (count, classNames);
+    }
+}
+
+/// <summary>
+/// A regression transformer over a module that maps [N, FeatureSize] features to [N] or [N, 1] predictions.
+/// Outputs ML.NET's regression column <c>Score</c> (Single). ONNX: <c>Score</c> [N, 1].
+/// </summary>
+public abstract class TorchRegressionTransformer : TorchModelTransformer
+{
+    private static readonly ScoreColumn[] Columns = { new("Score", ScoreColumnKind.Float, 1) };
+
+    /// <summary>Creates the transformer.</summary>
+    protected TorchRegressionTransformer(IHostEnvironment env, string methodName, string featureColumnName, int featureSize, nn.Module<Tensor, Tensor> module)
+        : base(env, methodName, featureColumnName, featureSize, module) => Regressor = module;
+
+    /// <summary>The module producing predictions.</summary>
+    protected nn.Module<Tensor, Tensor> Regressor { get; }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<ScoreColumn> ScoreColumns => Columns;
+
+    /// <inheritdoc/>
+    protected override Tensor[] ScoreTensors(Tensor features) => new[] { Regressor.call(features).reshape(-1, 1) };
+
+    /// <summary>Adds the graph and returns the name of the [N, 1] prediction value.</summary>
+    protected abstract string BuildOnnxPrediction(OnnxGraphBuilder graph, string features);
+
+    /// <inheritdoc/>
+    protected sealed override void BuildOnnx(OnnxGraphBuilder graph, string features)
+        => graph.AddOutput(graph.Reshape(BuildOnnxPrediction(graph, features), -1, 1), "Score", OnnxElementType.Float, OnnxGraphBuilder.Batch, 1);
+}

@@ -1,0 +1,195 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNetExt.Export;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetExt.Core;
+
+/// <summary>How an output column's values are typed in ML.NET.</summary>
+public enum ScoreColumnKind
+{
+    /// <summary>Single.</summary>
+    Float,
+    /// <summary>Known-size vector of Single.</summary>
+    FloatVector,
+    /// <summary>Key&lt;UInt32&gt; whose 0-based class index the model produces (ML.NET keys are 1-based).</summary>
+    Key,
+    /// <summary>Boolean (value &gt; 0.5).</summary>
+    Boolean,
+}
+
+/// <summary>An output column of a TorchSharp transformer.</summary>
+/// <param name="Name">Column name (ML.NET conventions: Score, PredictedLabel, Probability).</param>
+/// <param name="Kind">ML.NET type.</param>
+/// <param name="Size">Vector size (<see cref="ScoreColumnKind.FloatVector"/>) or key cardinality (<see cref="ScoreColumnKind.Key"/>); 1 otherwise.</param>
+/// <param name="Names">Slot names (vectors) or key value names (keys), if known.</param>
+public sealed record ScoreColumn(string Name, ScoreColumnKind Kind, int Size, IReadOnlyList<string>? Names = null)
+{
+    /// <summary>Floats per row the model produces for this column: the vector size, else 1 (a key is a 0-based class index).</summary>
+    public int Width => Kind == ScoreColumnKind.FloatVector ? Size : 1;
+
+    internal DataViewType Type => Kind switch
+    {
+        ScoreColumnKind.Float => NumberDataViewType.Single,
+        ScoreColumnKind.FloatVector => new VectorDataViewType(NumberDataViewType.Single, Size),
+        ScoreColumnKind.Key => new KeyDataViewType(typeof(uint), (ulong)Size),
+        _ => BooleanDataViewType.Instance,
+    };
+
+    internal DataViewSchema.Annotations Annotations
+    {
+        get
+        {
+            var builder = new DataViewSchema.Annotations.Builder();
+            if (Names is { Count: > 0 } names && (Kind == ScoreColumnKind.FloatVector || Kind == ScoreColumnKind.Key))
+            {
+                var values = new VBuffer<ReadOnlyMemory<char>>(names.Count, names.Select(n => n.AsMemory()).ToArray());
+                var kind = Kind == ScoreColumnKind.Key ? AnnotationUtils.Kinds.KeyValues : AnnotationUtils.Kinds.SlotNames;
+                builder.Add(kind, new VectorDataViewType(TextDataViewType.Instance, names.Count), (ref VBuffer<ReadOnlyMemory<char>> v) => values.CopyTo(ref v));
+            }
+            return builder.ToAnnotations();
+        }
+    }
+}
+
+/// <summary>
+/// Base of every transformer that scores with a trained TorchSharp module. It reads one known-size float vector
+/// column, scores in batches, appends ML.NET-convention output columns, works with <c>CreatePredictionEngine</c> and the
+/// ML.NET evaluators, saves its weights inside the ML.NET model zip, and exports to ONNX.
+/// A method derives (usually through <see cref="TorchMulticlassTransformer"/> or <see cref="TorchRegressionTransformer"/>)
+/// and supplies its scoring, its configuration bytes and its ONNX graph.
+/// </summary>
+public abstract class TorchModelTransformer : ITransformer, IDisposable
+{
+    private bool _disposed;
+
+    /// <summary>Creates the transformer around a trained <paramref name="module"/>.</summary>
+    protected TorchModelTransformer(IHostEnvironment env, string methodName, string featureColumnName, int featureSize, nn.Module module)
+    {
+        Host = env.Register(methodName);
+        MethodName = methodName;
+        FeatureColumnName = featureColumnName;
+        FeatureSize = featureSize;
+        Module = module;
+        Device = TorchDevices.Resolve(TorchDeviceKind.Auto);
+        Module.to(Device);
+        Module.eval();
+    }
+
+    /// <summary>ML.NET host for logging.</summary>
+    protected IHost Host { get; }
+    /// <summary>Method name stored with the model (e.g. "Terminator").</summary>
+    public string MethodName { get; }
+    /// <summary>Name of the input feature column.</summary>
+    public string FeatureColumnName { get; }
+    /// <summary>Size of the input feature vector.</summary>
+    public int FeatureSize { get; }
+    /// <summary>The trained TorchSharp module (eval mode).</summary>
+    public nn.Module Module { get; }
+    /// <summary>Device the module scores on.</summary>
+    public Device Device { get; }
+    /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
+    public int ScoringBatchSize { get; set; } = 256;
+
+    /// <summary>The output columns, in order.</summary>
+    public abstract IReadOnlyList<ScoreColumn> ScoreColumns { get; }
+
+    /// <summary>
+    /// Scores <paramref name="features"/> (a [rows, FeatureSize] CPU tensor) and returns one [rows, Width] float CPU tensor per
+    /// <see cref="ScoreColumns"/> entry. Called in eval mode under no_grad.
+    /// </summary>
+    protected abstract Tensor[] ScoreTensors(Tensor features);
+
+    /// <summary>Writes everything needed to rebuild the module before its weights are loaded.</summary>
+    protected abstract void WriteConfiguration(BinaryWriter writer);
+
+    /// <summary>ML.NET version info of the concrete transformer (its loader signature).</summary>
+    protected abstract VersionInfo GetVersionInfo();
+
+    /// <summary>Adds the graph from input value <paramref name="features"/> ([N, FeatureSize]) and declares the outputs.</summary>
+    protected abstract void BuildOnnx(OnnxGraphBuilder graph, string features);
+
+    /// <summary>Scores a [rows × FeatureSize] row-major batch; returns one [rows × Width] array per score column.</summary>
+    public float[][] Score(float[] features, int rows)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var input = torch.tensor(features, new long[] { rows, FeatureSize }).to(Device);
+        var outputs = ScoreTensors(input);
+        return outputs.Select(t => t.to(CPU).contiguous().data<float>().ToArray()).ToArray();
+    }
+
+    /// <summary>Writes the model as ONNX (opset 20): input <see cref="FeatureColumnName"/> [N, FeatureSize], outputs as the method defines.</summary>
+    public void SaveAsOnnx(string path)
+    {
+        var graph = new OnnxGraphBuilder(MethodName);
+        var input = graph.AddInput(FeatureColumnName, OnnxElementType.Float, OnnxGraphBuilder.Batch, FeatureSize);
+        BuildOnnx(graph, input);
+        graph.AddMetadata("mlnetext.method", MethodName);
+        graph.Save(path);
+    }
+
+    /// <inheritdoc/>
+    public bool IsRowToRowMapper => true;
+
+    /// <inheritdoc/>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        DataViewReader.RequireFloatVector(inputSchema, FeatureColumnName, FeatureSize);
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumns(inputSchema);
+        foreach (var c in ScoreColumns) builder.AddColumn(c.Name, c.Type, c.Annotations);
+        return builder.ToSchema();
+    }
+
+    /// <inheritdoc/>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new ScoringRowMapper(this, inputSchema, GetOutputSchema(inputSchema));
+
+    /// <inheritdoc/>
+    public IDataView Transform(IDataView input) => new ScoredDataView(this, input, GetOutputSchema(input.Schema));
+
+    void ICanSaveModel.Save(ModelSaveContext ctx)
+    {
+        ctx.CheckAtModel();
+        ctx.SetVersionInfo(GetVersionInfo());
+        ctx.Writer.Write(TorchModelPayload.FormatVersion);
+        TorchModelPayload.Save(ctx, TorchModelPayload.Create(MethodName, w =>
+        {
+            w.Write(FeatureColumnName);
+            w.Write(FeatureSize);
+            w.Write(ScoringBatchSize);
+            WriteConfiguration(w);
+        }, Module));
+    }
+
+    /// <summary>Reads the part <see cref="ICanSaveModel.Save"/> wrote before the method's configuration.</summary>
+    protected static (string FeatureColumnName, int FeatureSize, int ScoringBatchSize) ReadCommonConfiguration(BinaryReader r)
+        => (r.ReadString(), r.ReadInt32(), r.ReadInt32());
+
+    /// <summary>Opens the payload of a transformer being loaded by ML.NET and checks its version info.</summary>
+    protected static StoredTorchModel LoadPayload(ModelLoadContext ctx, VersionInfo versionInfo, string methodName)
+    {
+        ctx.CheckAtModel(versionInfo);
+        int format = ctx.Reader.ReadInt32();
+        if (format > TorchModelPayload.FormatVersion)
+            throw new InvalidDataException($"The '{methodName}' model was saved with format version {format}; this MLNetExt reads up to {TorchModelPayload.FormatVersion}. Update the package.");
+        return TorchModelPayload.Load(ctx, methodName);
+    }
+
+    /// <summary>Builds ML.NET version info for a transformer: an 8-character model signature and a loader signature.</summary>
+    protected static VersionInfo MakeVersionInfo(string modelSignature, string loaderSignature, Type transformerType)
+        => new(modelSignature, verWrittenCur: 0x00010001, verReadableCur: 0x00010001, verWeCanReadBack: 0x00010001,
+            loaderAssemblyName: transformerType.Assembly.FullName, loaderSignature: loaderSignature);
+
+    /// <summary>Releases the module's native tensors.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Module.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

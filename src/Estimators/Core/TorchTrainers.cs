@@ -1,0 +1,189 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetExt.Core;
+
+/// <summary>
+/// Base of every supervised TorchSharp trainer: reads the feature and label columns, makes the validation split, runs
+/// the shared <see cref="TorchTrainingLoop"/> and wraps the trained module in a transformer. A method supplies its module,
+/// its loss (when not the task's default) and its transformer.
+/// </summary>
+public abstract class TorchTrainerBase<TOptions, TTransformer> : IEstimator<TTransformer>
+    where TOptions : TorchTrainerOptions
+    where TTransformer : TorchModelTransformer
+{
+    /// <summary>Creates the trainer.</summary>
+    protected TorchTrainerBase(IHostEnvironment env, string methodName, TOptions options)
+    {
+        Environment = env ?? throw new ArgumentNullException(nameof(env));
+        MethodName = methodName;
+        Options = options ?? throw new ArgumentNullException(nameof(options));
+    }
+
+    /// <summary>ML.NET environment (logging, component catalog).</summary>
+    protected IHostEnvironment Environment { get; }
+    /// <summary>Method name used in logs and stored with the model.</summary>
+    public string MethodName { get; }
+    /// <summary>The options this trainer was created with.</summary>
+    public TOptions Options { get; }
+    /// <summary>Losses and timing of the last <see cref="Fit"/>.</summary>
+    public TrainingHistory? History { get; private set; }
+
+    /// <summary>Reads the labels as a CPU tensor with one entry (or row) per data row.</summary>
+    protected abstract Tensor ReadTargets(IDataView data);
+
+    /// <summary>The module to train for feature vectors of <paramref name="featureSize"/> values.</summary>
+    protected abstract nn.Module<Tensor, Tensor> CreateModule(int featureSize);
+
+    /// <summary>Loss of a batch. <paramref name="training"/> is false for the validation loss.</summary>
+    protected abstract Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training);
+
+    /// <summary>Wraps the trained module.</summary>
+    protected abstract TTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize);
+
+    /// <summary>Checks the feature vector size (e.g. an image method checks C×H×W); throw <see cref="ArgumentException"/> naming the column.</summary>
+    protected virtual void ValidateFeatureSize(int featureSize) { }
+
+    /// <summary>A method-specific optimizer, or null for the one chosen in the options.</summary>
+    protected virtual optim.Optimizer? CreateOptimizer(nn.Module<Tensor, Tensor> module) => null;
+
+    /// <summary>Adds the score columns to the schema shape.</summary>
+    protected abstract void AddScoreColumns(Dictionary<string, SchemaShape.Column> columns, SchemaShape inputSchema);
+
+    /// <inheritdoc/>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        if (!inputSchema.TryFindColumn(Options.FeatureColumnName, out var feature))
+            throw new ArgumentException($"Feature column '{Options.FeatureColumnName}' was not found in the input schema.");
+        if (feature.Kind != SchemaShape.Column.VectorKind.Vector || feature.ItemType != NumberDataViewType.Single)
+            throw new ArgumentException($"Feature column '{Options.FeatureColumnName}' must be a known-size vector of Single.");
+        var columns = inputSchema.ToDictionary(c => c.Name);
+        AddScoreColumns(columns, inputSchema);
+        return new SchemaShape(columns.Values);
+    }
+
+    /// <summary>Trains on <paramref name="input"/>.</summary>
+    public TTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        Options.Validate();
+        var cancel = Options.CancellationToken;
+        var features = DataViewReader.ReadFeatures(input, Options.FeatureColumnName, cancel: cancel);
+        ValidateFeatureSize(features.Width);
+        using var targetsCpu = ReadTargets(input);
+        if (targetsCpu.shape[0] != features.Rows)
+            throw new InvalidDataException($"Label column '{Options.LabelColumnName}' has {targetsCpu.shape[0]} rows but the features have {features.Rows}.");
+
+        var loop = new TorchTrainingLoop(Environment, MethodName, Options);
+        var device = loop.Device;
+        var module = CreateModule(features.Width);
+        module.to(device);
+        var (trainRows, validationRows) = TorchTrainingLoop.Split(features.Rows, Options.ValidationFraction, Options.Seed);
+        using var x = torch.tensor(features.Values, new long[] { features.Rows, features.Width }).to(device);
+        using var y = targetsCpu.to(device);
+        using var trainIndex = torch.tensor(trainRows.Select(i => (long)i).ToArray()).to(device);
+        using var validationIndex = torch.tensor(validationRows.Select(i => (long)i).ToArray()).to(device);
+
+        Tensor BatchLoss(Tensor batch)
+        {
+            var rows = trainIndex.index_select(0, batch.to(device));
+            return Loss(module, x.index_select(0, rows), y.index_select(0, rows), training: true);
+        }
+
+        double ValidationLoss()
+        {
+            double sum = 0;
+            for (int start = 0; start < validationRows.Length; start += Options.ScoringBatchSize)
+            {
+                using var scope = NewDisposeScope();
+                int n = Math.Min(Options.ScoringBatchSize, validationRows.Length - start);
+                var rows = validationIndex.narrow(0, start, n);
+                sum += Loss(module, x.index_select(0, rows), y.index_select(0, rows), training: false).item<float>() * n;
+            }
+            return sum / validationRows.Length;
+        }
+
+        History = loop.Run(module, trainRows.Length, BatchLoss, validationRows.Length > 0 ? ValidationLoss : null, CreateOptimizer(module));
+        var transformer = CreateTransformer(module, features.Width);
+        transformer.ScoringBatchSize = Options.ScoringBatchSize;
+        return transformer;
+    }
+}
+
+/// <summary>Options of TorchSharp multiclass trainers.</summary>
+public class TorchClassifierOptions : TorchTrainerOptions
+{
+    /// <summary>Label smoothing of the cross-entropy loss (0 = none).</summary>
+    public double LabelSmoothing { get; set; }
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        if (LabelSmoothing < 0 || LabelSmoothing >= 1) throw new ArgumentOutOfRangeException(nameof(LabelSmoothing), LabelSmoothing, "LabelSmoothing must be in [0, 1).");
+    }
+}
+
+/// <summary>Base of multiclass trainers: key-typed labels, cross-entropy loss, Score + PredictedLabel outputs.</summary>
+public abstract class TorchMulticlassTrainer<TOptions, TTransformer> : TorchTrainerBase<TOptions, TTransformer>
+    where TOptions : TorchClassifierOptions
+    where TTransformer : TorchMulticlassTransformer
+{
+    /// <summary>Creates the trainer.</summary>
+    protected TorchMulticlassTrainer(IHostEnvironment env, string methodName, TOptions options) : base(env, methodName, options) { }
+
+    /// <summary>Number of classes of the last data read.</summary>
+    protected int ClassCount { get; private set; }
+    /// <summary>Class names of the last data read (null when the label's key values are not text).</summary>
+    protected IReadOnlyList<string>? ClassNames { get; private set; }
+
+    /// <inheritdoc/>
+    protected override Tensor ReadTargets(IDataView data)
+    {
+        var labels = DataViewReader.ReadClassLabels(data, Options.LabelColumnName);
+        ClassCount = labels.ClassCount;
+        ClassNames = labels.ClassNames;
+        return torch.tensor(labels.Classes);
+    }
+
+    /// <inheritdoc/>
+    protected override Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)
+        => nn.functional.cross_entropy(module.call(features), targets, label_smoothing: training ? Options.LabelSmoothing : 0.0);
+
+    /// <inheritdoc/>
+    protected override void AddScoreColumns(Dictionary<string, SchemaShape.Column> columns, SchemaShape inputSchema)
+    {
+        // Like ML.NET's own multiclass trainers: the label's key values become PredictedLabel's key values and Score's slot names.
+        SchemaShape? keyValues = null, slotNames = null;
+        if (inputSchema.TryFindColumn(Options.LabelColumnName, out var label) && label.Annotations.TryFindColumn(AnnotationUtils.Kinds.KeyValues, out var kv))
+        {
+            keyValues = new SchemaShape(new[] { kv });
+            slotNames = new SchemaShape(new[] { new SchemaShape.Column(AnnotationUtils.Kinds.SlotNames, kv.Kind, kv.ItemType, false) });
+        }
+        columns["Score"] = new SchemaShape.Column("Score", SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false, slotNames);
+        columns["PredictedLabel"] = new SchemaShape.Column("PredictedLabel", SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, keyValues);
+    }
+}
+
+/// <summary>Base of regression trainers: Single labels, mean squared error, Score output.</summary>
+public abstract class TorchRegressionTrainer<TOptions, TTransformer> : TorchTrainerBase<TOptions, TTransformer>
+    where TOptions : TorchTrainerOptions
+    where TTransformer : TorchRegressionTransformer
+{
+    /// <summary>Creates the trainer.</summary>
+    protected TorchRegressionTrainer(IHostEnvironment env, string methodName, TOptions options) : base(env, methodName, options) { }
+
+    /// <inheritdoc/>
+    protected override Tensor ReadTargets(IDataView data) => torch.tensor(DataViewReader.ReadFloatColumn(data, Options.LabelColumnName));
+
+    /// <inheritdoc/>
+    protected override Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)
+        => nn.functional.mse_loss(module.call(features).reshape(-1), targets);
+
+    /// <inheritdoc/>
+    protected override void AddScoreColumns(Dictionary<string, SchemaShape.Column> columns, SchemaShape inputSchema)
+        => columns["Score"] = new SchemaShape.Column("Score", SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false);
+}

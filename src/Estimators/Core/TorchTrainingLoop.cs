@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNetExt.Core;
+
+/// <summary>What a training run did: per-epoch losses, where the best validation loss was, and timing.</summary>
+/// <param name="TrainLoss">Mean training loss per epoch.</param>
+/// <param name="ValidationLoss">Validation loss per epoch (empty without a validation split).</param>
+/// <param name="BestEpoch">1-based epoch whose weights were kept (the last one without validation).</param>
+/// <param name="StoppedEarly">True when early stopping ended training before the last epoch.</param>
+/// <param name="Steps">Optimisation steps taken.</param>
+/// <param name="Elapsed">Wall time.</param>
+public sealed record TrainingHistory(IReadOnlyList<double> TrainLoss, IReadOnlyList<double> ValidationLoss, int BestEpoch,
+    bool StoppedEarly, long Steps, TimeSpan Elapsed);
+
+/// <summary>
+/// The one training loop every TorchSharp-backed trainer uses: seeding, device, optimizer and learning-rate schedule,
+/// shuffled mini-batches, cancellation, progress through ML.NET's log and <see cref="IProgress{T}"/>, and early stopping
+/// on a validation loss with the best weights restored. Methods supply only their batch loss.
+/// </summary>
+public sealed class TorchTrainingLoop
+{
+    private readonly IHost _host;
+    private readonly TorchTrainerOptions _options;
+
+    /// <summary>Creates the loop for component <paramref name="componentName"/> (used in log messages).</summary>
+    public TorchTrainingLoop(IHostEnvironment env, string componentName, TorchTrainerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        options.Validate();
+        _host = env.Register(componentName);
+        _options = options;
+        Device = TorchDevices.Resolve(options.Device);
+        TorchDevices.Seed(options.Seed);
+    }
+
+    /// <summary>The resolved training device.</summary>
+    public Device Device { get; }
+
+    /// <summary>Creates the optimizer chosen in the options over the trainable parameters of <paramref name="model"/>.</summary>
+    public optim.Optimizer CreateOptimizer(nn.Module model)
+    {
+        var parameters = model.parameters().Where(p => p.requires_grad).ToList();
+        if (parameters.Count == 0) throw new InvalidOperationException("The model has no trainable parameters.");
+        return _options.Optimizer switch
+        {
+            TorchOptimizerKind.Adam => optim.Adam(parameters, _options.LearningRate, weight_decay: _options.WeightDecay),
+            TorchOptimizerKind.Sgd => optim.SGD(parameters, _options.LearningRate, momentum: 0.9, weight_decay: _options.WeightDecay),
+            _ => optim.AdamW(parameters, _options.LearningRate, weight_decay: _options.WeightDecay),
+        };
+    }
+
+    /// <summary>Learning rate at 0-based <paramref name="step"/> of <paramref name="totalSteps"/>.</summary>
+    public static double LearningRateAt(TorchTrainerOptions o, long step, long totalSteps, long stepsPerEpoch)
+    {
+        if (o.Schedule == LearningRateScheduleKind.Constant) return o.LearningRate;
+        long warmup = (long)Math.Round(o.WarmupEpochs * stepsPerEpoch);
+        if (step < warmup) return o.LearningRate * (step + 1) / warmup;
+        double progress = (double)(step - warmup) / Math.Max(1, totalSteps - warmup);
+        return o.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, progress)));
+    }
+
+    /// <summary>
+    /// Trains <paramref name="model"/> (already on <see cref="Device"/>).
+    /// </summary>
+    /// <param name="model">The module; switched to train mode for steps and to eval mode for validation.</param>
+    /// <param name="trainRows">Number of training rows; batches are shuffled row indices.</param>
+    /// <param name="batchLoss">Loss of one batch, given its row indices (an int64 CPU tensor). Must be a scalar with a graph.</param>
+    /// <param name="validationLoss">Loss on the validation split (called in eval mode under no_grad), or null.</param>
+    /// <param name="optimizer">Optimizer to use instead of <see cref="CreateOptimizer"/> (e.g. a method's own).</param>
+    public TrainingHistory Run(nn.Module model, int trainRows, Func<Tensor, Tensor> batchLoss,
+        Func<double>? validationLoss = null, optim.Optimizer? optimizer = null)
+    {
+        if (trainRows < 1) throw new ArgumentException("There are no training rows.", nameof(trainRows));
+        var o = _options;
+        optimizer ??= CreateOptimizer(model);
+        var rng = new Random(o.Seed);
+        long stepsPerEpoch = (trainRows + o.BatchSize - 1) / o.BatchSize;
+        long totalSteps = stepsPerEpoch * o.Epochs;
+        var trainLosses = new List<double>();
+        var valLosses = new List<double>();
+        Dictionary<string, Tensor>? best = null;
+        double bestVal = double.PositiveInfinity;
+        int bestEpoch = o.Epochs, epochsWithoutGain = 0;
+        bool stoppedEarly = false;
+        long step = 0;
+        var watch = Stopwatch.StartNew();
+        using var ch = _host.Start("Training");
+        ch.Info($"Training on {Device.type} with {trainRows} rows, {o.Epochs} epochs of {stepsPerEpoch} steps (batch {o.BatchSize}).");
+
+        var order = Enumerable.Range(0, trainRows).ToArray();
+        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        {
+            model.train();
+            rng.Shuffle(order);
+            double sum = 0;
+            int count = 0;
+            for (int start = 0; start < trainRows; start += o.BatchSize)
+            {
+                o.CancellationToken.ThrowIfCancellationRequested();
+                double lr = LearningRateAt(o, step, totalSteps, stepsPerEpoch);
+                foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+                int n = Math.Min(o.BatchSize, trainRows - start);
+                using (var scope = NewDisposeScope())
+                {
+                    var idx = torch.tensor(order.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray(), ScalarType.Int64);
+                    optimizer.zero_grad();
+                    var loss = batchLoss(idx);
+                    double value = loss.item<float>();
+                    if (!double.IsFinite(value))
+                        throw new InvalidOperationException($"Training diverged at epoch {epoch}, step {step + 1}: the loss is {value}. " +
+                            "Lower LearningRate or check the inputs for extreme values.");
+                    loss.backward();
+                    optimizer.step();
+                    sum += value * n;
+                    count += n;
+                }
+                step++;
+                if (o.ProgressEverySteps > 0 && step % o.ProgressEverySteps == 0)
+                    o.Progress?.Report(new TrainingProgress(epoch, o.Epochs, step, totalSteps, sum / count, null, lr, watch.Elapsed));
+            }
+            double trainLoss = sum / count;
+            trainLosses.Add(trainLoss);
+            double? val = null;
+            if (validationLoss != null)
+            {
+                model.eval();
+                using (no_grad()) val = validationLoss();
+                valLosses.Add(val.Value);
+            }
+            var report = new TrainingProgress(epoch, o.Epochs, step, totalSteps, trainLoss, val,
+                LearningRateAt(o, Math.Max(0, step - 1), totalSteps, stepsPerEpoch), watch.Elapsed);
+            o.Progress?.Report(report);
+            ch.Info($"Epoch {epoch}/{o.Epochs}: train loss {trainLoss:G5}" + (val is double v ? $", validation loss {v:G5}" : "") + $" ({watch.Elapsed.TotalSeconds:F1} s)");
+
+            if (val is double current && o.EarlyStoppingPatience > 0)
+            {
+                if (current < bestVal)
+                {
+                    bestVal = current;
+                    bestEpoch = epoch;
+                    epochsWithoutGain = 0;
+                    DisposeState(best);
+                    best = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+                }
+                else if (++epochsWithoutGain >= o.EarlyStoppingPatience)
+                {
+                    ch.Info($"Early stopping after epoch {epoch}: no better validation loss for {epochsWithoutGain} epochs; keeping epoch {bestEpoch}.");
+                    stoppedEarly = true;
+                    break;
+                }
+            }
+        }
+        if (best != null)
+        {
+            using (no_grad())
+                foreach (var (name, tensor) in model.state_dict()) tensor.copy_(best[name]);
+            DisposeState(best);
+        }
+        model.eval();
+        return new TrainingHistory(trainLosses, valLosses, bestEpoch, stoppedEarly, step, watch.Elapsed);
+    }
+
+    private static void DisposeState(Dictionary<string, Tensor>? state)
+    {
+        if (state == null) return;
+        foreach (var t in state.Values) t.Dispose();
+    }
+
+    /// <summary>Splits row indices into shuffled train and validation sets (validation gets ⌈fraction·rows⌉, at least 1 when fraction &gt; 0).</summary>
+    public static (int[] Train, int[] Validation) Split(int rows, double fraction, int seed)
+    {
+        var all = Enumerable.Range(0, rows).ToArray();
+        if (fraction <= 0) return (all, Array.Empty<int>());
+        new Random(seed ^ 0x5EED).Shuffle(all);
+        int val = Math.Clamp((int)Math.Ceiling(rows * fraction), 1, rows - 1);
+        return (all[val..], all[..val]);
+    }
+}

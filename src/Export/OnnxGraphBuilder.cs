@@ -1,0 +1,205 @@
+using Google.Protobuf;
+using Onnx;
+
+namespace MLNetExt.Export;
+
+/// <summary>
+/// A small builder for ONNX graphs (default opset 20, IR version 10) over the ONNX protobuf classes.
+/// Values are referred to by name; every node helper returns the name of its (first) output.
+/// </summary>
+/// <example>
+/// <code>
+/// var g = new OnnxGraphBuilder("mlp");
+/// var x = g.AddInput("Features", OnnxElementType.Float, OnnxGraphBuilder.Batch, 4);
+/// var h = g.Relu(g.Linear(x, w1, b1, outFeatures: 8, inFeatures: 4));
+/// g.AddOutput(g.Linear(h, w2, b2, 3, 8, outputName: "Score"), OnnxElementType.Float, OnnxGraphBuilder.Batch, 3);
+/// g.Save("mlp.onnx");
+/// </code>
+/// </example>
+public sealed partial class OnnxGraphBuilder
+{
+    /// <summary>Symbolic dimension used for a dynamic batch size.</summary>
+    public const long Batch = -1;
+
+    private readonly ModelProto _model;
+    private readonly GraphProto _graph;
+    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private int _counter;
+
+    /// <summary>Creates an empty graph.</summary>
+    /// <param name="graphName">Name stored in the graph.</param>
+    /// <param name="opset">ai.onnx opset version (ONNX Runtime 1.31 accepts 7–26).</param>
+    /// <param name="irVersion">ONNX IR version.</param>
+    public OnnxGraphBuilder(string graphName, int opset = 20, long irVersion = 10)
+    {
+        Opset = opset;
+        _graph = new GraphProto { Name = graphName };
+        _model = new ModelProto
+        {
+            IrVersion = irVersion,
+            ProducerName = "MLNetExt",
+            ProducerVersion = typeof(OnnxGraphBuilder).Assembly.GetName().Version?.ToString() ?? "0",
+            Graph = _graph,
+        };
+        _model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
+    }
+
+    /// <summary>The ai.onnx opset the graph targets.</summary>
+    public int Opset { get; }
+
+    /// <summary>Returns a value name with the given prefix that the graph does not use yet.</summary>
+    public string Unique(string prefix)
+    {
+        string name;
+        do { name = $"{prefix}_{_counter++}"; } while (_names.Contains(name));
+        return name;
+    }
+
+    private string Claim(string name)
+    {
+        if (!_names.Add(name)) throw new ArgumentException($"ONNX value name '{name}' is already used in this graph.", nameof(name));
+        return name;
+    }
+
+    /// <summary>Declares a graph input. Use <see cref="Batch"/> (or any negative value) for a dynamic dimension.</summary>
+    public string AddInput(string name, OnnxElementType type, params long[] shape)
+    {
+        _graph.Input.Add(ValueInfo(Claim(name), type, shape));
+        return name;
+    }
+
+    /// <summary>Declares <paramref name="value"/> as a graph output, renaming it through an Identity node when needed.</summary>
+    public string AddOutput(string value, OnnxElementType type, params long[] shape) => AddOutput(value, value, type, shape);
+
+    /// <summary>Declares a graph output called <paramref name="outputName"/> holding <paramref name="value"/>.</summary>
+    public string AddOutput(string value, string outputName, OnnxElementType type, params long[] shape)
+    {
+        if (value != outputName) value = Node("Identity", new[] { value }, outputName: outputName);
+        _graph.Output.Add(ValueInfo(value, type, shape));
+        return value;
+    }
+
+    private static ValueInfoProto ValueInfo(string name, OnnxElementType type, long[] shape)
+    {
+        var tensorShape = new TensorShapeProto();
+        for (int i = 0; i < shape.Length; i++)
+            tensorShape.Dim.Add(shape[i] < 0
+                ? new TensorShapeProto.Types.Dimension { DimParam = i == 0 ? "N" : $"d{i}" }
+                : new TensorShapeProto.Types.Dimension { DimValue = shape[i] });
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = tensorShape } },
+        };
+    }
+
+    /// <summary>Adds a float initializer (a constant weight) and returns its name.</summary>
+    public string AddInitializer(string name, ReadOnlySpan<float> values, params long[] dims)
+    {
+        CheckCount(name, values.Length, dims);
+        var t = new TensorProto { Name = Claim(name), DataType = (int)OnnxElementType.Float };
+        t.Dims.AddRange(dims);
+        t.RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
+        _graph.Initializer.Add(t);
+        return name;
+    }
+
+    /// <summary>Adds an int64 initializer (shapes, axes, indices) and returns its name.</summary>
+    public string AddInitializer(string name, ReadOnlySpan<long> values, params long[] dims)
+    {
+        CheckCount(name, values.Length, dims);
+        var t = new TensorProto { Name = Claim(name), DataType = (int)OnnxElementType.Int64 };
+        t.Dims.AddRange(dims);
+        t.RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
+        _graph.Initializer.Add(t);
+        return name;
+    }
+
+    /// <summary>Adds a 1-D int64 constant with a generated name (for shapes and axes).</summary>
+    public string Int64s(params long[] values) => AddInitializer(Unique("const_i64"), values, values.Length);
+
+    /// <summary>Adds a scalar float constant with a generated name.</summary>
+    public string Scalar(float value) => AddInitializer(Unique("const_f"), new[] { value });
+
+    private static void CheckCount(string name, int count, long[] dims)
+    {
+        long expected = 1;
+        foreach (var d in dims) expected *= d;
+        if (expected != count)
+            throw new ArgumentException($"Initializer '{name}': {count} values do not fill shape [{string.Join(", ", dims)}] ({expected} values).");
+    }
+
+    /// <summary>Adds a node with one output and returns the output's name.</summary>
+    /// <param name="opType">ONNX operator, e.g. "Gemm".</param>
+    /// <param name="inputs">Input value names ("" for an omitted optional input).</param>
+    /// <param name="attributes">Attributes: long, float, string, long[], float[] or <see cref="TensorProto"/> values.</param>
+    /// <param name="outputName">Output name; generated when null.</param>
+    public string Node(string opType, IReadOnlyList<string> inputs, IReadOnlyDictionary<string, object>? attributes = null, string? outputName = null)
+        => NodeMulti(opType, inputs, 1, attributes, outputName is null ? null : new[] { outputName })[0];
+
+    /// <summary>Adds a node with several outputs and returns their names.</summary>
+    public string[] NodeMulti(string opType, IReadOnlyList<string> inputs, int outputCount,
+        IReadOnlyDictionary<string, object>? attributes = null, IReadOnlyList<string>? outputNames = null)
+    {
+        var node = new NodeProto { OpType = opType, Name = $"{opType}_{_graph.Node.Count}" };
+        node.Input.AddRange(inputs);
+        var outputs = new string[outputCount];
+        for (int i = 0; i < outputCount; i++)
+            outputs[i] = Claim(outputNames is null ? Unique(opType.ToLowerInvariant()) : outputNames[i]);
+        node.Output.AddRange(outputs);
+        if (attributes != null)
+            foreach (var (key, value) in attributes) node.Attribute.Add(Attribute(key, value));
+        _graph.Node.Add(node);
+        return outputs;
+    }
+
+    private static AttributeProto Attribute(string name, object value)
+    {
+        var a = new AttributeProto { Name = name };
+        switch (value)
+        {
+            case int i: a.Type = AttributeProto.Types.AttributeType.Int; a.I = i; break;
+            case long l: a.Type = AttributeProto.Types.AttributeType.Int; a.I = l; break;
+            case float f: a.Type = AttributeProto.Types.AttributeType.Float; a.F = f; break;
+            case double d: a.Type = AttributeProto.Types.AttributeType.Float; a.F = (float)d; break;
+            case string s: a.Type = AttributeProto.Types.AttributeType.String; a.S = ByteString.CopyFromUtf8(s); break;
+            case long[] ls: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.AddRange(ls); break;
+            case int[] ints: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.AddRange(ints.Select(x => (long)x)); break;
+            case float[] fs: a.Type = AttributeProto.Types.AttributeType.Floats; a.Floats.AddRange(fs); break;
+            case TensorProto t: a.Type = AttributeProto.Types.AttributeType.Tensor; a.T = t; break;
+            default: throw new ArgumentException($"Unsupported ONNX attribute type {value.GetType().Name} for '{name}'.");
+        }
+        return a;
+    }
+
+    /// <summary>Adds a metadata key/value to the model (readable with ONNX Runtime's ModelMetadata).</summary>
+    public void AddMetadata(string key, string value) => _model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+
+    /// <summary>Serialises the model to bytes.</summary>
+    public byte[] ToBytes() => _model.ToByteArray();
+
+    /// <summary>Writes the model to <paramref name="path"/>, creating the folder when needed.</summary>
+    public void Save(string path)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        File.WriteAllBytes(path, ToBytes());
+    }
+}
+
+/// <summary>ONNX tensor element types used by the builder (values are ONNX's TensorProto.DataType codes).</summary>
+public enum OnnxElementType
+{
+    /// <summary>32-bit float.</summary>
+    Float = 1,
+    /// <summary>Unsigned 8-bit integer.</summary>
+    UInt8 = 2,
+    /// <summary>32-bit signed integer.</summary>
+    Int32 = 6,
+    /// <summary>64-bit signed integer.</summary>
+    Int64 = 7,
+    /// <summary>Boolean.</summary>
+    Bool = 9,
+    /// <summary>Unsigned 32-bit integer.</summary>
+    UInt32 = 12,
+}
