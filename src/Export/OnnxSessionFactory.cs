@@ -23,7 +23,12 @@ public static class OnnxSessionFactory
     public static InferenceSession Create(string modelPath, OnnxExecutionDevice device = OnnxExecutionDevice.Cpu, Action<string>? warn = null, int gpuDeviceId = 0)
     {
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"ONNX model '{modelPath}' does not exist.", modelPath);
-        if (device != OnnxExecutionDevice.Cpu)
+        if (device != OnnxExecutionDevice.Cpu && !CudaLibrariesPresent())
+        {
+            // Asking ONNX Runtime anyway would only print a native error; say plainly what is missing.
+            warn?.Invoke("CUDA execution provider unavailable (CUDA 13 / cuBLAS libraries not found); running the ONNX model on CPU.");
+        }
+        else if (device != OnnxExecutionDevice.Cpu)
         {
             SessionOptions? gpuOptions = null;
             try
@@ -40,6 +45,15 @@ public static class OnnxSessionFactory
             }
         }
         return new InferenceSession(modelPath, new SessionOptions());
+    }
+
+    /// <summary>True when the CUDA libraries ONNX Runtime 1.31's CUDA provider links against can be loaded.</summary>
+    public static bool CudaLibrariesPresent()
+    {
+        string name = OperatingSystem.IsWindows() ? "cublasLt64_13.dll" : "libcublasLt.so.13";
+        if (!System.Runtime.InteropServices.NativeLibrary.TryLoad(name, out var handle)) return false;
+        System.Runtime.InteropServices.NativeLibrary.Free(handle);
+        return true;
     }
 
     private static string FirstLine(string s)

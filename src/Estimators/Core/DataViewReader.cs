@@ -52,7 +52,8 @@ public static class DataViewReader
             throw new ArgumentException($"{role} column '{name}' must be a vector of Single{Expected(expectedSize)}, but it is {Describe(col.Type)}. " +
                 "Use mlContext.Transforms.Concatenate / Conversion.ConvertType to build a float vector column.");
         if (!vt.IsKnownSize)
-            throw new ArgumentException($"{role} column '{name}' must be a vector of Single of known size{Expected(expectedSize)}, but its size is variable.");
+            throw new ArgumentException($"{role} column '{name}' must be a known-size vector of Single{Expected(expectedSize)}, but its size is variable. " +
+                $"For a PredictionEngine input class, mark the property with [VectorType({expectedSize?.ToString() ?? "size"})].");
         if (expectedSize is int n && vt.Size != n)
             throw new ArgumentException($"{role} column '{name}' has vectors of size {vt.Size}, but the model expects size {n}.");
         return vt.Size;
