@@ -19,6 +19,32 @@ public sealed record FeatureMatrix(float[] Values, int Rows, int Width)
     }
 }
 
+/// <summary>Variable-length float vectors stored back to back: row <c>i</c> is <c>Values[Offsets[i]..Offsets[i + 1]]</c>.</summary>
+/// <param name="Values">All values, row after row.</param>
+/// <param name="Offsets">Row start offsets, with a final entry equal to <c>Values.Length</c>.</param>
+public sealed record RaggedMatrix(float[] Values, int[] Offsets)
+{
+    /// <summary>Number of rows.</summary>
+    public int Rows => Offsets.Length - 1;
+
+    /// <summary>Length of the longest row.</summary>
+    public int MaxLength => Enumerable.Range(0, Rows).Select(i => Offsets[i + 1] - Offsets[i]).DefaultIfEmpty(0).Max();
+
+    /// <summary>Rows padded (or cut) to <paramref name="length"/> with <paramref name="padValue"/>, row-major, plus each row's kept length.</summary>
+    public (float[] Padded, int[] Lengths) Pad(int length, float padValue = 0)
+    {
+        var padded = new float[(long)Rows * length];
+        Array.Fill(padded, padValue);
+        var lengths = new int[Rows];
+        for (int i = 0; i < Rows; i++)
+        {
+            lengths[i] = Math.Min(length, Offsets[i + 1] - Offsets[i]);
+            Array.Copy(Values, Offsets[i], padded, (long)i * length, lengths[i]);
+        }
+        return (padded, lengths);
+    }
+}
+
 /// <summary>Class labels read from a key-typed column: 0-based class indices plus the class names.</summary>
 /// <param name="Classes">0-based class index per row.</param>
 /// <param name="ClassCount">Number of classes (the key type's cardinality).</param>
@@ -99,6 +125,31 @@ public static class DataViewReader
         }
         if (rows == 0) throw new InvalidDataException($"The training data has no rows (feature column '{column}').");
         return new FeatureMatrix(values.ToArray(), rows, width);
+    }
+
+    /// <summary>Reads a float vector column of any (also variable) size, e.g. token ids of different lengths.</summary>
+    public static RaggedMatrix ReadVariableLengthFeatures(IDataView data, string column)
+    {
+        var col = RequireColumn(data.Schema, column, "Feature");
+        if (col.Type is not VectorDataViewType vt || vt.ItemType != NumberDataViewType.Single)
+            throw new ArgumentException($"Feature column '{column}' must be a vector of Single, but it is {Describe(col.Type)}.");
+        var values = new List<float>(1 << 16);
+        var offsets = new List<int> { 0 };
+        using var cursor = data.GetRowCursor(new[] { col });
+        var getter = cursor.GetGetter<VBuffer<float>>(col);
+        VBuffer<float> buffer = default;
+        while (cursor.MoveNext())
+        {
+            getter(ref buffer);
+            foreach (var v in buffer.DenseValues())
+            {
+                if (!float.IsFinite(v))
+                    throw new InvalidDataException($"Feature column '{column}', row {offsets.Count - 1}: value at index {values.Count - offsets[^1]} is {v}.");
+                values.Add(v);
+            }
+            offsets.Add(values.Count);
+        }
+        return new RaggedMatrix(values.ToArray(), offsets.ToArray());
     }
 
     /// <summary>

@@ -181,3 +181,28 @@ public class CoreErrorTests
         return e;
     }
 }
+
+public class DataViewReaderTests
+{
+    private sealed class TokensRow
+    {
+        public float[] Tokens { get; set; } = Array.Empty<float>();
+    }
+
+    [Fact]
+    public void VariableLengthVectorsAreReadAndPadded()
+    {
+        var ml = new MLContext();
+        var data = ml.Data.LoadFromEnumerable(new[]
+        {
+            new TokensRow { Tokens = new[] { 1f, 2f, 3f } }, new TokensRow { Tokens = Array.Empty<float>() }, new TokensRow { Tokens = new[] { 4f } },
+        });
+        var ragged = DataViewReader.ReadVariableLengthFeatures(data, "Tokens");
+        Assert.Equal(new[] { 0, 3, 3, 4 }, ragged.Offsets);
+        Assert.Equal(3, ragged.MaxLength);
+        var (padded, lengths) = ragged.Pad(2, padValue: -1);
+        Assert.Equal(new[] { 1f, 2f, -1f, -1f, 4f, -1f }, padded);
+        Assert.Equal(new[] { 2, 0, 1 }, lengths);
+        Assert.Throws<ArgumentException>(() => DataViewReader.RequireFloatVector(data.Schema, "Tokens"));
+    }
+}
