@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace MLNetExt.Bench;
+
+/// <summary>
+/// A benchmark's results: named tables of rows, notes, and the environment and command that produced them.
+/// Writes <c>docs/benchmarks/NAME.json</c> and <c>NAME.md</c> (and plots beside them).
+/// </summary>
+public sealed class BenchReport
+{
+    private readonly List<(string Title, List<string> Columns, List<Dictionary<string, object?>> Rows)> _tables = new();
+    private readonly List<string> _notes = new();
+    private readonly List<string> _plots = new();
+
+    /// <summary>Starts a report for benchmark <paramref name="name"/> run by <paramref name="command"/>.</summary>
+    public BenchReport(string name, string command)
+    {
+        Name = name;
+        Command = command;
+        Started = DateTime.UtcNow;
+    }
+
+    /// <summary>Benchmark name (file stem).</summary>
+    public string Name { get; }
+    /// <summary>The command that reproduces the figures.</summary>
+    public string Command { get; }
+    /// <summary>When the run started (UTC).</summary>
+    public DateTime Started { get; }
+
+    /// <summary>Adds a row to table <paramref name="table"/> (created on first use; column order = first appearance).</summary>
+    public void AddRow(string table, IReadOnlyDictionary<string, object?> row)
+    {
+        var t = _tables.FirstOrDefault(x => x.Title == table);
+        if (t.Title is null)
+        {
+            t = (table, new List<string>(), new List<Dictionary<string, object?>>());
+            _tables.Add(t);
+        }
+        foreach (var key in row.Keys) if (!t.Columns.Contains(key)) t.Columns.Add(key);
+        t.Rows.Add(new Dictionary<string, object?>(row));
+    }
+
+    /// <summary>Adds a sentence shown under the tables.</summary>
+    public void AddNote(string note) => _notes.Add(note);
+
+    /// <summary>Records a plot file (relative to the report folder) to link from the Markdown.</summary>
+    public void AddPlot(string fileName) => _plots.Add(fileName);
+
+    /// <summary>Folder <c>docs/benchmarks</c> of the repository containing the current directory.</summary>
+    public static string DefaultDirectory()
+    {
+        var dir = new DirectoryInfo(Directory.GetCurrentDirectory());
+        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "MLNetExt.sln"))) dir = dir.Parent;
+        var root = dir?.FullName ?? Directory.GetCurrentDirectory();
+        var path = Path.Combine(root, "docs", "benchmarks");
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    /// <summary>Writes NAME.json and NAME.md into <paramref name="directory"/> (default docs/benchmarks).</summary>
+    public (string Json, string Markdown) Write(string? directory = null)
+    {
+        directory ??= DefaultDirectory();
+        Directory.CreateDirectory(directory);
+        var env = Environment();
+        var json = new JsonObject
+        {
+            ["name"] = Name,
+            ["command"] = Command,
+            ["started_utc"] = Started.ToString("O", CultureInfo.InvariantCulture),
+            ["finished_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+            ["environment"] = new JsonObject(env.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["tables"] = new JsonObject(_tables.Select(t => KeyValuePair.Create(t.Title, (JsonNode?)new JsonArray(
+                t.Rows.Select(r => (JsonNode?)new JsonObject(r.Select(kv => KeyValuePair.Create(kv.Key, ToNode(kv.Value))))).ToArray())))),
+            ["notes"] = new JsonArray(_notes.Select(n => (JsonNode?)n).ToArray()),
+        };
+        var jsonPath = Path.Combine(directory, Name + ".json");
+        File.WriteAllText(jsonPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+
+        var md = new StringBuilder();
+        md.AppendLine($"# Benchmark: {Name}").AppendLine();
+        md.AppendLine($"Command: `{Command}`  ").AppendLine($"Run: {Started:yyyy-MM-dd HH:mm} UTC, {string.Join(", ", env.Select(kv => $"{kv.Key} {kv.Value}"))}").AppendLine();
+        foreach (var (title, columns, rows) in _tables)
+        {
+            md.AppendLine($"## {title}").AppendLine();
+            md.AppendLine("| " + string.Join(" | ", columns) + " |");
+            md.AppendLine("|" + string.Concat(columns.Select(_ => "---|")));
+            foreach (var r in rows) md.AppendLine("| " + string.Join(" | ", columns.Select(c => Format(r.GetValueOrDefault(c)))) + " |");
+            md.AppendLine();
+        }
+        foreach (var p in _plots) md.AppendLine($"![{p}]({p})").AppendLine();
+        foreach (var n in _notes) md.AppendLine($"- {n}");
+        var mdPath = Path.Combine(directory, Name + ".md");
+        File.WriteAllText(mdPath, md.ToString());
+        return (jsonPath, mdPath);
+    }
+
+    private static JsonNode? ToNode(object? v) => v switch
+    {
+        null => null,
+        double d => double.IsFinite(d) ? JsonValue.Create(d) : JsonValue.Create(d.ToString(CultureInfo.InvariantCulture)),
+        float f => float.IsFinite(f) ? JsonValue.Create(f) : JsonValue.Create(f.ToString(CultureInfo.InvariantCulture)),
+        int i => JsonValue.Create(i),
+        long l => JsonValue.Create(l),
+        bool b => JsonValue.Create(b),
+        _ => JsonValue.Create(v.ToString()),
+    };
+
+    /// <summary>Markdown cell text: 4 significant digits for floating point values.</summary>
+    public static string Format(object? v) => v switch
+    {
+        null => "",
+        double d => d.ToString("G4", CultureInfo.InvariantCulture),
+        float f => f.ToString("G4", CultureInfo.InvariantCulture),
+        _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "",
+    };
+
+    /// <summary>Machine facts recorded with every report.</summary>
+    public static Dictionary<string, string> Environment() => new()
+    {
+        ["cores"] = System.Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture),
+        ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+        [".NET"] = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
+    };
+}
+
+/// <summary>Repeated measurements and their summary statistics.</summary>
+public static class Measure
+{
+    /// <summary>Median of <paramref name="values"/> (mean of the two middle values for an even count).</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var v = values.OrderBy(x => x).ToArray();
+        if (v.Length == 0) throw new ArgumentException("No values.", nameof(values));
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
+
+    /// <summary>Runs <paramref name="action"/> <paramref name="warmup"/> times unmeasured, then <paramref name="repeats"/> times, returning milliseconds.</summary>
+    public static double[] Milliseconds(Action action, int repeats, int warmup = 1)
+    {
+        for (int i = 0; i < warmup; i++) action();
+        var times = new double[repeats];
+        for (int i = 0; i < repeats; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            action();
+            times[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        return times;
+    }
+
+    /// <summary>Peak working set of this process so far, in MiB.</summary>
+    public static double PeakWorkingSetMiB() => Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
+}
