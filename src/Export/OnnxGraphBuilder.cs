@@ -94,22 +94,17 @@ public sealed partial class OnnxGraphBuilder
     }
 
     /// <summary>Adds a float initializer (a constant weight) and returns its name.</summary>
-    public string AddInitializer(string name, ReadOnlySpan<float> values, params long[] dims)
-    {
-        CheckCount(name, values.Length, dims);
-        var t = new TensorProto { Name = Claim(name), DataType = (int)OnnxElementType.Float };
-        t.Dims.AddRange(dims);
-        t.RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
-        _graph.Initializer.Add(t);
-        return name;
-    }
+    public string AddInitializer(string name, ReadOnlySpan<float> values, params long[] dims) => AddInitializer(name, values, OnnxElementType.Float, dims);
 
     /// <summary>Adds an int64 initializer (shapes, axes, indices) and returns its name.</summary>
-    public string AddInitializer(string name, ReadOnlySpan<long> values, params long[] dims)
+    public string AddInitializer(string name, ReadOnlySpan<long> values, params long[] dims) => AddInitializer(name, values, OnnxElementType.Int64, dims);
+
+    private string AddInitializer<T>(string name, ReadOnlySpan<T> values, OnnxElementType type, long[] dims) where T : unmanaged
     {
         CheckCount(name, values.Length, dims);
-        var t = new TensorProto { Name = Claim(name), DataType = (int)OnnxElementType.Int64 };
+        var t = new TensorProto { Name = Claim(name), DataType = (int)type };
         t.Dims.AddRange(dims);
+        // raw_data is little-endian, as is every platform .NET runs ONNX Runtime on.
         t.RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
         _graph.Initializer.Add(t);
         return name;
