@@ -138,17 +138,15 @@ internal sealed class BatchScoreSource : IScoreSource, IDisposable
 {
     private readonly TorchModelTransformer _model;
     private readonly DataViewRowCursor _features;
-    private readonly ValueGetter<VBuffer<float>> _getter;
+    private readonly RowFeatureFiller _fill;
     private float[][] _batch = Array.Empty<float[]>();
     private int _rowsInBatch, _index = -1;
-    private VBuffer<float> _buffer;
 
     public BatchScoreSource(TorchModelTransformer model, IDataView input)
     {
         _model = model;
-        var col = input.Schema[model.FeatureColumnName];
-        _features = input.GetRowCursor(new[] { col });
-        _getter = _features.GetGetter<VBuffer<float>>(col);
+        _features = input.GetRowCursor(new[] { input.Schema[model.FeatureColumnName] });
+        _fill = model.CreateFeatureFiller(_features);
     }
 
     public void Advance()
@@ -159,8 +157,7 @@ internal sealed class BatchScoreSource : IScoreSource, IDisposable
         int rows = 0;
         while (rows < batch && _features.MoveNext())
         {
-            _getter(ref _buffer);
-            _buffer.CopyTo(values.AsSpan(rows * width, width));
+            _fill(values.AsSpan(rows * width, width));
             rows++;
         }
         if (rows == 0) throw new InvalidOperationException("The feature cursor ended before the row cursor: the input view changed while it was read.");
@@ -182,23 +179,21 @@ internal sealed class BatchScoreSource : IScoreSource, IDisposable
 internal sealed class SingleRowScoreSource : IScoreSource
 {
     private readonly TorchModelTransformer _model;
-    private readonly ValueGetter<VBuffer<float>> _getter;
+    private readonly RowFeatureFiller _fill;
     private readonly float[] _features, _scored;
     private float[][]? _scores;
-    private VBuffer<float> _buffer;
 
     public SingleRowScoreSource(TorchModelTransformer model, DataViewRow input)
     {
         _model = model;
-        _getter = input.GetGetter<VBuffer<float>>(input.Schema[model.FeatureColumnName]);
+        _fill = model.CreateFeatureFiller(input);
         _features = new float[model.FeatureSize];
         _scored = new float[model.FeatureSize];
     }
 
     public ReadOnlySpan<float> Current(int column)
     {
-        _getter(ref _buffer);
-        _buffer.CopyTo(_features);
+        _fill(_features);
         if (_scores is null || !_features.AsSpan().SequenceEqual(_scored))
         {
             _scores = _model.Score(_features, 1);

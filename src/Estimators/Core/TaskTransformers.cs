@@ -113,3 +113,48 @@ public abstract class TorchRegressionTransformer : TorchModelTransformer
     protected sealed override void BuildOnnx(OnnxGraphBuilder graph, string features)
         => graph.AddOutput(graph.Reshape(BuildOnnxPrediction(graph, features), -1, 1), "Score", OnnxElementType.Float, OnnxGraphBuilder.Batch, 1);
 }
+
+/// <summary>
+/// A binary classifier transformer over a module that maps features to one logit per row ([N] or [N, 1]).
+/// Outputs ML.NET's binary columns: <c>Score</c> (the logit), <c>Probability</c> (sigmoid of it) and
+/// <c>PredictedLabel</c> (Boolean, probability &gt; 0.5). ONNX: the same three outputs, each [N, 1] (PredictedLabel bool).
+/// </summary>
+public abstract class TorchBinaryTransformer : TorchModelTransformer
+{
+    private static readonly ScoreColumn[] Columns =
+    {
+        new("Score", ScoreColumnKind.Float, 1), new("Probability", ScoreColumnKind.Float, 1), new("PredictedLabel", ScoreColumnKind.Boolean, 1),
+    };
+
+    /// <summary>Creates the transformer.</summary>
+    protected TorchBinaryTransformer(IHostEnvironment env, string methodName, string featureColumnName, int featureSize, nn.Module<Tensor, Tensor> module)
+        : base(env, methodName, featureColumnName, featureSize, module) => Classifier = module;
+
+    /// <summary>The module producing logits.</summary>
+    protected nn.Module<Tensor, Tensor> Classifier { get; }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<ScoreColumn> ScoreColumns => Columns;
+
+    /// <summary>Logits for a batch as [N, 1] (eval mode, no_grad). Defaults to the module's forward.</summary>
+    public virtual Tensor Logits(Tensor features) => Classifier.call(features).reshape(-1, 1);
+
+    /// <inheritdoc/>
+    protected override Tensor[] ScoreTensors(Tensor features)
+    {
+        var logit = Logits(features);
+        return new[] { logit, torch.sigmoid(logit), (logit > 0).to(ScalarType.Float32) };
+    }
+
+    /// <summary>Adds the graph and returns the name of the [N, 1] (or [N]) logit value.</summary>
+    protected abstract string BuildOnnxLogit(OnnxGraphBuilder graph, string features);
+
+    /// <inheritdoc/>
+    protected sealed override void BuildOnnx(OnnxGraphBuilder graph, string features)
+    {
+        var logit = graph.Reshape(BuildOnnxLogit(graph, features), -1, 1);
+        graph.AddOutput(logit, "Score", OnnxElementType.Float, OnnxGraphBuilder.Batch, 1);
+        graph.AddOutput(graph.Sigmoid(logit), "Probability", OnnxElementType.Float, OnnxGraphBuilder.Batch, 1);
+        graph.AddOutput(graph.Node("Greater", new[] { logit, graph.Scalar(0f) }), "PredictedLabel", OnnxElementType.Bool, OnnxGraphBuilder.Batch, 1);
+    }
+}

@@ -54,6 +54,9 @@ public sealed record ScoreColumn(string Name, ScoreColumnKind Kind, int Size, IR
     }
 }
 
+/// <summary>Writes the model inputs of the row a cursor stands on (FeatureSize floats) into <paramref name="destination"/>.</summary>
+public delegate void RowFeatureFiller(Span<float> destination);
+
 /// <summary>
 /// Base of every transformer that scores with a trained TorchSharp module. It reads one known-size float vector
 /// column, scores in batches, appends ML.NET-convention output columns, works with <c>CreatePredictionEngine</c> and the
@@ -111,6 +114,24 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     /// <summary>Adds the graph from input value <paramref name="features"/> ([N, FeatureSize]) and declares the outputs.</summary>
     protected abstract void BuildOnnx(OnnxGraphBuilder graph, string features);
 
+    /// <summary>Checks that <paramref name="inputSchema"/> holds what the model reads (default: a Vector&lt;Single, FeatureSize&gt; feature column).</summary>
+    protected virtual void CheckInputSchema(DataViewSchema inputSchema) => DataViewReader.RequireFloatVector(inputSchema, FeatureColumnName, FeatureSize);
+
+    /// <summary>
+    /// Returns how to read the model inputs (FeatureSize floats) of <paramref name="row"/>'s current position from its
+    /// <see cref="FeatureColumnName"/> column. Override to encode other column types (e.g. text into token ids).
+    /// </summary>
+    protected internal virtual RowFeatureFiller CreateFeatureFiller(DataViewRow row)
+    {
+        var getter = row.GetGetter<VBuffer<float>>(row.Schema[FeatureColumnName]);
+        VBuffer<float> buffer = default;
+        return destination =>
+        {
+            getter(ref buffer);
+            buffer.CopyTo(destination);
+        };
+    }
+
     /// <summary>Scores a [rows × FeatureSize] row-major batch; returns one [rows × Width] array per score column.</summary>
     public float[][] Score(float[] features, int rows)
     {
@@ -138,7 +159,7 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     /// <inheritdoc/>
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
-        DataViewReader.RequireFloatVector(inputSchema, FeatureColumnName, FeatureSize);
+        CheckInputSchema(inputSchema);
         var builder = new DataViewSchema.Builder();
         builder.AddColumns(inputSchema);
         foreach (var c in ScoreColumns) builder.AddColumn(c.Name, c.Type, c.Annotations);

@@ -44,6 +44,17 @@ public abstract class TorchTrainerBase<TOptions, TTransformer> : IEstimator<TTra
     /// <summary>Wraps the trained module.</summary>
     protected abstract TTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize);
 
+    /// <summary>Reads the model inputs of every row (default: the float vector feature column, NaN rejected).</summary>
+    protected virtual FeatureMatrix ReadFeatures(IDataView data)
+        => DataViewReader.ReadFeatures(data, Options.FeatureColumnName, cancel: Options.CancellationToken);
+
+    /// <summary>Checks the feature column in a schema shape (default: a known-size vector of Single).</summary>
+    protected virtual void CheckFeatureColumn(SchemaShape.Column feature)
+    {
+        if (feature.Kind != SchemaShape.Column.VectorKind.Vector || feature.ItemType != NumberDataViewType.Single)
+            throw new ArgumentException($"Feature column '{Options.FeatureColumnName}' must be a known-size vector of Single.");
+    }
+
     /// <summary>Checks the feature vector size (e.g. an image method checks C×H×W); throw <see cref="ArgumentException"/> naming the column.</summary>
     protected virtual void ValidateFeatureSize(int featureSize) { }
 
@@ -58,8 +69,7 @@ public abstract class TorchTrainerBase<TOptions, TTransformer> : IEstimator<TTra
     {
         if (!inputSchema.TryFindColumn(Options.FeatureColumnName, out var feature))
             throw new ArgumentException($"Feature column '{Options.FeatureColumnName}' was not found in the input schema.");
-        if (feature.Kind != SchemaShape.Column.VectorKind.Vector || feature.ItemType != NumberDataViewType.Single)
-            throw new ArgumentException($"Feature column '{Options.FeatureColumnName}' must be a known-size vector of Single.");
+        CheckFeatureColumn(feature);
         var columns = inputSchema.ToDictionary(c => c.Name);
         AddScoreColumns(columns, inputSchema);
         return new SchemaShape(columns.Values);
@@ -70,8 +80,7 @@ public abstract class TorchTrainerBase<TOptions, TTransformer> : IEstimator<TTra
     {
         ArgumentNullException.ThrowIfNull(input);
         Options.Validate();
-        var cancel = Options.CancellationToken;
-        var features = DataViewReader.ReadFeatures(input, Options.FeatureColumnName, cancel: cancel);
+        var features = ReadFeatures(input);
         ValidateFeatureSize(features.Width);
         using var targetsCpu = ReadTargets(input);
         if (targetsCpu.shape[0] != features.Rows)
@@ -186,4 +195,35 @@ public abstract class TorchRegressionTrainer<TOptions, TTransformer> : TorchTrai
     /// <inheritdoc/>
     protected override void AddScoreColumns(Dictionary<string, SchemaShape.Column> columns, SchemaShape inputSchema)
         => columns["Score"] = new SchemaShape.Column("Score", SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false);
+}
+
+/// <summary>Base of binary trainers: Boolean (or 0/1 Single) labels, logistic loss, Score + Probability + PredictedLabel outputs.</summary>
+public abstract class TorchBinaryTrainer<TOptions, TTransformer> : TorchTrainerBase<TOptions, TTransformer>
+    where TOptions : TorchTrainerOptions
+    where TTransformer : TorchBinaryTransformer
+{
+    /// <summary>Creates the trainer.</summary>
+    protected TorchBinaryTrainer(IHostEnvironment env, string methodName, TOptions options) : base(env, methodName, options) { }
+
+    /// <inheritdoc/>
+    protected override Tensor ReadTargets(IDataView data)
+    {
+        var labels = DataViewReader.ReadFloatColumn(data, Options.LabelColumnName);
+        int bad = Array.FindIndex(labels, v => v != 0 && v != 1);
+        if (bad >= 0)
+            throw new InvalidDataException($"Label column '{Options.LabelColumnName}', row {bad}: value {labels[bad]} is not a binary label (Boolean, or 0/1).");
+        return torch.tensor(labels);
+    }
+
+    /// <inheritdoc/>
+    protected override Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)
+        => nn.functional.binary_cross_entropy_with_logits(module.call(features).reshape(-1), targets);
+
+    /// <inheritdoc/>
+    protected override void AddScoreColumns(Dictionary<string, SchemaShape.Column> columns, SchemaShape inputSchema)
+    {
+        columns["Score"] = new SchemaShape.Column("Score", SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false);
+        columns["Probability"] = new SchemaShape.Column("Probability", SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false);
+        columns["PredictedLabel"] = new SchemaShape.Column("PredictedLabel", SchemaShape.Column.VectorKind.Scalar, BooleanDataViewType.Instance, false);
+    }
 }

@@ -1,0 +1,140 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetExt.Core;
+using MLNetExt.Export;
+using MLNetExt.Text;
+
+namespace MLNetExt.Tests.Text;
+
+public class TextTransformerTests
+{
+    public sealed class QaRow
+    {
+        public string Text { get; set; } = "";
+        public bool Label { get; set; }
+    }
+
+    private static readonly string[] Names = { "alice", "bob", "carol", "dave" };
+    private static readonly string[] Objects = { "ball", "book", "key", "cup" };
+
+    /// <summary>"A gives the X to B [SEP] does C have the X ?" with C ∈ {A, B}: word counts alone cannot answer; order can.</summary>
+    public static List<QaRow> GiveQuestions(int rows, int seed)
+    {
+        var rng = new Random(seed);
+        var list = new List<QaRow>();
+        for (int i = 0; i < rows; i++)
+        {
+            var a = Names[rng.Next(4)];
+            var b = Names.Where(n => n != a).ElementAt(rng.Next(3));
+            var x = Objects[rng.Next(4)];
+            bool askReceiver = rng.Next(2) == 0;
+            var c = askReceiver ? b : a;
+            list.Add(new QaRow { Text = $"{a} gives the {x} to {b} . [SEP] does {c} have the {x} ?", Label = askReceiver });
+        }
+        return list;
+    }
+
+    private static TextClassifierOptions SmallOptions(int epochs) => new()
+    {
+        MaxLength = 16, Layers = 2, ModelDimension = 32, Heads = 4, FeedForwardDimension = 64, Dropout = 0,
+        Epochs = epochs, BatchSize = 32, LearningRate = 3e-3, Seed = 3, Device = TorchDeviceKind.Cpu,
+    };
+
+    [Fact]
+    public void TokenizerLearnsVocabularyAndEncodesWithClsSepAndPadding()
+    {
+        var tok = WordTokenizer.Train(new[] { "Bob has the ball.", "bob has a key" });
+        Assert.Equal(new[] { "bob", "has", ".", "a", "ball", "key", "the" }, Enumerable.Range(4, tok.VocabularySize - 4).Select(tok.Word));
+        var ids = new float[8];
+        int used = tok.Encode("Bob has the KEY [SEP] zebra", ids);
+        Assert.Equal(7, used);
+        Assert.Equal(new float[] { WordTokenizer.Cls, 4, 5, 10, 9, WordTokenizer.Sep, WordTokenizer.Unknown, WordTokenizer.Pad }, ids);
+        var ms = new MemoryStream();
+        tok.Write(new BinaryWriter(ms));
+        ms.Position = 0;
+        Assert.Equal(tok.VocabularySize, WordTokenizer.Read(new BinaryReader(ms)).VocabularySize);
+    }
+
+    [Fact]
+    public void LearnsAnOrderDependentQuestionThatBagOfWordsCannotAnswer()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(GiveQuestions(1200, 1));
+        var test = ml.Data.LoadFromEnumerable(GiveQuestions(300, 2));
+        var trainer = ml.BinaryClassification.Trainers.TextTransformer(SmallOptions(epochs: 12));
+        var model = trainer.Fit(train);
+        Assert.True(trainer.History!.TrainLoss[^1] < 0.5 * trainer.History.TrainLoss[0]);
+        var metrics = ml.BinaryClassification.Evaluate(model.Transform(test));
+        Assert.True(metrics.Accuracy > 0.9, $"accuracy {metrics.Accuracy}");
+
+        // Unigram counts are identical for the two answers, so a bag-of-words linear model stays near chance.
+        var bow = ml.Transforms.Text.FeaturizeText("Features", new Microsoft.ML.Transforms.Text.TextFeaturizingEstimator.Options
+        {
+            WordFeatureExtractor = new Microsoft.ML.Transforms.Text.WordBagEstimator.Options { NgramLength = 1 }, CharFeatureExtractor = null,
+        }, "Text").Append(ml.BinaryClassification.Trainers.SdcaLogisticRegression()).Fit(train);
+        var bowMetrics = ml.BinaryClassification.Evaluate(bow.Transform(test));
+        Assert.True(bowMetrics.Accuracy < 0.65, $"bag-of-words accuracy {bowMetrics.Accuracy}");
+    }
+
+    [Fact]
+    public void SaveLoadOnnxAndLayerSkipping()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(GiveQuestions(200, 1));
+        var test = ml.Data.LoadFromEnumerable(GiveQuestions(40, 2));
+        var model = ml.BinaryClassification.Trainers.TextTransformer(SmallOptions(epochs: 2)).Fit(train);
+        var scores = model.Transform(test).GetColumn<float>("Score").ToArray();
+
+        using var stream = new MemoryStream();
+        ml.Model.Save(model, train.Schema, stream);
+        stream.Position = 0;
+        var loaded = new MLContext().Model.Load(stream, out _);
+        Assert.Equal(scores, loaded.Transform(test).GetColumn<float>("Score").ToArray());
+        Assert.Equal(model.Transform(test).GetColumn<bool>("PredictedLabel"), scores.Select(s => s > 0));
+
+        var path = Path.Combine(Path.GetTempPath(), $"mlnx-text-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            model.SaveAsOnnx(path);
+            var texts = GiveQuestions(40, 2).Select(r => r.Text).ToList();
+            var ids = new float[texts.Count * 16];
+            for (int i = 0; i < texts.Count; i++) model.Tokenizer.Encode(texts[i], ids.AsSpan(i * 16, 16));
+            Assert.True(OnnxParity.Compare(path, "Text", ids, new[] { texts.Count, 16 }, "Score", scores) <= 1e-4);
+        }
+        finally { File.Delete(path); }
+
+        model.Encoder.SkippedLayers.Add(1);
+        var skipped = model.Transform(test).GetColumn<float>("Score").ToArray();
+        Assert.True(OnnxParity.MaxAbsDifference(skipped, scores) > 1e-3, "skipping a layer must change the scores");
+        model.Encoder.SkippedLayers.Clear();
+        Assert.Equal(scores, model.Transform(test).GetColumn<float>("Score").ToArray());
+    }
+
+    [Fact]
+    public void HiddenStatesAreCapturedPerLayer()
+    {
+        using var encoder = new TextTransformerEncoder(20, SmallOptions(1), 2) { CaptureHiddenStates = true };
+        encoder.eval();
+        var ids = TorchSharp.torch.tensor(new float[] { 2, 5, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, new long[] { 1, 16 });
+        var logits = encoder.call(ids);
+        Assert.Equal(new long[] { 1, 2 }, logits.shape);
+        Assert.Equal(2, encoder.HiddenStates.Count);
+        Assert.Equal(new long[] { 1, 16, 32 }, encoder.HiddenStates[1]!.shape);
+    }
+
+    [Fact]
+    public void NonTextColumnIsRejectedWithTypes()
+    {
+        var ml = new MLContext();
+        var data = ml.Data.LoadFromEnumerable(new[] { new { Text = 3f, Label = true } }.Select(x => new NumRow { Text = x.Text, Label = x.Label }));
+        var e = Assert.Throws<ArgumentException>(() => ml.BinaryClassification.Trainers.TextTransformer(SmallOptions(1)).Fit(data));
+        Assert.Contains("Text column 'Text'", e.Message);
+        Assert.Contains("Single", e.Message);
+    }
+
+    public sealed class NumRow
+    {
+        public float Text { get; set; }
+        public bool Label { get; set; }
+    }
+}
