@@ -25,13 +25,27 @@ public interface ITextEncoderShape
     double Dropout { get; }
 }
 
-/// <summary>One pre-norm Transformer encoder layer: x + SelfAttention(LN(x)), then + FFN(LN(·)) with GELU.</summary>
+/// <summary>
+/// One pre-norm Transformer encoder layer: x + g·SelfAttention(LN(x)), then + g·FFN(LN(·)) with GELU, where g is the
+/// layer's gate (1 unless gate training is switched on). The FFN ("MLP") output can be zeroed and captured, which is
+/// what layer ablation and MLP-output regularisation need.
+/// </summary>
 public sealed class TransformerEncoderLayer : nn.Module<Tensor, Tensor, Tensor>
 {
     private readonly LayerNorm norm1, norm2;
     private readonly Linear qkv, output, ff1, ff2;
+    private readonly Parameter gate;
     private readonly int _heads;
     private readonly double _dropout;
+
+    /// <summary>When true the FFN output is replaced by zeros (MLP zero-out ablation).</summary>
+    public bool ZeroMlp { get; set; }
+    /// <summary>When true, <see cref="LastMlpOutput"/> keeps the FFN output ([N, L, d]) of the last forward pass.</summary>
+    public bool CaptureMlp { get; set; }
+    /// <summary>FFN output of the last forward pass, when captured.</summary>
+    public Tensor? LastMlpOutput { get; private set; }
+    /// <summary>The scalar gate on the layer's residual contributions (frozen at 1 unless made trainable).</summary>
+    public Parameter Gate => gate;
 
     /// <summary>Creates a layer of width <paramref name="dim"/>.</summary>
     public TransformerEncoderLayer(int dim, int heads, int feedForward, double dropout) : base("EncoderLayer")
@@ -43,6 +57,7 @@ public sealed class TransformerEncoderLayer : nn.Module<Tensor, Tensor, Tensor>
         output = nn.Linear(dim, dim);
         ff1 = nn.Linear(dim, feedForward);
         ff2 = nn.Linear(feedForward, dim);
+        gate = new Parameter(torch.ones(1), requires_grad: false);
         _heads = heads;
         _dropout = dropout;
         RegisterComponents();
@@ -55,9 +70,11 @@ public sealed class TransformerEncoderLayer : nn.Module<Tensor, Tensor, Tensor>
         var parts = qkv.call(norm1.call(x)).reshape(n, l, 3, _heads, dh).permute(2, 0, 3, 1, 4);   // 3, N, H, L, dh
         var scores = parts[0].matmul(parts[1].transpose(-2, -1)) / Math.Sqrt(dh) + attentionBias;
         var attended = nn.functional.softmax(scores, -1).matmul(parts[2]).transpose(1, 2).reshape(n, l, d);
-        x = x + nn.functional.dropout(output.call(attended), _dropout, training);
+        x = x + gate * nn.functional.dropout(output.call(attended), _dropout, training);
         var ff = ff2.call(nn.functional.gelu(ff1.call(norm2.call(x))));
-        return x + nn.functional.dropout(ff, _dropout, training);
+        if (ZeroMlp) ff = torch.zeros_like(ff);
+        LastMlpOutput = CaptureMlp ? ff : null;
+        return x + gate * nn.functional.dropout(ff, _dropout, training);
     }
 
     internal string ToOnnx(OnnxGraphBuilder g, string x, string bias, int dim, string prefix)
@@ -68,9 +85,11 @@ public sealed class TransformerEncoderLayer : nn.Module<Tensor, Tensor, Tensor>
         string Part(int i) => g.Squeeze(g.Slice(parts, new long[] { i }, new long[] { i + 1 }, new long[] { 0 }), 0);
         var scores = g.Add(g.Div(g.MatMul(Part(0), g.Transpose(Part(1), 0, 1, 3, 2)), g.Scalar((float)Math.Sqrt(dh))), bias);
         var attended = g.Reshape(g.Transpose(g.MatMul(g.Softmax(scores, -1), Part(2)), 0, 2, 1, 3), 0, 0, dim);
-        x = g.Add(x, g.LinearNd(attended, output, prefix + ".out"));
+        var gateValue = g.Constant(prefix + ".gate", gate);
+        x = g.Add(x, g.Mul(g.LinearNd(attended, output, prefix + ".out"), gateValue));
+        if (ZeroMlp) return x;
         var ff = g.LinearNd(g.Gelu(g.LinearNd(LayerNormOnnx(g, x, norm2, dim, prefix + ".norm2"), ff1, prefix + ".ff1")), ff2, prefix + ".ff2");
-        return g.Add(x, ff);
+        return g.Add(x, g.Mul(ff, gateValue));
     }
 
     internal static string LayerNormOnnx(OnnxGraphBuilder g, string x, LayerNorm norm, int dim, string prefix)
@@ -114,6 +133,17 @@ public sealed class TextTransformerEncoder : nn.Module<Tensor, Tensor>
     public int Vocabulary { get; }
     /// <summary>Number of encoder layers.</summary>
     public int LayerCount => layers.Count;
+    /// <summary>The encoder layers (for MLP ablation, MLP-output capture and gates).</summary>
+    public IReadOnlyList<TransformerEncoderLayer> EncoderLayers => layers.ToList();
+    /// <summary>
+    /// Replaces the residual stream entering layer <c>Layer</c> by <c>Replacement</c> ([N, L, d]) where <c>Mask</c> ([N, L], 1/0) is 1
+    /// (activation patching); null for a normal forward pass.
+    /// </summary>
+    public (int Layer, Tensor Replacement, Tensor Mask)? ResidualPatch { get; set; }
+    /// <summary>When true, <see cref="LayerInputs"/> receives the residual stream entering each layer on each forward pass.</summary>
+    public bool CaptureLayerInputs { get; set; }
+    /// <summary>Residual stream entering each layer in the last forward pass, when captured.</summary>
+    public IReadOnlyList<Tensor> LayerInputs { get; private set; } = Array.Empty<Tensor>();
     /// <summary>Layers (0-based) bypassed in the forward pass, e.g. to measure a layer's effect.</summary>
     public ISet<int> SkippedLayers { get; } = new HashSet<int>();
     /// <summary>When true, <see cref="HiddenStates"/> receives every layer's output ([N, L, d]) on each forward pass.</summary>
@@ -131,13 +161,21 @@ public sealed class TextTransformerEncoder : nn.Module<Tensor, Tensor>
         var x = tokens.call(tokenIds) + positions.weight!.unsqueeze(0);
         x = nn.functional.dropout(x, _dropout, training);
         var hidden = CaptureHiddenStates ? new Tensor?[layers.Count] : null;
+        var inputs = CaptureLayerInputs ? new Tensor[layers.Count] : null;
         for (int i = 0; i < layers.Count; i++)
         {
+            if (ResidualPatch is { } patch && patch.Layer == i)
+            {
+                var m = patch.Mask.to(x.dtype).unsqueeze(-1);
+                x = x * (1 - m) + patch.Replacement * m;
+            }
+            if (inputs != null) inputs[i] = x;
             if (SkippedLayers.Contains(i)) continue;
             x = layers[i].call(x, bias);
             if (hidden != null) hidden[i] = x;
         }
         if (hidden != null) HiddenStates = hidden;
+        if (inputs != null) LayerInputs = inputs;
         var cls = x.select(1, 0);
         return head.call(finalNorm.call(cls));
     }

@@ -138,3 +138,62 @@ public class TextTransformerTests
         public bool Label { get; set; }
     }
 }
+
+public class EncoderHookTests
+{
+    private static TextTransformerEncoder Encoder()
+    {
+        TorchSharp.torch.random.manual_seed(5);
+        var e = new TextTransformerEncoder(30, new TextEncoderShape(8, 30, 3, 16, 2, 32, 0), 2);
+        e.eval();
+        return e;
+    }
+
+    private static TorchSharp.torch.Tensor Ids(params float[] v) => TorchSharp.torch.tensor(v, new long[] { v.Length / 8, 8 });
+
+    [Fact]
+    public void MlpZeroingChangesLogitsAndCaptureHoldsMlpOutput()
+    {
+        using var e = Encoder();
+        var ids = Ids(2, 5, 6, 7, 0, 0, 0, 0);
+        var baseLogits = e.call(ids).data<float>().ToArray();
+        e.EncoderLayers[1].CaptureMlp = true;
+        e.call(ids);
+        Assert.Equal(new long[] { 1, 8, 16 }, e.EncoderLayers[1].LastMlpOutput!.shape);
+        e.EncoderLayers[1].ZeroMlp = true;
+        var ablated = e.call(ids).data<float>().ToArray();
+        Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(ablated, baseLogits) > 1e-4);
+        Assert.Equal(0f, e.EncoderLayers[1].LastMlpOutput!.abs().max().item<float>());
+    }
+
+    [Fact]
+    public void PatchingWithOwnResidualIsIdentityAndWithOthersMovesTowardThem()
+    {
+        using var e = Encoder();
+        var a = Ids(2, 5, 6, 7, 0, 0, 0, 0);
+        var b = Ids(2, 9, 6, 8, 0, 0, 0, 0);
+        e.CaptureLayerInputs = true;
+        var la = e.call(a).data<float>().ToArray();
+        var residualA = e.LayerInputs[2].detach().clone();
+        var lb = e.call(b).data<float>().ToArray();
+        var residualB = e.LayerInputs[2].detach().clone();
+        e.CaptureLayerInputs = false;
+        var all = TorchSharp.torch.ones(1, 8);
+        e.ResidualPatch = (2, residualA, all);
+        Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(e.call(a).data<float>().ToArray(), la) < 1e-5);
+        e.ResidualPatch = (2, residualB, all);   // patching the whole stream before the last layer reproduces b's run
+        Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(e.call(a).data<float>().ToArray(), lb) < 1e-5);
+    }
+
+    [Fact]
+    public void GateZeroRemovesTheLayer()
+    {
+        using var e = Encoder();
+        var ids = Ids(2, 5, 6, 7, 0, 0, 0, 0);
+        e.SkippedLayers.Add(0);
+        var skipped = e.call(ids).data<float>().ToArray();
+        e.SkippedLayers.Clear();
+        using (TorchSharp.torch.no_grad()) e.EncoderLayers[0].Gate.fill_(0);
+        Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(e.call(ids).data<float>().ToArray(), skipped) < 1e-6);
+    }
+}
