@@ -201,7 +201,7 @@ public sealed partial class ConversationInterpreter(PragWorldLexicon? lexicon = 
         public Dictionary<string, ObjectFacts> Facts { get; } = new(StringComparer.OrdinalIgnoreCase);
         public List<EntityMention> Mentions { get; } = [];
         private string? _focusObject, _focusLocation;
-        private Action? _pending; // the fact proposed by "did X put …?", applied on a yes
+        private Action<bool>? _pending; // the placement proposed by "did X put …?", confirmed (true) or denied (false)
 
         private int _turn;
         private string _text = "";
@@ -231,7 +231,7 @@ public sealed partial class ConversationInterpreter(PragWorldLexicon? lexicon = 
             {
                 var phrase = ObjectsOf(did.Groups["what"]);
                 var location = LocationOf(did);
-                _pending = () => ApplyPlacement(phrase, location, null, null);
+                _pending = confirmed => ApplyPlacement(phrase, location, null, null, denied: !confirmed);
                 return true;
             }
             var focus = FocusQuestion.Match(_text);
@@ -250,7 +250,7 @@ public sealed partial class ConversationInterpreter(PragWorldLexicon? lexicon = 
                 ? m.Groups["aux"].Value.Equals("did", StringComparison.OrdinalIgnoreCase)
                 : m.Groups["yn"].Value.Equals("yes", StringComparison.OrdinalIgnoreCase);
             if (_pending is null) throw new ConversationNotUnderstoodException(_turn, _text); // a yes/no needs a "did …?" question
-            if (positive) _pending();
+            _pending(positive);
             _pending = null;
             return true;
         }
@@ -310,8 +310,7 @@ public sealed partial class ConversationInterpreter(PragWorldLexicon? lexicon = 
             var phrase = ObjectsOf(m.Groups["what"]);
             var location = LocationOf(m);
             var second = SecondLocationOf(m);
-            // "X didn't put them there" says nothing about where they are.
-            if (!m.Groups["neg"].Success) ApplyPlacement(phrase, location, m.Groups["lc"].Success ? m.Groups["lc"].Value : null, second);
+            ApplyPlacement(phrase, location, m.Groups["lc"].Success ? m.Groups["lc"].Value : null, second, denied: m.Groups["neg"].Success);
             return true;
         }
 
@@ -330,12 +329,15 @@ public sealed partial class ConversationInterpreter(PragWorldLexicon? lexicon = 
             return m.Groups["l2"].Value.ToLowerInvariant();
         }
 
-        private void ApplyPlacement(ObjectPhrase phrase, string location, string? locationConnective, string? secondLocation)
+        private void ApplyPlacement(ObjectPhrase phrase, string location, string? locationConnective, string? secondLocation, bool denied = false)
         {
             foreach (var (word, _) in phrase.Objects)
             {
                 var facts = FactsOf(word);
-                if (secondLocation is not null)
+                // Pragmatic reading (as in the paper's data): "did X put the keys there?" "no, he didn't" — the
+                // asker's hypothesis is rejected, so the keys are not there.
+                if (denied) facts.NotAt(location);
+                else if (secondLocation is not null)
                     facts.PlaceAtEither(location, secondLocation, both: locationConnective!.Equals("and", StringComparison.OrdinalIgnoreCase));
                 else if (phrase.Connective is { } c && c.Equals("or", StringComparison.OrdinalIgnoreCase))
                 {
