@@ -1,0 +1,171 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace MLNetExt.Transforms.PragWorld;
+
+/// <summary>A PragWorld JSONL file is malformed; the message names the file, line and field.</summary>
+public sealed class PragWorldFormatException : FormatException
+{
+    /// <summary>Creates the exception.</summary>
+    public PragWorldFormatException(string fileName, int lineNumber, string field, string problem, Exception? inner = null)
+        : base($"{fileName}:{lineNumber}: {field}: {problem}", inner)
+    {
+        FileName = fileName;
+        LineNumber = lineNumber;
+        Field = field;
+    }
+
+    /// <summary>The file (or source name) being read.</summary>
+    public string FileName { get; }
+
+    /// <summary>1-based line number.</summary>
+    public int LineNumber { get; }
+
+    /// <summary>JSON path of the offending field, e.g. "questions[1].answer".</summary>
+    public string Field { get; }
+}
+
+/// <summary>
+/// Reads and writes PragWorld conversations as JSONL, one conversation per line:
+/// <code>{"id":"c1","template":"move-once","speakers":["Alice","Bob"],
+///  "turns":[{"speaker":"Alice","text":"where are the keys?"},{"speaker":"Bob","text":"I put them in the garage"}],
+///  "questions":[{"id":"q1","text":"are the keys in the garage?","answer":true,"type":"Reference","entity":"keys","state":"garage"}]}</code>
+/// </summary>
+public static class PragWorldJsonl
+{
+    /// <summary>Streams the conversations of a JSONL file, validating each line.</summary>
+    /// <exception cref="PragWorldFormatException">A line is invalid (file, line and field are named).</exception>
+    public static IEnumerable<PragWorldConversation> Load(string path)
+    {
+        using var reader = new StreamReader(path);
+        foreach (var conversation in Read(reader, Path.GetFileName(path)))
+            yield return conversation;
+    }
+
+    /// <summary>Streams conversations from a reader; <paramref name="sourceName"/> is used in error messages.</summary>
+    public static IEnumerable<PragWorldConversation> Read(TextReader reader, string sourceName)
+    {
+        int lineNumber = 0;
+        var seenIds = new HashSet<string>();
+        while (reader.ReadLine() is { } line)
+        {
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            var conversation = ParseLine(line, sourceName, lineNumber);
+            if (!seenIds.Add(conversation.Id))
+                throw new PragWorldFormatException(sourceName, lineNumber, "id", $"duplicate conversation id '{conversation.Id}'");
+            yield return conversation;
+        }
+    }
+
+    /// <summary>Writes conversations, one JSON object per line.</summary>
+    public static void Save(string path, IEnumerable<PragWorldConversation> conversations)
+    {
+        using var writer = new StreamWriter(path);
+        Write(writer, conversations);
+    }
+
+    /// <summary>Writes conversations, one JSON object per line.</summary>
+    public static void Write(TextWriter writer, IEnumerable<PragWorldConversation> conversations)
+    {
+        foreach (var c in conversations)
+        {
+            var json = new JsonObject
+            {
+                ["id"] = c.Id,
+                ["template"] = c.TemplateId,
+                ["speakers"] = new JsonArray(c.Speakers.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray()),
+                ["turns"] = new JsonArray(c.Turns.Select(t => (JsonNode?)new JsonObject { ["speaker"] = t.Speaker, ["text"] = t.Text }).ToArray()),
+                ["questions"] = new JsonArray(c.Questions.Select(q => (JsonNode?)new JsonObject
+                {
+                    ["id"] = q.Id, ["text"] = q.Text, ["answer"] = q.Answer, ["type"] = q.Type.ToString(),
+                    ["entity"] = q.Entity, ["state"] = q.State,
+                }).ToArray()),
+            };
+            writer.WriteLine(json.ToJsonString());
+        }
+    }
+
+    private static PragWorldConversation ParseLine(string line, string source, int lineNumber)
+    {
+        PragWorldFormatException Error(string field, string problem, Exception? inner = null) =>
+            new(source, lineNumber, field, problem, inner);
+
+        JsonObject root;
+        try
+        {
+            root = JsonNode.Parse(line) as JsonObject ?? throw Error("$", "the line is not a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw Error("$", $"invalid JSON ({e.Message})", e);
+        }
+
+        string RequiredString(JsonObject obj, string name, string path)
+        {
+            if (obj[name] is not JsonValue value || !value.TryGetValue(out string? s))
+                throw Error(path, "missing or not a string");
+            if (string.IsNullOrWhiteSpace(s)) throw Error(path, "is empty");
+            return s;
+        }
+
+        JsonArray RequiredArray(string name)
+        {
+            if (root[name] is not JsonArray array) throw Error(name, "missing or not an array");
+            return array;
+        }
+
+        var id = RequiredString(root, "id", "id");
+        var template = root["template"] is null ? "" : RequiredString(root, "template", "template");
+
+        var speakersJson = RequiredArray("speakers");
+        var speakers = new List<string>();
+        for (int i = 0; i < speakersJson.Count; i++)
+        {
+            if (speakersJson[i] is not JsonValue v || !v.TryGetValue(out string? name) || string.IsNullOrWhiteSpace(name))
+                throw Error($"speakers[{i}]", "is not a non-empty string");
+            speakers.Add(name);
+        }
+        if (speakers.Count != 2 || speakers[0] == speakers[1])
+            throw Error("speakers", $"a PragWorld conversation has exactly two distinct speakers, found {speakers.Count} ({string.Join(", ", speakers)})");
+
+        var turnsJson = RequiredArray("turns");
+        if (turnsJson.Count == 0) throw Error("turns", "empty conversation: at least one turn is required");
+        var turns = new List<ConversationTurn>();
+        for (int i = 0; i < turnsJson.Count; i++)
+        {
+            if (turnsJson[i] is not JsonObject turn) throw Error($"turns[{i}]", "is not an object");
+            var speaker = RequiredString(turn, "speaker", $"turns[{i}].speaker");
+            if (!speakers.Contains(speaker))
+                throw Error($"turns[{i}].speaker", $"unknown speaker '{speaker}' (speakers are {speakers[0]} and {speakers[1]})");
+            turns.Add(new ConversationTurn(speaker, RequiredString(turn, "text", $"turns[{i}].text")));
+        }
+
+        var questionsJson = RequiredArray("questions");
+        var questions = new List<WorldQuestion>();
+        for (int i = 0; i < questionsJson.Count; i++)
+        {
+            string path = $"questions[{i}]";
+            if (questionsJson[i] is not JsonObject q) throw Error(path, "is not an object");
+            var text = RequiredString(q, "text", $"{path}.text");
+            var answer = q["answer"] switch
+            {
+                null => throw Error($"{path}.answer", "question without answer"),
+                JsonValue v when v.TryGetValue(out bool b) => b,
+                JsonValue v when v.TryGetValue(out string? s) && s.Equals("yes", StringComparison.OrdinalIgnoreCase) => true,
+                JsonValue v when v.TryGetValue(out string? s) && s.Equals("no", StringComparison.OrdinalIgnoreCase) => false,
+                _ => throw Error($"{path}.answer", "must be true/false or \"yes\"/\"no\""),
+            };
+            var typeName = RequiredString(q, "type", $"{path}.type");
+            if (!Enum.TryParse<QuestionType>(typeName, ignoreCase: true, out var type))
+                throw Error($"{path}.type", $"unknown question type '{typeName}' (expected one of {string.Join(", ", Enum.GetNames<QuestionType>())})");
+            var qid = q["id"] is null ? $"q{i + 1}" : RequiredString(q, "id", $"{path}.id");
+            if (questions.Any(existing => existing.Id == qid)) throw Error($"{path}.id", $"duplicate question id '{qid}'");
+            questions.Add(new WorldQuestion(qid, text, answer, type,
+                RequiredString(q, "entity", $"{path}.entity"), q["state"] is null ? "" : RequiredString(q, "state", $"{path}.state")));
+        }
+        if (questions.Count == 0) throw Error("questions", "a conversation needs at least one question");
+
+        return new PragWorldConversation(id, template, speakers, turns, questions);
+    }
+}

@@ -1,0 +1,69 @@
+namespace MLNetExt.Transforms.PragWorld;
+
+/// <summary>
+/// One (conversation, question) row of a PragWorld benchmark: the IDataView schema read and written by the
+/// alteration transforms and read by the evaluator. Original rows have <see cref="Alteration"/> = "Original".
+/// </summary>
+public sealed class PragWorldQuestionRow
+{
+    /// <summary>Name of <see cref="Alteration"/> for unaltered rows.</summary>
+    public const string OriginalAlteration = "Original";
+
+    /// <summary>Conversation identifier.</summary>
+    public string ConversationId { get; set; } = "";
+
+    /// <summary>Scenario template of the conversation.</summary>
+    public string TemplateId { get; set; } = "";
+
+    /// <summary>Identifies the original question; shared by the original row and all its altered rows.</summary>
+    public string QuestionId { get; set; } = "";
+
+    /// <summary>The conversation, one "Speaker: text" line per turn.</summary>
+    public string Conversation { get; set; } = "";
+
+    /// <summary>The yes/no question.</summary>
+    public string Question { get; set; } = "";
+
+    /// <summary>Gold answer: true = yes.</summary>
+    public bool Label { get; set; }
+
+    /// <summary>A <see cref="PragWorld.QuestionType"/> name.</summary>
+    public string QuestionType { get; set; } = "";
+
+    /// <summary>The probed entity.</summary>
+    public string Entity { get; set; } = "";
+
+    /// <summary>The probed state, location, holder or quantity.</summary>
+    public string State { get; set; } = "";
+
+    /// <summary>"Original" or the <see cref="AlterationKind"/> name that produced this row.</summary>
+    public string Alteration { get; set; } = OriginalAlteration;
+
+    /// <summary>What was altered: "None", "Context" or "Question".</summary>
+    public string AlterationTarget { get; set; } = "None";
+
+    /// <summary>"None" (original), "Flip" (gold answer changed), "Invariant" (unchanged) or "NotApplicable".</summary>
+    public string AlterationEffect { get; set; } = "None";
+
+    /// <summary>Human-readable description of the edit, or why no edit applied.</summary>
+    public string AlterationNote { get; set; } = "";
+
+    /// <summary>A copy of this row.</summary>
+    public PragWorldQuestionRow Clone() => (PragWorldQuestionRow)MemberwiseClone();
+}
+
+/// <summary>Values of <see cref="PragWorldQuestionRow.AlterationEffect"/>.</summary>
+public static class AlterationEffects
+{
+    /// <summary>Unaltered row.</summary>
+    public const string None = "None";
+
+    /// <summary>The alteration changed the gold answer.</summary>
+    public const string Flip = "Flip";
+
+    /// <summary>The alteration left the gold answer unchanged.</summary>
+    public const string Invariant = "Invariant";
+
+    /// <summary>The alteration found no edit site that keeps the question answerable; the row is a copy of the input.</summary>
+    public const string NotApplicable = "NotApplicable";
+}
