@@ -61,7 +61,7 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
     {
         var cols = dependingColumns.ToList();
         var needed = cols.Where(c => c.Index < InputSchema.Count).Select(c => InputSchema[c.Index]).ToList();
-        if (cols.Any(c => c.Index >= InputSchema.Count)) needed.Add(InputSchema[_model.FeatureColumnName]);
+        if (cols.Any(c => c.Index >= InputSchema.Count)) needed.AddRange(_model.InputColumnNames.Select(n => InputSchema[n]));
         return needed.Distinct();
     }
 
@@ -145,7 +145,7 @@ internal sealed class BatchScoreSource : IScoreSource, IDisposable
     public BatchScoreSource(TorchModelTransformer model, IDataView input)
     {
         _model = model;
-        _features = input.GetRowCursor(new[] { input.Schema[model.FeatureColumnName] });
+        _features = input.GetRowCursor(model.InputColumnNames.Select(n => input.Schema[n]));
         _fill = model.CreateFeatureFiller(_features);
     }
 

@@ -114,6 +114,9 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     /// <summary>Adds the graph from input value <paramref name="features"/> ([N, FeatureSize]) and declares the outputs.</summary>
     protected abstract void BuildOnnx(OnnxGraphBuilder graph, string features);
 
+    /// <summary>The input columns the model reads (default: <see cref="FeatureColumnName"/>).</summary>
+    public virtual IReadOnlyList<string> InputColumnNames => new[] { FeatureColumnName };
+
     /// <summary>Checks that <paramref name="inputSchema"/> holds what the model reads (default: a Vector&lt;Single, FeatureSize&gt; feature column).</summary>
     protected virtual void CheckInputSchema(DataViewSchema inputSchema) => DataViewReader.RequireFloatVector(inputSchema, FeatureColumnName, FeatureSize);
 

@@ -31,6 +31,14 @@ public sealed class TextClassifierOptions : TorchClassifierOptions, ITextEncoder
     public int FeedForwardDimension { get; set; } = 128;
     /// <inheritdoc/>
     public double Dropout { get; set; } = 0.1;
+    /// <summary>Optional second text column (e.g. a question after its context), joined to the first with a [SEP] token.</summary>
+    public string? SecondTextColumnName { get; set; }
+    /// <summary>Model to start from (fine-tuning): its vocabulary, shape and weights are reused; the shape options are ignored.</summary>
+    public TextTransformerEncoder? InitialEncoder { get; set; }
+    /// <summary>Vocabulary of <see cref="InitialEncoder"/> (required with it).</summary>
+    public WordTokenizer? InitialTokenizer { get; set; }
+    /// <summary>Layer regularisation applied during training (e.g. to suppress harmful layers), or null.</summary>
+    public LayerRegularization? LayerRegularization { get; set; }
 
     /// <inheritdoc/>
     public override void Validate()
@@ -39,6 +47,8 @@ public sealed class TextClassifierOptions : TorchClassifierOptions, ITextEncoder
         if (MaxLength < 2) throw new ArgumentOutOfRangeException(nameof(MaxLength), MaxLength, "MaxLength must be at least 2 ([CLS] and one token).");
         if (Layers < 1) throw new ArgumentOutOfRangeException(nameof(Layers), Layers, "Layers must be at least 1.");
         if (Heads < 1 || ModelDimension % Heads != 0) throw new ArgumentOutOfRangeException(nameof(Heads), Heads, $"Heads must divide ModelDimension ({ModelDimension}).");
+        if ((InitialEncoder is null) != (InitialTokenizer is null)) throw new ArgumentException("InitialEncoder and InitialTokenizer go together: set both to fine-tune.");
+        LayerRegularization?.Validate(InitialEncoder?.LayerCount ?? Layers);
     }
 }
 
@@ -52,11 +62,18 @@ internal static class TextInput
             throw new ArgumentException($"Text column '{column}' must be of type String (text), but it is {DataViewReader.Describe(col.Type)}.");
     }
 
-    public static List<string> ReadTexts(IDataView data, string column)
+    public static List<string> ReadTexts(IDataView data, string column, string? second)
     {
         RequireText(data.Schema, column);
-        return data.GetColumn<ReadOnlyMemory<char>>(column).Select(m => m.ToString()).ToList();
+        var texts = data.GetColumn<ReadOnlyMemory<char>>(column).Select(m => m.ToString()).ToList();
+        if (second is null) return texts;
+        RequireText(data.Schema, second);
+        return texts.Zip(data.GetColumn<ReadOnlyMemory<char>>(second), (a, b) => Join(a, b.ToString())).ToList();
     }
+
+    private static string Join(string first, string second) => first + " [SEP] " + second;
+
+    public static IReadOnlyList<string> Columns(string first, string? second) => second is null ? new[] { first } : new[] { first, second };
 
     public static FeatureMatrix Encode(IReadOnlyList<string> texts, WordTokenizer tokenizer, int maxLength)
     {
@@ -66,15 +83,63 @@ internal static class TextInput
         return new FeatureMatrix(values, texts.Count, maxLength);
     }
 
-    public static RowFeatureFiller Filler(DataViewRow row, string column, WordTokenizer tokenizer)
+    public static RowFeatureFiller Filler(DataViewRow row, string column, string? second, WordTokenizer tokenizer)
     {
         var getter = row.GetGetter<ReadOnlyMemory<char>>(row.Schema[column]);
-        ReadOnlyMemory<char> text = default;
+        var secondGetter = second is null ? null : row.GetGetter<ReadOnlyMemory<char>>(row.Schema[second]);
+        ReadOnlyMemory<char> text = default, text2 = default;
         return destination =>
         {
             getter(ref text);
-            tokenizer.Encode(text.ToString(), destination);
+            if (secondGetter is null) { tokenizer.Encode(text.ToString(), destination); return; }
+            secondGetter(ref text2);
+            tokenizer.Encode(Join(text.ToString(), text2.ToString()), destination);
         };
+    }
+
+    public static void RequireColumns(DataViewSchema schema, string first, string? second)
+    {
+        RequireText(schema, first);
+        if (second != null) RequireText(schema, second);
+    }
+
+    /// <summary>Reads the training texts and the vocabulary: learned from them, or the fine-tuned model's.</summary>
+    public static (FeatureMatrix Features, WordTokenizer Tokenizer) ReadTraining(IDataView data, TextClassifierOptions o)
+    {
+        var texts = ReadTexts(data, o.FeatureColumnName, o.SecondTextColumnName);
+        var tokenizer = o.InitialTokenizer ?? WordTokenizer.Train(texts, o.VocabularySize);
+        return (Encode(texts, tokenizer, o.InitialEncoder?.Shape.MaxLength ?? o.MaxLength), tokenizer);
+    }
+
+    /// <summary>A new encoder, or a copy of <see cref="TextClassifierOptions.InitialEncoder"/> to fine-tune.</summary>
+    public static TextTransformerEncoder CreateEncoder(TextClassifierOptions o, WordTokenizer tokenizer, int outputs)
+    {
+        TextTransformerEncoder encoder;
+        if (o.InitialEncoder is null) encoder = new TextTransformerEncoder(tokenizer.VocabularySize, o, outputs);
+        else
+        {
+            encoder = new TextTransformerEncoder(o.InitialEncoder.Vocabulary, o.InitialEncoder.Shape, outputs);
+            encoder.load_state_dict(o.InitialEncoder.state_dict());
+        }
+        o.LayerRegularization?.Prepare(encoder);
+        return encoder;
+    }
+
+    /// <summary>Task loss plus the layer regulariser (training only).</summary>
+    public static Tensor AddRegularization(Tensor loss, nn.Module<Tensor, Tensor> module, TextClassifierOptions o, bool training)
+        => training && o.LayerRegularization is { } reg ? loss + reg.Penalty((TextTransformerEncoder)module) : loss;
+
+    public static void Write(BinaryWriter w, string? second, WordTokenizer tokenizer, TextTransformerEncoder encoder)
+    {
+        w.Write(second ?? "");
+        tokenizer.Write(w);
+        encoder.Write(w);
+    }
+
+    public static (string? Second, WordTokenizer Tokenizer, TextTransformerEncoder Encoder) Read(BinaryReader r)
+    {
+        var second = r.ReadString();
+        return (second.Length == 0 ? null : second, WordTokenizer.Read(r), TextTransformerEncoder.Read(r));
     }
 
     public static void CheckShape(SchemaShape.Column column)
@@ -94,18 +159,20 @@ public sealed class TextTransformerBinaryTrainer : TorchBinaryTrainer<TextClassi
     /// <inheritdoc/>
     protected override FeatureMatrix ReadFeatures(IDataView data)
     {
-        var texts = TextInput.ReadTexts(data, Options.FeatureColumnName);
-        _tokenizer = WordTokenizer.Train(texts, Options.VocabularySize);
-        return TextInput.Encode(texts, _tokenizer, Options.MaxLength);
+        (var features, _tokenizer) = TextInput.ReadTraining(data, Options);
+        return features;
     }
 
     /// <inheritdoc/>
     protected override void CheckFeatureColumn(SchemaShape.Column feature) => TextInput.CheckShape(feature);
     /// <inheritdoc/>
-    protected override nn.Module<Tensor, Tensor> CreateModule(int featureSize) => new TextTransformerEncoder(_tokenizer!.VocabularySize, Options, 1);
+    protected override nn.Module<Tensor, Tensor> CreateModule(int featureSize) => TextInput.CreateEncoder(Options, _tokenizer!, 1);
+    /// <inheritdoc/>
+    protected override Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)
+        => TextInput.AddRegularization(base.Loss(module, features, targets, training), module, Options, training);
     /// <inheritdoc/>
     protected override TextTransformerBinaryTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize)
-        => new(Environment, Options.FeatureColumnName, (TextTransformerEncoder)module, _tokenizer!);
+        => new(Environment, Options.FeatureColumnName, Options.SecondTextColumnName, (TextTransformerEncoder)module, _tokenizer!);
 }
 
 /// <summary>Trains a Transformer encoder on a text column for a key-typed label.</summary>
@@ -118,18 +185,20 @@ public sealed class TextTransformerMulticlassTrainer : TorchMulticlassTrainer<Te
     /// <inheritdoc/>
     protected override FeatureMatrix ReadFeatures(IDataView data)
     {
-        var texts = TextInput.ReadTexts(data, Options.FeatureColumnName);
-        _tokenizer = WordTokenizer.Train(texts, Options.VocabularySize);
-        return TextInput.Encode(texts, _tokenizer, Options.MaxLength);
+        (var features, _tokenizer) = TextInput.ReadTraining(data, Options);
+        return features;
     }
 
     /// <inheritdoc/>
     protected override void CheckFeatureColumn(SchemaShape.Column feature) => TextInput.CheckShape(feature);
     /// <inheritdoc/>
-    protected override nn.Module<Tensor, Tensor> CreateModule(int featureSize) => new TextTransformerEncoder(_tokenizer!.VocabularySize, Options, ClassCount);
+    protected override nn.Module<Tensor, Tensor> CreateModule(int featureSize) => TextInput.CreateEncoder(Options, _tokenizer!, ClassCount);
+    /// <inheritdoc/>
+    protected override Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)
+        => TextInput.AddRegularization(base.Loss(module, features, targets, training), module, Options, training);
     /// <inheritdoc/>
     protected override TextTransformerMulticlassTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize)
-        => new(Environment, Options.FeatureColumnName, (TextTransformerEncoder)module, _tokenizer!, ClassCount, ClassNames);
+        => new(Environment, Options.FeatureColumnName, Options.SecondTextColumnName, (TextTransformerEncoder)module, _tokenizer!, ClassCount, ClassNames);
 }
 
 /// <summary>
@@ -141,12 +210,18 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
     internal const string LoaderSignature = "MLNXTextTfmBinary";
     private const string Method = "TextTransformerBinary";
 
-    internal TextTransformerBinaryTransformer(IHostEnvironment env, string textColumn, TextTransformerEncoder encoder, WordTokenizer tokenizer)
+    internal TextTransformerBinaryTransformer(IHostEnvironment env, string textColumn, string? secondTextColumn, TextTransformerEncoder encoder, WordTokenizer tokenizer)
         : base(env, Method, textColumn, encoder.Shape.MaxLength, encoder)
     {
+        SecondTextColumnName = secondTextColumn;
         Encoder = encoder;
         Tokenizer = tokenizer;
     }
+
+    /// <summary>The second text column joined after [SEP], if any.</summary>
+    public string? SecondTextColumnName { get; }
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> InputColumnNames => TextInput.Columns(FeatureColumnName, SecondTextColumnName);
 
     /// <summary>The trained encoder (set <see cref="TextTransformerEncoder.SkippedLayers"/> for layer analysis).</summary>
     public TextTransformerEncoder Encoder { get; }
@@ -154,9 +229,9 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
     public WordTokenizer Tokenizer { get; }
 
     /// <inheritdoc/>
-    protected override void CheckInputSchema(DataViewSchema inputSchema) => TextInput.RequireText(inputSchema, FeatureColumnName);
+    protected override void CheckInputSchema(DataViewSchema inputSchema) => TextInput.RequireColumns(inputSchema, FeatureColumnName, SecondTextColumnName);
     /// <inheritdoc/>
-    protected internal override RowFeatureFiller CreateFeatureFiller(DataViewRow row) => TextInput.Filler(row, FeatureColumnName, Tokenizer);
+    protected internal override RowFeatureFiller CreateFeatureFiller(DataViewRow row) => TextInput.Filler(row, FeatureColumnName, SecondTextColumnName, Tokenizer);
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXTXTB", LoaderSignature, typeof(TextTransformerBinaryTransformer));
     /// <inheritdoc/>
     protected override VersionInfo GetVersionInfo() => GetVersion();
@@ -164,21 +239,16 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
     protected override string BuildOnnxLogit(OnnxGraphBuilder graph, string features) => Encoder.ToOnnx(graph, features);
 
     /// <inheritdoc/>
-    protected override void WriteConfiguration(BinaryWriter writer)
-    {
-        Tokenizer.Write(writer);
-        Encoder.Write(writer);
-    }
+    protected override void WriteConfiguration(BinaryWriter writer) => TextInput.Write(writer, SecondTextColumnName, Tokenizer, Encoder);
 
     private static TextTransformerBinaryTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         var stored = LoadPayload(ctx, GetVersion(), Method);
         using var r = stored.OpenConfig();
         var common = ReadCommonConfiguration(r);
-        var tokenizer = WordTokenizer.Read(r);
-        var encoder = TextTransformerEncoder.Read(r);
+        var (second, tokenizer, encoder) = TextInput.Read(r);
         stored.LoadWeights(encoder);
-        return new TextTransformerBinaryTransformer(env, common.FeatureColumnName, encoder, tokenizer) { ScoringBatchSize = common.ScoringBatchSize };
+        return new TextTransformerBinaryTransformer(env, common.FeatureColumnName, second, encoder, tokenizer) { ScoringBatchSize = common.ScoringBatchSize };
     }
 }
 
@@ -188,12 +258,18 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
     internal const string LoaderSignature = "MLNXTextTfmMulti";
     private const string Method = "TextTransformerMulticlass";
 
-    internal TextTransformerMulticlassTransformer(IHostEnvironment env, string textColumn, TextTransformerEncoder encoder, WordTokenizer tokenizer, int classCount, IReadOnlyList<string>? classNames)
+    internal TextTransformerMulticlassTransformer(IHostEnvironment env, string textColumn, string? secondTextColumn, TextTransformerEncoder encoder, WordTokenizer tokenizer, int classCount, IReadOnlyList<string>? classNames)
         : base(env, Method, textColumn, encoder.Shape.MaxLength, encoder, classCount, classNames)
     {
+        SecondTextColumnName = secondTextColumn;
         Encoder = encoder;
         Tokenizer = tokenizer;
     }
+
+    /// <summary>The second text column joined after [SEP], if any.</summary>
+    public string? SecondTextColumnName { get; }
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> InputColumnNames => TextInput.Columns(FeatureColumnName, SecondTextColumnName);
 
     /// <summary>The trained encoder.</summary>
     public TextTransformerEncoder Encoder { get; }
@@ -201,9 +277,9 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
     public WordTokenizer Tokenizer { get; }
 
     /// <inheritdoc/>
-    protected override void CheckInputSchema(DataViewSchema inputSchema) => TextInput.RequireText(inputSchema, FeatureColumnName);
+    protected override void CheckInputSchema(DataViewSchema inputSchema) => TextInput.RequireColumns(inputSchema, FeatureColumnName, SecondTextColumnName);
     /// <inheritdoc/>
-    protected internal override RowFeatureFiller CreateFeatureFiller(DataViewRow row) => TextInput.Filler(row, FeatureColumnName, Tokenizer);
+    protected internal override RowFeatureFiller CreateFeatureFiller(DataViewRow row) => TextInput.Filler(row, FeatureColumnName, SecondTextColumnName, Tokenizer);
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXTXTM", LoaderSignature, typeof(TextTransformerMulticlassTransformer));
     /// <inheritdoc/>
     protected override VersionInfo GetVersionInfo() => GetVersion();
@@ -211,11 +287,7 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
     protected override string BuildOnnxLogits(OnnxGraphBuilder graph, string features) => Encoder.ToOnnx(graph, features);
 
     /// <inheritdoc/>
-    protected override void WriteModelConfiguration(BinaryWriter writer)
-    {
-        Tokenizer.Write(writer);
-        Encoder.Write(writer);
-    }
+    protected override void WriteModelConfiguration(BinaryWriter writer) => TextInput.Write(writer, SecondTextColumnName, Tokenizer, Encoder);
 
     private static TextTransformerMulticlassTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
@@ -223,9 +295,8 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
         using var r = stored.OpenConfig();
         var common = ReadCommonConfiguration(r);
         var (classes, names) = ReadClasses(r);
-        var tokenizer = WordTokenizer.Read(r);
-        var encoder = TextTransformerEncoder.Read(r);
+        var (second, tokenizer, encoder) = TextInput.Read(r);
         stored.LoadWeights(encoder);
-        return new TextTransformerMulticlassTransformer(env, common.FeatureColumnName, encoder, tokenizer, classes, names) { ScoringBatchSize = common.ScoringBatchSize };
+        return new TextTransformerMulticlassTransformer(env, common.FeatureColumnName, second, encoder, tokenizer, classes, names) { ScoringBatchSize = common.ScoringBatchSize };
     }
 }

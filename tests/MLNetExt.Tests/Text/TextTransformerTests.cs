@@ -197,3 +197,80 @@ public class EncoderHookTests
         Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(e.call(ids).data<float>().ToArray(), skipped) < 1e-6);
     }
 }
+
+public class TextPairAndRegularizationTests
+{
+    public sealed class PairRow
+    {
+        public string Context { get; set; } = "";
+        public string Question { get; set; } = "";
+        public bool Label { get; set; }
+    }
+
+    private static List<PairRow> Pairs(int n, int seed) => TextTransformerTests.GiveQuestions(n, seed).Select(r =>
+    {
+        var parts = r.Text.Split(" [SEP] ");
+        return new PairRow { Context = parts[0], Question = parts[1], Label = r.Label };
+    }).ToList();
+
+    private static TextClassifierOptions Options(int epochs, LayerRegularization? reg = null, TextTransformerEncoder? init = null, WordTokenizer? tok = null) => new()
+    {
+        FeatureColumnName = "Context", SecondTextColumnName = "Question", MaxLength = 16, Layers = 2, ModelDimension = 32, Heads = 4,
+        FeedForwardDimension = 64, Dropout = 0, Epochs = epochs, BatchSize = 32, LearningRate = 3e-3, Seed = 3, Device = TorchDeviceKind.Cpu,
+        LayerRegularization = reg, InitialEncoder = init, InitialTokenizer = tok,
+    };
+
+    [Fact]
+    public void PairInputTrainsScoresThroughPredictionEngineAndReloads()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(Pairs(600, 1));
+        var model = ml.BinaryClassification.Trainers.TextTransformer(Options(8)).Fit(train);
+        var test = ml.Data.LoadFromEnumerable(Pairs(100, 2));
+        Assert.True(ml.BinaryClassification.Evaluate(model.Transform(test)).Accuracy > 0.8);
+        var engine = ml.Model.CreatePredictionEngine<PairRow, BinaryOut>(model);
+        var first = Pairs(100, 2)[0];
+        Assert.Equal(model.Transform(test).GetColumn<float>("Score").First(), engine.Predict(first).Score, 5);
+        using var s = new MemoryStream();
+        ml.Model.Save(model, train.Schema, s);
+        s.Position = 0;
+        var loaded = new MLContext().Model.Load(s, out _);
+        Assert.Equal(model.Transform(test).GetColumn<float>("Score"), loaded.Transform(test).GetColumn<float>("Score"));
+    }
+
+    [Theory]
+    [InlineData(LayerRegularizationKind.MlpOutputPenalty)]
+    [InlineData(LayerRegularizationKind.LayerGatePenalty)]
+    public void FineTuningWithLayerRegularizationReducesThePenalizedQuantity(LayerRegularizationKind kind)
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(Pairs(300, 1));
+        var model = ml.BinaryClassification.Trainers.TextTransformer(Options(3)).Fit(train);
+        var reg = new LayerRegularization { Kind = kind, Layers = new[] { 1 }, Weight = 1.0 };
+
+        double Measure(TextTransformerEncoder e)
+        {
+            reg.Prepare(e);
+            e.eval();
+            var ids = new float[300 * 16];
+            var rows = Pairs(300, 1);
+            for (int i = 0; i < rows.Count; i++) model.Tokenizer.Encode(rows[i].Context + " [SEP] " + rows[i].Question, ids.AsSpan(i * 16, 16));
+            using (TorchSharp.torch.no_grad()) e.call(TorchSharp.torch.tensor(ids, new long[] { 300, 16 }));
+            return reg.Value(e);
+        }
+
+        double before = Measure(model.Encoder);
+        var tuned = ml.BinaryClassification.Trainers.TextTransformer(Options(3, reg, model.Encoder, model.Tokenizer)).Fit(train);
+        double after = Measure(tuned.Encoder);
+        // Adam moves a gate by about LearningRate per step (30 steps here); MLP outputs shrink much faster.
+        double factor = kind == LayerRegularizationKind.LayerGatePenalty ? 0.95 : 0.7;
+        Assert.True(after < factor * before, $"{kind}: penalty {before} -> {after}");
+        Assert.Equal(model.Tokenizer.VocabularySize, tuned.Tokenizer.VocabularySize);
+    }
+
+    public sealed class BinaryOut
+    {
+        public float Score { get; set; }
+        public bool PredictedLabel { get; set; }
+    }
+}
