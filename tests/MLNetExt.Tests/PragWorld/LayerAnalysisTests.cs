@@ -1,0 +1,73 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetExt.Core;
+using MLNetExt.PragWorld;
+using MLNetExt.Text;
+using MLNetExt.Transforms.PragWorld;
+
+namespace MLNetExt.Tests.PragWorld;
+
+public class LayerAnalysisTests
+{
+    [Fact]
+    public void AlignmentMatchesTheLongestCommonSubsequenceOfTokens()
+    {
+        // [CLS] a b c d | [CLS] a x c d e  → a, c, d and CLS align; b and x do not; padding never aligns.
+        var a = new float[] { 2, 10, 11, 12, 13, 0, 0 };
+        var b = new float[] { 2, 10, 20, 12, 13, 14, 0 };
+        Assert.Equal(new[] { (0, 0), (1, 1), (3, 3), (4, 4) }, PragWorldLayerAnalysis.Align(a, b));
+        var inserted = new float[] { 2, 10, 30, 11, 12, 13, 0 };
+        Assert.Equal(new[] { (0, 0), (1, 1), (2, 3), (3, 4), (4, 5) }, PragWorldLayerAnalysis.Align(a, inserted));
+    }
+
+    [WordNetFact]
+    public void AblationAndPatchingGiveEffectsPerLayerAndAlteration()
+    {
+        var ml = new MLContext(seed: 1);
+        var conversations = new ConversationGenerator(new ConversationGeneratorOptions { Seed = 4 }).Generate(60).ToList();
+        var originals = ml.Data.LoadFromEnumerable(conversations.SelectMany(c => c.ToQuestionRows()).ToList());
+        var benchmark = ml.Transforms.PragWorld.BuildBenchmark(originals, new PragWorldAlterationOptions { Seed = 2 },
+            AlterationKind.Negation, AlterationKind.QuantifierChange);
+        var options = new TextClassifierOptions
+        {
+            FeatureColumnName = "Conversation", SecondTextColumnName = "Question", MaxLength = 96, Layers = 2, ModelDimension = 32, Heads = 2,
+            FeedForwardDimension = 64, Dropout = 0, Epochs = 2, BatchSize = 32, LearningRate = 2e-3, Seed = 1, Device = TorchDeviceKind.Cpu,
+        };
+        var model = ml.BinaryClassification.Trainers.TextTransformer(options).Fit(originals);
+
+        var ablation = PragWorldLayerAnalysis.MlpAblation(ml, model, benchmark);
+        Assert.Equal(new[] { 0, 1 }, ablation.Select(e => e.Layer).Distinct().OrderBy(x => x));
+        Assert.Contains(ablation, e => e.Alteration == "Negation");
+        Assert.All(ablation, e => Assert.InRange(e.Delta, -1, 1));
+        Assert.False(model.Encoder.EncoderLayers.Any(l => l.ZeroMlp), "ablation must restore the layers");
+        // Zeroing an MLP changes the model's answers somewhere.
+        var before = model.Transform(benchmark).GetColumn<float>("Score").ToArray();
+        model.Encoder.EncoderLayers[1].ZeroMlp = true;
+        var after = model.Transform(benchmark).GetColumn<float>("Score").ToArray();
+        model.Encoder.EncoderLayers[1].ZeroMlp = false;
+        Assert.True(before.Zip(after).Max(p => Math.Abs(p.First - p.Second)) > 1e-3);
+
+        var rows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(benchmark, reuseRowObject: false).ToList();
+        var patching = PragWorldLayerAnalysis.Patching(model, rows, maxPairsPerAlteration: 30);
+        Assert.Equal(2 * 2, patching.Count);
+        Assert.All(patching, e => Assert.True(double.IsFinite(e.Delta) && e.Count > 0));
+
+        // Patching an original with itself changes nothing.
+        var self = rows.Where(r => r.Alteration == "Original").Take(10)
+            .SelectMany(r => new[] { r, CloneAs(r, "Self") }).ToList();
+        Assert.All(PragWorldLayerAnalysis.Patching(model, self), e => Assert.True(Math.Abs(e.Delta) < 1e-5));
+
+        var png = Path.Combine(Path.GetTempPath(), $"mlnx-heat-{Guid.NewGuid():N}.png");
+        PragWorldLayerAnalysis.WriteHeatMap(ablation, png, "MLP ablation");
+        Assert.Equal((byte)0x89, File.ReadAllBytes(png)[0]);
+        File.Delete(png);
+    }
+
+    private static PragWorldQuestionRow CloneAs(PragWorldQuestionRow r, string alteration)
+    {
+        var c = r.Clone();
+        c.Alteration = alteration;
+        c.AlterationEffect = AlterationEffects.Invariant;
+        return c;
+    }
+}
