@@ -72,42 +72,46 @@ public static class PragWorldLayerAnalysis
         var original = pairs.Select(p => Encode(originals[p.QuestionId])).ToArray();
         var altered = pairs.Select(Encode).ToArray();
         var gold = pairs.Select(p => p.Label).ToArray();
+        var delta = new double[encoder.LayerCount, pairs.Count];
         bool wasTraining = encoder.training;
         encoder.eval();
         try
         {
-            using var scope = NewDisposeScope();
-            using var _ = no_grad();
-            var device = model.Device;
-            var origIds = torch.tensor(original.SelectMany(x => x).ToArray(), new long[] { pairs.Count, length }).to(device);
-            var altIds = torch.tensor(altered.SelectMany(x => x).ToArray(), new long[] { pairs.Count, length }).to(device);
-            encoder.CaptureLayerInputs = true;
-            var baseP = GoldProbability(encoder.call(origIds), gold);
-            encoder.call(altIds);
-            var altInputs = encoder.LayerInputs.ToArray();
-            encoder.CaptureLayerInputs = false;
-
-            // Aligned positions: token i of the original takes token j of the altered run where an LCS matches them.
-            var mask = new float[pairs.Count * length];
-            var source = new long[pairs.Count * length];
-            for (int p = 0; p < pairs.Count; p++)
-                foreach (var (i, j) in Align(original[p], altered[p]))
-                {
-                    mask[p * length + i] = 1;
-                    source[p * length + i] = j;
-                }
-            var maskT = torch.tensor(mask, new long[] { pairs.Count, length }).to(device);
-            var index = torch.tensor(source, new long[] { pairs.Count, length, 1 }).to(device);
-            for (int l = 0; l < encoder.LayerCount; l++)
+            // Chunks with their own dispose scope: a whole benchmark at once would keep every attention map alive.
+            for (int start = 0; start < pairs.Count; start += PatchBatch)
             {
-                var d = altInputs[l].shape[2];
-                var replacement = altInputs[l].gather(1, index.expand(-1, -1, d));
-                encoder.ResidualPatch = (l, replacement, maskT);
-                var patchedP = GoldProbability(encoder.call(origIds), gold);
-                encoder.ResidualPatch = null;
-                var delta = (patchedP - baseP).to(CPU).data<float>().ToArray();
-                foreach (var g in pairs.Select((r, k) => (r.Alteration, k)).GroupBy(x => x.Alteration))
-                    effects.Add(new LayerEffect(l, g.Key, g.Average(x => (double)delta[x.k]), g.Count()));
+                int n = Math.Min(PatchBatch, pairs.Count - start);
+                using var scope = NewDisposeScope();
+                using var _ = no_grad();
+                var device = model.Device;
+                var origIds = torch.tensor(original.Skip(start).Take(n).SelectMany(x => x).ToArray(), new long[] { n, length }).to(device);
+                var altIds = torch.tensor(altered.Skip(start).Take(n).SelectMany(x => x).ToArray(), new long[] { n, length }).to(device);
+                var chunkGold = gold.AsSpan(start, n).ToArray();
+                encoder.CaptureLayerInputs = true;
+                var baseP = GoldProbability(encoder.call(origIds), chunkGold);
+                encoder.call(altIds);
+                var altInputs = encoder.LayerInputs.ToArray();
+                encoder.CaptureLayerInputs = false;
+
+                // Aligned positions: token i of the original takes token j of the altered run where an LCS matches them.
+                var mask = new float[n * length];
+                var source = new long[n * length];
+                for (int p = 0; p < n; p++)
+                    foreach (var (i, j) in Align(original[start + p], altered[start + p]))
+                    {
+                        mask[p * length + i] = 1;
+                        source[p * length + i] = j;
+                    }
+                var maskT = torch.tensor(mask, new long[] { n, length }).to(device);
+                var index = torch.tensor(source, new long[] { n, length, 1 }).to(device);
+                for (int l = 0; l < encoder.LayerCount; l++)
+                {
+                    var replacement = altInputs[l].gather(1, index.expand(-1, -1, altInputs[l].shape[2]));
+                    encoder.ResidualPatch = (l, replacement, maskT);
+                    var change = (GoldProbability(encoder.call(origIds), chunkGold) - baseP).to(CPU).data<float>().ToArray();
+                    encoder.ResidualPatch = null;
+                    for (int p = 0; p < n; p++) delta[l, start + p] = change[p];
+                }
             }
         }
         finally
@@ -116,8 +120,13 @@ public static class PragWorldLayerAnalysis
             encoder.ResidualPatch = null;
             encoder.train(wasTraining);
         }
+        for (int l = 0; l < encoder.LayerCount; l++)
+            foreach (var g in pairs.Select((r, k) => (r.Alteration, k)).GroupBy(x => x.Alteration))
+                effects.Add(new LayerEffect(l, g.Key, g.Average(x => delta[l, x.k]), g.Count()));
         return effects;
     }
+
+    private const int PatchBatch = 64;
 
     private static Tensor GoldProbability(Tensor logits, bool[] gold)
     {

@@ -1,0 +1,133 @@
+// PragWorld benchmark: train a text Transformer on generated conversations (training templates), measure original vs
+// altered accuracy on held-out templates, run the layer analysis, fine-tune with and without layer regularisation.
+// Usage: dotnet run -c Release --project bench/PragWorldBench -- [trainConversations=2000] [epochs=12] [seeds=3]
+using System.Diagnostics;
+using Microsoft.ML;
+using MLNetExt;
+using MLNetExt.Bench;
+using MLNetExt.Core;
+using MLNetExt.PragWorld;
+using MLNetExt.Text;
+using MLNetExt.Transforms.PragWorld;
+
+int trainConversations = args.Length > 0 ? int.Parse(args[0]) : 2000;
+int epochs = args.Length > 1 ? int.Parse(args[1]) : 12;
+int seeds = args.Length > 2 ? int.Parse(args[2]) : 3;
+var command = $"dotnet run -c Release --project bench/PragWorldBench -- {trainConversations} {epochs} {seeds}";
+var report = new BenchReport("pragworld", command);
+var outDir = BenchReport.DefaultDirectory();
+var ml = new MLContext(seed: 0);
+
+List<PragWorldQuestionRow> Rows(int count, int seed, IReadOnlyList<string> templates, string prefix)
+    => new ConversationGenerator(new ConversationGeneratorOptions { Seed = seed, Templates = templates, IdPrefix = prefix })
+        .Generate(count).SelectMany(c => c.ToQuestionRows()).ToList();
+
+var trainTemplates = ConversationGenerator.DefaultTrainingTemplateIds;
+var heldOut = ConversationGenerator.DefaultHeldOutTemplateIds;
+var trainRows = Rows(trainConversations, 1, trainTemplates, "train");
+var validationRows = Rows(300, 2, trainTemplates, "val");
+var testRows = Rows(500, 3, heldOut.Concat(trainTemplates).ToList(), "test");
+var alterations = new PragWorldAlterationOptions { Seed = 5 };
+IDataView Benchmark(List<PragWorldQuestionRow> rows) => ml.Transforms.PragWorld.BuildBenchmark(ml.Data.LoadFromEnumerable(rows), alterations);
+var validationBench = Benchmark(validationRows);
+var testBench = Benchmark(testRows);
+// Fine-tuning data: training-template conversations with their alterations (never the test conversations).
+var fineTuneRows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(Benchmark(Rows(trainConversations / 2, 4, trainTemplates, "ft")), false).ToList();
+Console.WriteLine($"train {trainRows.Count} questions, fine-tune {fineTuneRows.Count}, test benchmark {testBench.GetRowCount() ?? -1}");
+
+TextClassifierOptions Options(int seed, int epochCount, double lr) => new()
+{
+    FeatureColumnName = "Conversation", SecondTextColumnName = "Question", MaxLength = 128, Layers = 4, ModelDimension = 64, Heads = 4,
+    FeedForwardDimension = 128, Dropout = 0.1, Epochs = epochCount, BatchSize = 64, LearningRate = lr, Seed = seed,
+    Schedule = LearningRateScheduleKind.WarmupCosine, WarmupEpochs = 1, Device = TorchDeviceKind.Auto,
+};
+
+void Record(string model, int seed, PragWorldMetrics m, double seconds)
+{
+    var row = new Dictionary<string, object?>
+    {
+        ["model"] = model, ["seed"] = seed, ["original acc"] = m.OriginalAccuracy, ["altered acc"] = m.AlteredAccuracy,
+        ["lost"] = m.OriginalAccuracy - m.AlteredAccuracy, ["robust acc"] = m.RobustAccuracy, ["consistency"] = m.Consistency, ["train s"] = seconds,
+    };
+    foreach (var a in m.PerAlteration) row[a.Alteration] = a.Accuracy;
+    report.AddRow("accuracy on held-out benchmark (per seed)", row);
+    Console.WriteLine($"{model} seed {seed}: original {m.OriginalAccuracy:P1} altered {m.AlteredAccuracy:P1} robust {m.RobustAccuracy:P1}");
+}
+
+var summary = new Dictionary<string, List<PragWorldMetrics>>();
+void Keep(string name, PragWorldMetrics m) { if (!summary.TryGetValue(name, out var l)) summary[name] = l = new(); l.Add(m); }
+
+for (int seed = 0; seed < seeds; seed++)
+{
+    var sw = Stopwatch.StartNew();
+    var baseModel = ml.BinaryClassification.Trainers.TextTransformer(Options(seed, epochs, 1e-3)).Fit(ml.Data.LoadFromEnumerable(trainRows));
+    var baseMetrics = ml.PragWorld().Evaluate(baseModel, testBench);
+    Record("base", seed, baseMetrics, sw.Elapsed.TotalSeconds);
+    Keep("base", baseMetrics);
+
+    // Layer analysis on the validation benchmark (training templates), never on the test set.
+    var ablation = PragWorldLayerAnalysis.MlpAblation(ml, baseModel, validationBench);
+    var harmful = PragWorldLayerAnalysis.HarmfulLayers(ablation);
+    if (seed == 0)
+    {
+        var valRows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(validationBench, false).ToList();
+        var patching = PragWorldLayerAnalysis.Patching(baseModel, valRows);
+        PragWorldLayerAnalysis.WriteHeatMap(ablation, Path.Combine(outDir, "pragworld-mlp-ablation.png"), "Accuracy change when a layer's MLP is zeroed");
+        PragWorldLayerAnalysis.WriteHeatMap(patching, Path.Combine(outDir, "pragworld-patching.png"), "Δ p(altered gold) when a layer's input is patched from the altered run");
+        report.AddPlot("pragworld-mlp-ablation.png");
+        report.AddPlot("pragworld-patching.png");
+        foreach (var e in ablation) report.AddRow("MLP ablation (seed 0, validation benchmark)", new Dictionary<string, object?> { ["layer"] = e.Layer, ["alteration"] = e.Alteration, ["Δ accuracy"] = e.Delta, ["rows"] = e.Count });
+        foreach (var e in patching) report.AddRow("patching (seed 0, validation benchmark)", new Dictionary<string, object?> { ["layer"] = e.Layer, ["alteration"] = e.Alteration, ["Δ p(gold)"] = e.Delta, ["pairs"] = e.Count });
+    }
+    // The most harmful layer(s); fall back to the last layer when none raises accuracy.
+    var suppress = harmful.Count > 0 ? harmful.Take(2).ToArray() : new[] { baseModel.Encoder.LayerCount - 1 };
+    Console.WriteLine($"seed {seed}: harmful layers [{string.Join(", ", harmful)}], regularising [{string.Join(", ", suppress)}]");
+
+    var fineTune = ml.Data.LoadFromEnumerable(fineTuneRows);
+    foreach (var (name, reg) in new (string, LayerRegularization?)[]
+    {
+        ("fine-tuned (no regulariser)", null),
+        ("fine-tuned + MLP-output penalty", new LayerRegularization { Kind = LayerRegularizationKind.MlpOutputPenalty, Layers = suppress, Weight = 1e-2 }),
+        ("fine-tuned + layer-gate penalty", new LayerRegularization { Kind = LayerRegularizationKind.LayerGatePenalty, Layers = suppress, Weight = 1e-2 }),
+    })
+    {
+        sw.Restart();
+        var o = Options(seed, Math.Max(2, epochs / 3), 3e-4);
+        o.InitialEncoder = baseModel.Encoder;
+        o.InitialTokenizer = baseModel.Tokenizer;
+        o.LayerRegularization = reg;
+        var tuned = ml.BinaryClassification.Trainers.TextTransformer(o).Fit(fineTune);
+        var m = ml.PragWorld().Evaluate(tuned, testBench);
+        Record(name, seed, m, sw.Elapsed.TotalSeconds);
+        Keep(name, m);
+        if (seed == 0) PragWorldReport.Write(m, outDir, "pragworld-" + (reg?.Kind.ToString().ToLowerInvariant() ?? "finetuned"), name);
+    }
+    if (seed == 0) PragWorldReport.Write(baseMetrics, outDir, "pragworld-base", "base model");
+}
+
+var baseOriginal = Measure.Median(summary["base"].Select(m => m.OriginalAccuracy));
+var baseLost = Measure.Median(summary["base"].Select(m => m.OriginalAccuracy - m.AlteredAccuracy));
+foreach (var (name, list) in summary)
+{
+    double original = Measure.Median(list.Select(m => m.OriginalAccuracy)), altered = Measure.Median(list.Select(m => m.AlteredAccuracy));
+    report.AddRow("summary (median over seeds)", new Dictionary<string, object?>
+    {
+        ["model"] = name, ["original acc"] = original, ["altered acc"] = altered, ["lost"] = original - altered,
+        ["recovered share of base loss"] = name == "base" ? null : (baseLost - (original - altered)) / baseLost,
+        ["original Δ vs base (points)"] = (original - baseOriginal) * 100,
+        ["robust acc"] = Measure.Median(list.Select(m => m.RobustAccuracy)),
+        ["altered acc std"] = Std(list.Select(m => m.AlteredAccuracy)),
+    });
+}
+report.AddNote($"Training: {trainConversations} conversations from {trainTemplates.Count} training templates; test: 500 conversations including the held-out templates {string.Join(", ", heldOut)}; all seven alterations (Flip and Invariant rows).");
+report.AddNote("Harmful layers = layers whose MLP zero-out raises mean altered accuracy on a validation benchmark built from training templates (never the test set).");
+report.AddNote("Fine-tuning data = training-template conversations plus their altered versions; the same data is used with and without a regulariser, so the rows compare the regularisers, not the data.");
+var (json, md) = report.Write(outDir);
+Console.WriteLine($"wrote {json} and {md}");
+
+static double Std(IEnumerable<double> v)
+{
+    var a = v.ToArray();
+    double mean = a.Average();
+    return a.Length < 2 ? 0 : Math.Sqrt(a.Sum(x => (x - mean) * (x - mean)) / (a.Length - 1));
+}
