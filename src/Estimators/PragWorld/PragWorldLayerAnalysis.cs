@@ -178,10 +178,13 @@ public static class PragWorldLayerAnalysis
         heat.Colormap = new ScottPlot.Colormaps.MellowRainbow();
         plot.Add.ColorBar(heat);
         plot.Axes.Bottom.SetTicks(Enumerable.Range(0, alterations.Count).Select(i => (double)i).ToArray(), alterations.ToArray());
-        plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
+        plot.Axes.Bottom.TickLabelStyle.Rotation = 35;
         plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+        plot.Axes.Bottom.MinimumSize = 150;
+        foreach (var e in effects)   // the value in each cell, so the picture reads without the colour bar
+            plot.Add.Text($"{e.Delta:+0.000;-0.000;0}", alterations.IndexOf(e.Alteration), e.Layer).LabelAlignment = ScottPlot.Alignment.MiddleCenter;
         plot.Axes.Left.SetTicks(Enumerable.Range(0, layers).Select(i => (double)i).ToArray(), Enumerable.Range(0, layers).Select(i => $"layer {i}").ToArray());
         plot.Title(title);
-        plot.SavePng(path, 900, 500);
+        plot.SavePng(path, 1000, 600);
     }
 }
