@@ -13,7 +13,9 @@ using MLNetExt.Transforms.PragWorld;
 int trainConversations = args.Length > 0 ? int.Parse(args[0]) : 2000;
 int epochs = args.Length > 1 ? int.Parse(args[1]) : 12;
 int seeds = args.Length > 2 ? int.Parse(args[2]) : 3;
-var command = $"dotnet run -c Release --project bench/PragWorldBench -- {trainConversations} {epochs} {seeds}";
+double learningRate = args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 2e-3;
+bool analysisAndFineTuning = args.Length <= 4 || args[4] != "base-only";
+var command = $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}";
 var report = new BenchReport("pragworld", command);
 var outDir = BenchReport.DefaultDirectory();
 var ml = new MLContext(seed: 0);
@@ -37,8 +39,9 @@ Console.WriteLine($"train {trainRows.Count} questions, fine-tune {fineTuneRows.C
 
 TextClassifierOptions Options(int seed, int epochCount, double lr) => new()
 {
-    FeatureColumnName = "Conversation", SecondTextColumnName = "Question", MaxLength = 128, Layers = 4, ModelDimension = 64, Heads = 4,
-    FeedForwardDimension = 128, Dropout = 0.1, Epochs = epochCount, BatchSize = 64, LearningRate = lr, Seed = seed,
+    // The question goes first so it sits right after [CLS], at the same positions in every example.
+    FeatureColumnName = "Question", SecondTextColumnName = "Conversation", MaxLength = 128, Layers = 4, ModelDimension = 128, Heads = 4,
+    FeedForwardDimension = 256, Dropout = 0.1, Epochs = epochCount, BatchSize = 64, LearningRate = lr, Seed = seed,
     Schedule = LearningRateScheduleKind.WarmupCosine, WarmupEpochs = 1, Device = TorchDeviceKind.Auto,
 };
 
@@ -60,10 +63,11 @@ void Keep(string name, PragWorldMetrics m) { if (!summary.TryGetValue(name, out 
 for (int seed = 0; seed < seeds; seed++)
 {
     var sw = Stopwatch.StartNew();
-    var baseModel = ml.BinaryClassification.Trainers.TextTransformer(Options(seed, epochs, 1e-3)).Fit(ml.Data.LoadFromEnumerable(trainRows));
+    var baseModel = ml.BinaryClassification.Trainers.TextTransformer(Options(seed, epochs, learningRate)).Fit(ml.Data.LoadFromEnumerable(trainRows));
     var baseMetrics = ml.PragWorld().Evaluate(baseModel, testBench);
     Record("base", seed, baseMetrics, sw.Elapsed.TotalSeconds);
     Keep("base", baseMetrics);
+    if (!analysisAndFineTuning) continue;
 
     // Layer analysis on the validation benchmark (training templates), never on the test set.
     var ablation = PragWorldLayerAnalysis.MlpAblation(ml, baseModel, validationBench);
@@ -92,7 +96,7 @@ for (int seed = 0; seed < seeds; seed++)
     })
     {
         sw.Restart();
-        var o = Options(seed, Math.Max(2, epochs / 3), 3e-4);
+        var o = Options(seed, Math.Max(2, epochs / 3), learningRate / 5);
         o.InitialEncoder = baseModel.Encoder;
         o.InitialTokenizer = baseModel.Tokenizer;
         o.LayerRegularization = reg;

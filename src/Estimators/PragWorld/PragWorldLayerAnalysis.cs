@@ -65,7 +65,9 @@ public static class PragWorldLayerAnalysis
         float[] Encode(PragWorldQuestionRow r)
         {
             var ids = new float[length];
-            model.Tokenizer.Encode(r.Conversation + " [SEP] " + r.Question, ids);
+            var text = model.SecondTextColumnName is null ? Field(r, model.FeatureColumnName)
+                : Field(r, model.FeatureColumnName) + " [SEP] " + Field(r, model.SecondTextColumnName);
+            model.Tokenizer.Encode(text, ids);
             return ids;
         }
 
@@ -127,6 +129,14 @@ public static class PragWorldLayerAnalysis
     }
 
     private const int PatchBatch = 64;
+
+    // The model's input columns, read from a question row the way ML.NET would read them from the IDataView.
+    private static string Field(PragWorldQuestionRow r, string column) => column switch
+    {
+        nameof(PragWorldQuestionRow.Conversation) => r.Conversation,
+        nameof(PragWorldQuestionRow.Question) => r.Question,
+        _ => throw new ArgumentException($"Patching reads the model's text columns from question rows; '{column}' is not Conversation or Question."),
+    };
 
     private static Tensor GoldProbability(Tensor logits, bool[] gold)
     {
