@@ -61,7 +61,7 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
     {
         var cols = dependingColumns.ToList();
         var needed = cols.Where(c => c.Index < InputSchema.Count).Select(c => InputSchema[c.Index]).ToList();
-        if (cols.Any(c => c.Index >= InputSchema.Count)) needed.AddRange(_model.InputColumnNames.Select(n => InputSchema[n]));
+        if (cols.Any(c => c.Index >= InputSchema.Count)) needed.AddRange(_model.Input.ColumnNames.Select(n => InputSchema[n]));
         return needed.Distinct();
     }
 
@@ -145,8 +145,8 @@ internal sealed class BatchScoreSource : IScoreSource, IDisposable
     public BatchScoreSource(TorchModelTransformer model, IDataView input)
     {
         _model = model;
-        _features = input.GetRowCursor(model.InputColumnNames.Select(n => input.Schema[n]));
-        _fill = model.CreateFeatureFiller(_features);
+        _features = input.GetRowCursor(model.Input.ColumnNames.Select(n => input.Schema[n]));
+        _fill = model.Input.CreateFiller(_features);
     }
 
     public void Advance()
@@ -186,7 +186,7 @@ internal sealed class SingleRowScoreSource : IScoreSource
     public SingleRowScoreSource(TorchModelTransformer model, DataViewRow input)
     {
         _model = model;
-        _fill = model.CreateFeatureFiller(input);
+        _fill = model.Input.CreateFiller(input);
         _features = new float[model.FeatureSize];
         _scored = new float[model.FeatureSize];
     }

@@ -18,7 +18,12 @@ public abstract class TorchMulticlassTransformer : TorchModelTransformer
     /// <summary>Creates the transformer.</summary>
     protected TorchMulticlassTransformer(IHostEnvironment env, string methodName, string featureColumnName, int featureSize,
         nn.Module<Tensor, Tensor> module, int classCount, IReadOnlyList<string>? classNames)
-        : base(env, methodName, featureColumnName, featureSize, module)
+        : this(env, methodName, new FloatVectorInput(featureColumnName, featureSize), module, classCount, classNames) { }
+
+    /// <summary>Creates the transformer reading its rows through <paramref name="input"/>.</summary>
+    protected TorchMulticlassTransformer(IHostEnvironment env, string methodName, IModelInput input,
+        nn.Module<Tensor, Tensor> module, int classCount, IReadOnlyList<string>? classNames)
+        : base(env, methodName, input, module)
     {
         if (classNames != null && classNames.Count != classCount)
             throw new ArgumentException($"{classNames.Count} class names were given for {classCount} classes.");
@@ -127,8 +132,8 @@ public abstract class TorchBinaryTransformer : TorchModelTransformer
     };
 
     /// <summary>Creates the transformer.</summary>
-    protected TorchBinaryTransformer(IHostEnvironment env, string methodName, string featureColumnName, int featureSize, nn.Module<Tensor, Tensor> module)
-        : base(env, methodName, featureColumnName, featureSize, module) => Classifier = module;
+    protected TorchBinaryTransformer(IHostEnvironment env, string methodName, IModelInput input, nn.Module<Tensor, Tensor> module)
+        : base(env, methodName, input, module) => Classifier = module;
 
     /// <summary>The module producing logits.</summary>
     protected nn.Module<Tensor, Tensor> Classifier { get; }

@@ -57,6 +57,43 @@ public sealed record ScoreColumn(string Name, ScoreColumnKind Kind, int Size, IR
 /// <summary>Writes the model inputs of the row a cursor stands on (FeatureSize floats) into <paramref name="destination"/>.</summary>
 public delegate void RowFeatureFiller(Span<float> destination);
 
+/// <summary>How a transformer turns input columns into the fixed-width float rows its module reads.</summary>
+public interface IModelInput
+{
+    /// <summary>Input columns read, the first one being the transformer's <see cref="TorchModelTransformer.FeatureColumnName"/>.</summary>
+    IReadOnlyList<string> ColumnNames { get; }
+    /// <summary>Floats per row given to the module.</summary>
+    int Width { get; }
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the column when the schema lacks what the model reads.</summary>
+    void CheckSchema(DataViewSchema schema);
+    /// <summary>Reads the inputs of <paramref name="row"/>'s current position.</summary>
+    RowFeatureFiller CreateFiller(DataViewRow row);
+}
+
+/// <summary>The default input: one Vector&lt;Single, Width&gt; column passed through as it is.</summary>
+/// <param name="Column">The feature column.</param>
+/// <param name="Width">Its vector size.</param>
+public sealed record FloatVectorInput(string Column, int Width) : IModelInput
+{
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ColumnNames => new[] { Column };
+
+    /// <inheritdoc/>
+    public void CheckSchema(DataViewSchema schema) => DataViewReader.RequireFloatVector(schema, Column, Width);
+
+    /// <inheritdoc/>
+    public RowFeatureFiller CreateFiller(DataViewRow row)
+    {
+        var getter = row.GetGetter<VBuffer<float>>(row.Schema[Column]);
+        VBuffer<float> buffer = default;
+        return destination =>
+        {
+            getter(ref buffer);
+            buffer.CopyTo(destination);
+        };
+    }
+}
+
 /// <summary>
 /// Base of every transformer that scores with a trained TorchSharp module. It reads one known-size float vector
 /// column, scores in batches, appends ML.NET-convention output columns, works with <c>CreatePredictionEngine</c> and the
@@ -68,13 +105,18 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
 {
     private bool _disposed;
 
-    /// <summary>Creates the transformer around a trained <paramref name="module"/>.</summary>
+    /// <summary>Creates the transformer around a trained <paramref name="module"/> reading a float vector column.</summary>
     protected TorchModelTransformer(IHostEnvironment env, string methodName, string featureColumnName, int featureSize, nn.Module module)
+        : this(env, methodName, new FloatVectorInput(featureColumnName, featureSize), module) { }
+
+    /// <summary>Creates the transformer around a trained <paramref name="module"/> reading its rows through <paramref name="input"/>.</summary>
+    protected TorchModelTransformer(IHostEnvironment env, string methodName, IModelInput input, nn.Module module)
     {
         Host = env.Register(methodName);
         MethodName = methodName;
-        FeatureColumnName = featureColumnName;
-        FeatureSize = featureSize;
+        Input = input;
+        FeatureColumnName = input.ColumnNames[0];
+        FeatureSize = input.Width;
         Module = module;
         Device = TorchDevices.Resolve(TorchDeviceKind.Auto);
         Module.to(Device);
@@ -85,7 +127,9 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     protected IHost Host { get; }
     /// <summary>Method name stored with the model (e.g. "Terminator").</summary>
     public string MethodName { get; }
-    /// <summary>Name of the input feature column.</summary>
+    /// <summary>How rows are read (a float vector column by default).</summary>
+    public IModelInput Input { get; }
+    /// <summary>Name of the (first) input column.</summary>
     public string FeatureColumnName { get; }
     /// <summary>Size of the input feature vector.</summary>
     public int FeatureSize { get; }
@@ -114,27 +158,6 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     /// <summary>Adds the graph from input value <paramref name="features"/> ([N, FeatureSize]) and declares the outputs.</summary>
     protected abstract void BuildOnnx(OnnxGraphBuilder graph, string features);
 
-    /// <summary>The input columns the model reads (default: <see cref="FeatureColumnName"/>).</summary>
-    public virtual IReadOnlyList<string> InputColumnNames => new[] { FeatureColumnName };
-
-    /// <summary>Checks that <paramref name="inputSchema"/> holds what the model reads (default: a Vector&lt;Single, FeatureSize&gt; feature column).</summary>
-    protected virtual void CheckInputSchema(DataViewSchema inputSchema) => DataViewReader.RequireFloatVector(inputSchema, FeatureColumnName, FeatureSize);
-
-    /// <summary>
-    /// Returns how to read the model inputs (FeatureSize floats) of <paramref name="row"/>'s current position from its
-    /// <see cref="FeatureColumnName"/> column. Override to encode other column types (e.g. text into token ids).
-    /// </summary>
-    protected internal virtual RowFeatureFiller CreateFeatureFiller(DataViewRow row)
-    {
-        var getter = row.GetGetter<VBuffer<float>>(row.Schema[FeatureColumnName]);
-        VBuffer<float> buffer = default;
-        return destination =>
-        {
-            getter(ref buffer);
-            buffer.CopyTo(destination);
-        };
-    }
-
     /// <summary>Scores a [rows × FeatureSize] row-major batch; returns one [rows × Width] array per score column.</summary>
     public float[][] Score(float[] features, int rows)
     {
@@ -162,7 +185,7 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     /// <inheritdoc/>
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
-        CheckInputSchema(inputSchema);
+        Input.CheckSchema(inputSchema);
         var builder = new DataViewSchema.Builder();
         builder.AddColumns(inputSchema);
         foreach (var c in ScoreColumns) builder.AddColumn(c.Name, c.Type, c.Annotations);

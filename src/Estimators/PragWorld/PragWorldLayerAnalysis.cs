@@ -65,9 +65,7 @@ public static class PragWorldLayerAnalysis
         float[] Encode(PragWorldQuestionRow r)
         {
             var ids = new float[length];
-            var text = model.SecondTextColumnName is null ? Field(r, model.FeatureColumnName)
-                : Field(r, model.FeatureColumnName) + " [SEP] " + Field(r, model.SecondTextColumnName);
-            model.Tokenizer.Encode(text, ids);
+            model.Tokenizer.Encode(model.Text.TextOf(column => Field(r, column)), ids);
             return ids;
         }
 

@@ -71,9 +71,7 @@ internal static class TextInput
         return texts.Zip(data.GetColumn<ReadOnlyMemory<char>>(second), (a, b) => Join(a, b.ToString())).ToList();
     }
 
-    private static string Join(string first, string second) => first + " [SEP] " + second;
-
-    public static IReadOnlyList<string> Columns(string first, string? second) => second is null ? new[] { first } : new[] { first, second };
+    public static string Join(string first, string second) => first + " [SEP] " + second;
 
     public static FeatureMatrix Encode(IReadOnlyList<string> texts, WordTokenizer tokenizer, int maxLength)
     {
@@ -83,24 +81,10 @@ internal static class TextInput
         return new FeatureMatrix(values, texts.Count, maxLength);
     }
 
-    public static RowFeatureFiller Filler(DataViewRow row, string column, string? second, WordTokenizer tokenizer)
+    public static void CheckShape(SchemaShape.Column column)
     {
-        var getter = row.GetGetter<ReadOnlyMemory<char>>(row.Schema[column]);
-        var secondGetter = second is null ? null : row.GetGetter<ReadOnlyMemory<char>>(row.Schema[second]);
-        ReadOnlyMemory<char> text = default, text2 = default;
-        return destination =>
-        {
-            getter(ref text);
-            if (secondGetter is null) { tokenizer.Encode(text.ToString(), destination); return; }
-            secondGetter(ref text2);
-            tokenizer.Encode(Join(text.ToString(), text2.ToString()), destination);
-        };
-    }
-
-    public static void RequireColumns(DataViewSchema schema, string first, string? second)
-    {
-        RequireText(schema, first);
-        if (second != null) RequireText(schema, second);
+        if (column.Kind != SchemaShape.Column.VectorKind.Scalar || column.ItemType is not TextDataViewType)
+            throw new ArgumentException($"Text column '{column.Name}' must be a scalar String column.");
     }
 
     /// <summary>Reads the training texts and the vocabulary: learned from them, or the fine-tuned model's.</summary>
@@ -129,23 +113,76 @@ internal static class TextInput
     public static Tensor AddRegularization(Tensor loss, nn.Module<Tensor, Tensor> module, TextClassifierOptions o, bool training)
         => training && o.LayerRegularization is { } reg ? loss + reg.Penalty((TextTransformerEncoder)module) : loss;
 
-    public static void Write(BinaryWriter w, string? second, WordTokenizer tokenizer, TextTransformerEncoder encoder)
+}
+
+/// <summary>
+/// The input of the text models: one text column (or two joined with [SEP]) encoded into <see cref="Width"/> token ids
+/// by the vocabulary learned in training; also what the model stores to be rebuilt on load.
+/// </summary>
+public sealed class TextModelInput : IModelInput
+{
+    /// <summary>Creates the input description.</summary>
+    public TextModelInput(string column, string? secondColumn, WordTokenizer tokenizer, TextTransformerEncoder encoder)
     {
-        w.Write(second ?? "");
-        tokenizer.Write(w);
-        encoder.Write(w);
+        Column = column;
+        SecondColumn = secondColumn;
+        Tokenizer = tokenizer;
+        Encoder = encoder;
     }
 
-    public static (string? Second, WordTokenizer Tokenizer, TextTransformerEncoder Encoder) Read(BinaryReader r)
+    /// <summary>The text column.</summary>
+    public string Column { get; }
+    /// <summary>The second text column joined after [SEP], if any.</summary>
+    public string? SecondColumn { get; }
+    /// <summary>The vocabulary learned in training.</summary>
+    public WordTokenizer Tokenizer { get; }
+    /// <summary>The encoder reading the ids.</summary>
+    public TextTransformerEncoder Encoder { get; }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ColumnNames => SecondColumn is null ? new[] { Column } : new[] { Column, SecondColumn };
+    /// <inheritdoc/>
+    public int Width => Encoder.Shape.MaxLength;
+
+    /// <inheritdoc/>
+    public void CheckSchema(DataViewSchema schema)
     {
+        foreach (var c in ColumnNames) TextInput.RequireText(schema, c);
+    }
+
+    /// <inheritdoc/>
+    public RowFeatureFiller CreateFiller(DataViewRow row)
+    {
+        var getter = row.GetGetter<ReadOnlyMemory<char>>(row.Schema[Column]);
+        var secondGetter = SecondColumn is null ? null : row.GetGetter<ReadOnlyMemory<char>>(row.Schema[SecondColumn]);
+        ReadOnlyMemory<char> text = default, text2 = default;
+        return destination =>
+        {
+            getter(ref text);
+            if (secondGetter is null) { Tokenizer.Encode(text.ToString(), destination); return; }
+            secondGetter(ref text2);
+            Tokenizer.Encode(TextInput.Join(text.ToString(), text2.ToString()), destination);
+        };
+    }
+
+    /// <summary>The text the model reads for one example given its column values (e.g. for the tokenizer in an app).</summary>
+    public string TextOf(Func<string, string> columnValue)
+        => SecondColumn is null ? columnValue(Column) : TextInput.Join(columnValue(Column), columnValue(SecondColumn));
+
+    internal void Write(BinaryWriter w)
+    {
+        w.Write(Column);
+        w.Write(SecondColumn ?? "");
+        Tokenizer.Write(w);
+        Encoder.Write(w);
+    }
+
+    internal static TextModelInput Read(BinaryReader r)
+    {
+        var column = r.ReadString();
         var second = r.ReadString();
-        return (second.Length == 0 ? null : second, WordTokenizer.Read(r), TextTransformerEncoder.Read(r));
-    }
-
-    public static void CheckShape(SchemaShape.Column column)
-    {
-        if (column.Kind != SchemaShape.Column.VectorKind.Scalar || column.ItemType is not TextDataViewType)
-            throw new ArgumentException($"Text column '{column.Name}' must be a scalar String column.");
+        var tokenizer = WordTokenizer.Read(r);
+        return new TextModelInput(column, second.Length == 0 ? null : second, tokenizer, TextTransformerEncoder.Read(r));
     }
 }
 
@@ -172,7 +209,7 @@ public sealed class TextTransformerBinaryTrainer : TorchBinaryTrainer<TextClassi
         => TextInput.AddRegularization(base.Loss(module, features, targets, training), module, Options, training);
     /// <inheritdoc/>
     protected override TextTransformerBinaryTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize)
-        => new(Environment, Options.FeatureColumnName, Options.SecondTextColumnName, (TextTransformerEncoder)module, _tokenizer!);
+        => new(Environment, new TextModelInput(Options.FeatureColumnName, Options.SecondTextColumnName, _tokenizer!, (TextTransformerEncoder)module));
 }
 
 /// <summary>Trains a Transformer encoder on a text column for a key-typed label.</summary>
@@ -198,7 +235,7 @@ public sealed class TextTransformerMulticlassTrainer : TorchMulticlassTrainer<Te
         => TextInput.AddRegularization(base.Loss(module, features, targets, training), module, Options, training);
     /// <inheritdoc/>
     protected override TextTransformerMulticlassTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize)
-        => new(Environment, Options.FeatureColumnName, Options.SecondTextColumnName, (TextTransformerEncoder)module, _tokenizer!, ClassCount, ClassNames);
+        => new(Environment, new TextModelInput(Options.FeatureColumnName, Options.SecondTextColumnName, _tokenizer!, (TextTransformerEncoder)module), ClassCount, ClassNames);
 }
 
 /// <summary>
@@ -210,45 +247,31 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
     internal const string LoaderSignature = "MLNXTextTfmBinary";
     private const string Method = "TextTransformerBinary";
 
-    internal TextTransformerBinaryTransformer(IHostEnvironment env, string textColumn, string? secondTextColumn, TextTransformerEncoder encoder, WordTokenizer tokenizer)
-        : base(env, Method, textColumn, encoder.Shape.MaxLength, encoder)
-    {
-        SecondTextColumnName = secondTextColumn;
-        Encoder = encoder;
-        Tokenizer = tokenizer;
-    }
+    internal TextTransformerBinaryTransformer(IHostEnvironment env, TextModelInput input) : base(env, Method, input, input.Encoder) => Text = input;
 
-    /// <summary>The second text column joined after [SEP], if any.</summary>
-    public string? SecondTextColumnName { get; }
-    /// <inheritdoc/>
-    public override IReadOnlyList<string> InputColumnNames => TextInput.Columns(FeatureColumnName, SecondTextColumnName);
-
-    /// <summary>The trained encoder (set <see cref="TextTransformerEncoder.SkippedLayers"/> for layer analysis).</summary>
-    public TextTransformerEncoder Encoder { get; }
+    /// <summary>Columns, vocabulary and encoder (set <see cref="TextTransformerEncoder.SkippedLayers"/> etc. for layer analysis).</summary>
+    public TextModelInput Text { get; }
+    /// <summary>The trained encoder.</summary>
+    public TextTransformerEncoder Encoder => Text.Encoder;
     /// <summary>The vocabulary learned in training.</summary>
-    public WordTokenizer Tokenizer { get; }
+    public WordTokenizer Tokenizer => Text.Tokenizer;
 
-    /// <inheritdoc/>
-    protected override void CheckInputSchema(DataViewSchema inputSchema) => TextInput.RequireColumns(inputSchema, FeatureColumnName, SecondTextColumnName);
-    /// <inheritdoc/>
-    protected internal override RowFeatureFiller CreateFeatureFiller(DataViewRow row) => TextInput.Filler(row, FeatureColumnName, SecondTextColumnName, Tokenizer);
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXTXTB", LoaderSignature, typeof(TextTransformerBinaryTransformer));
     /// <inheritdoc/>
     protected override VersionInfo GetVersionInfo() => GetVersion();
     /// <inheritdoc/>
     protected override string BuildOnnxLogit(OnnxGraphBuilder graph, string features) => Encoder.ToOnnx(graph, features);
-
     /// <inheritdoc/>
-    protected override void WriteConfiguration(BinaryWriter writer) => TextInput.Write(writer, SecondTextColumnName, Tokenizer, Encoder);
+    protected override void WriteConfiguration(BinaryWriter writer) => Text.Write(writer);
 
     private static TextTransformerBinaryTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         var stored = LoadPayload(ctx, GetVersion(), Method);
         using var r = stored.OpenConfig();
         var common = ReadCommonConfiguration(r);
-        var (second, tokenizer, encoder) = TextInput.Read(r);
-        stored.LoadWeights(encoder);
-        return new TextTransformerBinaryTransformer(env, common.FeatureColumnName, second, encoder, tokenizer) { ScoringBatchSize = common.ScoringBatchSize };
+        var input = TextModelInput.Read(r);
+        stored.LoadWeights(input.Encoder);
+        return new TextTransformerBinaryTransformer(env, input) { ScoringBatchSize = common.ScoringBatchSize };
     }
 }
 
@@ -258,36 +281,23 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
     internal const string LoaderSignature = "MLNXTextTfmMulti";
     private const string Method = "TextTransformerMulticlass";
 
-    internal TextTransformerMulticlassTransformer(IHostEnvironment env, string textColumn, string? secondTextColumn, TextTransformerEncoder encoder, WordTokenizer tokenizer, int classCount, IReadOnlyList<string>? classNames)
-        : base(env, Method, textColumn, encoder.Shape.MaxLength, encoder, classCount, classNames)
-    {
-        SecondTextColumnName = secondTextColumn;
-        Encoder = encoder;
-        Tokenizer = tokenizer;
-    }
+    internal TextTransformerMulticlassTransformer(IHostEnvironment env, TextModelInput input, int classCount, IReadOnlyList<string>? classNames)
+        : base(env, Method, input, input.Encoder, classCount, classNames) => Text = input;
 
-    /// <summary>The second text column joined after [SEP], if any.</summary>
-    public string? SecondTextColumnName { get; }
-    /// <inheritdoc/>
-    public override IReadOnlyList<string> InputColumnNames => TextInput.Columns(FeatureColumnName, SecondTextColumnName);
-
+    /// <summary>Columns, vocabulary and encoder.</summary>
+    public TextModelInput Text { get; }
     /// <summary>The trained encoder.</summary>
-    public TextTransformerEncoder Encoder { get; }
+    public TextTransformerEncoder Encoder => Text.Encoder;
     /// <summary>The vocabulary learned in training.</summary>
-    public WordTokenizer Tokenizer { get; }
+    public WordTokenizer Tokenizer => Text.Tokenizer;
 
-    /// <inheritdoc/>
-    protected override void CheckInputSchema(DataViewSchema inputSchema) => TextInput.RequireColumns(inputSchema, FeatureColumnName, SecondTextColumnName);
-    /// <inheritdoc/>
-    protected internal override RowFeatureFiller CreateFeatureFiller(DataViewRow row) => TextInput.Filler(row, FeatureColumnName, SecondTextColumnName, Tokenizer);
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXTXTM", LoaderSignature, typeof(TextTransformerMulticlassTransformer));
     /// <inheritdoc/>
     protected override VersionInfo GetVersionInfo() => GetVersion();
     /// <inheritdoc/>
     protected override string BuildOnnxLogits(OnnxGraphBuilder graph, string features) => Encoder.ToOnnx(graph, features);
-
     /// <inheritdoc/>
-    protected override void WriteModelConfiguration(BinaryWriter writer) => TextInput.Write(writer, SecondTextColumnName, Tokenizer, Encoder);
+    protected override void WriteModelConfiguration(BinaryWriter writer) => Text.Write(writer);
 
     private static TextTransformerMulticlassTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
@@ -295,8 +305,8 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
         using var r = stored.OpenConfig();
         var common = ReadCommonConfiguration(r);
         var (classes, names) = ReadClasses(r);
-        var (second, tokenizer, encoder) = TextInput.Read(r);
-        stored.LoadWeights(encoder);
-        return new TextTransformerMulticlassTransformer(env, common.FeatureColumnName, second, encoder, tokenizer, classes, names) { ScoringBatchSize = common.ScoringBatchSize };
+        var input = TextModelInput.Read(r);
+        stored.LoadWeights(input.Encoder);
+        return new TextTransformerMulticlassTransformer(env, input, classes, names) { ScoringBatchSize = common.ScoringBatchSize };
     }
 }
