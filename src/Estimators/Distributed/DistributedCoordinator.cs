@@ -76,9 +76,8 @@ public sealed class DistributedCoordinator : IDisposable
         {
             _exchange = backend.Allocate(_parameterCount);
             _averageShard = _exchange;
-            return;
         }
-        if (options.ShardOuterState)
+        else if (options.ShardOuterState)
         {
             // Pad to a multiple of N so every rank owns an equal slice (MPI_Reduce_scatter_block needs that);
             // the padding is zero everywhere and stays zero through the outer step.
