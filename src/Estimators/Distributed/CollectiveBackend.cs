@@ -117,7 +117,8 @@ public sealed unsafe class CollectiveBackend : ICollectiveBackend
         if (_queue.IsAddingCompleted)
             return;
         _queue.CompleteAdding();
-        var stopped = _thread.Join(Timeout);
+        // A faulted group may have the thread stuck inside a native call for good: do not wait the full timeout again.
+        var stopped = _thread.Join(_fault is null ? Timeout : TimeSpan.FromSeconds(1));
         if (stopped && _fault is null)
             _transport.Dispose();
     }
