@@ -1,0 +1,123 @@
+using System.Runtime.InteropServices;
+
+namespace MLNetExt.Distributed.Mpi;
+
+/// <summary>
+/// The MPICH entry points the MPI transport uses, bound at run time from the first MPI library that loads.
+/// </summary>
+/// <remarks>
+/// <para>Handles and constants are MPICH-ABI values (integer handles), copied from Debian 12's
+/// <c>/usr/include/x86_64-linux-gnu/mpich/mpi.h</c> (MPICH 4.0.2) and checked at run time by the probe in the spec.
+/// Open MPI uses pointer handles and a different ABI: it is not supported by this layer.</para>
+/// <para>Why function pointers instead of <c>[DllImport]</c> + <c>NativeLibrary.SetDllImportResolver</c>:
+/// only one resolver may be registered per assembly, and this assembly is shared with other components that may
+/// need their own; binding the exports explicitly gives the same fallback list and environment override without
+/// claiming that process-wide hook.</para>
+/// </remarks>
+internal static unsafe class MpiNative
+{
+    /// <summary>Environment variable naming the MPI shared library to load instead of the default candidates.</summary>
+    public const string LibraryEnvironmentVariable = "MLNETEXT_MPI_LIBRARY";
+
+    // Debian ships libmpich.so.12 (no libmpi.so.12); upstream MPICH and Intel MPI use libmpi.so.12;
+    // the unversioned names exist only with the -dev packages.
+    private static readonly string[] LibraryCandidates = ["libmpich.so.12", "libmpi.so.12", "libmpich.so", "libmpi.so"];
+
+    public const int Success = 0;
+    public const int CommWorld = 0x44000000;
+    public const int Float = 0x4c00040a;
+    public const int OpSum = 0x58000003;
+    public const int ThreadSerialized = 2;
+    public const int ThreadMultiple = 3;
+    public const int ErrorsReturn = 0x54000001;
+    public const int MaxErrorString = 512;
+    public static readonly void* InPlace = (void*)-1;
+
+    private static readonly Lazy<Exports> Bound = new(Bind);
+
+    /// <summary>The bound entry points; throws <see cref="DllNotFoundException"/> with the names tried when none loads.</summary>
+    public static Exports Api => Bound.Value;
+
+    /// <summary>The loaded entry points and the library they came from.</summary>
+    public sealed class Exports
+    {
+        public required string LibraryName { get; init; }
+        public required delegate* unmanaged<int*, int> Initialized { get; init; }
+        public required delegate* unmanaged<int*, byte***, int, int*, int> InitThread { get; init; }
+        public required delegate* unmanaged<int*, int> Finalized { get; init; }
+        public required delegate* unmanaged<int> Finalize { get; init; }
+        public required delegate* unmanaged<int, int, int> Abort { get; init; }
+        public required delegate* unmanaged<int, int*, int> CommRank { get; init; }
+        public required delegate* unmanaged<int, int*, int> CommSize { get; init; }
+        public required delegate* unmanaged<int, int, int> CommSetErrhandler { get; init; }
+        public required delegate* unmanaged<void*, void*, int, int, int, int, int> Allreduce { get; init; }
+        public required delegate* unmanaged<void*, void*, int, int, int, int, int> ReduceScatterBlock { get; init; }
+        public required delegate* unmanaged<void*, int, int, void*, int, int, int, int> Allgather { get; init; }
+        public required delegate* unmanaged<void*, int, int, int, int, int> Bcast { get; init; }
+        public required delegate* unmanaged<int, int> Barrier { get; init; }
+        public required delegate* unmanaged<int, byte*, int*, int> ErrorString { get; init; }
+    }
+
+    /// <summary>
+    /// Sets a variable in the native process environment (libc <c>setenv</c>), which native libraries read.
+    /// <see cref="Environment.SetEnvironmentVariable(string, string)"/> only changes .NET's managed copy.
+    /// </summary>
+    public static void SetNativeEnvironmentVariable(string name, string value)
+    {
+        if (!NativeLibrary.TryLoad("libc.so.6", out var libc) && !NativeLibrary.TryLoad("libc", out libc))
+            throw new DllNotFoundException("Could not load the C library (libc.so.6) to set " + name + ".");
+        var setenv = (delegate* unmanaged<byte*, byte*, int, int>)NativeLibrary.GetExport(libc, "setenv");
+        var nameBytes = System.Text.Encoding.UTF8.GetBytes(name + "\0");
+        var valueBytes = System.Text.Encoding.UTF8.GetBytes(value + "\0");
+        fixed (byte* n = nameBytes)
+        fixed (byte* v = valueBytes)
+        {
+            if (setenv(n, v, 1) != 0)
+                throw new InvalidOperationException($"setenv({name}) failed.");
+        }
+    }
+
+    /// <summary>MPI's text for an error code.</summary>
+    public static string Describe(int errorCode)
+    {
+        var text = stackalloc byte[MaxErrorString];
+        int length;
+        return Api.ErrorString(errorCode, text, &length) == Success
+            ? System.Text.Encoding.ASCII.GetString(text, length)
+            : $"MPI error {errorCode}";
+    }
+
+    private static Exports Bind()
+    {
+        var overrideName = Environment.GetEnvironmentVariable(LibraryEnvironmentVariable);
+        string[] candidates = string.IsNullOrWhiteSpace(overrideName) ? LibraryCandidates : [overrideName];
+        foreach (var name in candidates)
+        {
+            if (!NativeLibrary.TryLoad(name, out var handle))
+                continue;
+            nint F(string export) => NativeLibrary.GetExport(handle, export);
+            return new Exports
+            {
+                LibraryName = name,
+                Initialized = (delegate* unmanaged<int*, int>)F("MPI_Initialized"),
+                InitThread = (delegate* unmanaged<int*, byte***, int, int*, int>)F("MPI_Init_thread"),
+                Finalized = (delegate* unmanaged<int*, int>)F("MPI_Finalized"),
+                Finalize = (delegate* unmanaged<int>)F("MPI_Finalize"),
+                Abort = (delegate* unmanaged<int, int, int>)F("MPI_Abort"),
+                CommRank = (delegate* unmanaged<int, int*, int>)F("MPI_Comm_rank"),
+                CommSize = (delegate* unmanaged<int, int*, int>)F("MPI_Comm_size"),
+                CommSetErrhandler = (delegate* unmanaged<int, int, int>)F("MPI_Comm_set_errhandler"),
+                Allreduce = (delegate* unmanaged<void*, void*, int, int, int, int, int>)F("MPI_Allreduce"),
+                ReduceScatterBlock = (delegate* unmanaged<void*, void*, int, int, int, int, int>)F("MPI_Reduce_scatter_block"),
+                Allgather = (delegate* unmanaged<void*, int, int, void*, int, int, int, int>)F("MPI_Allgather"),
+                Bcast = (delegate* unmanaged<void*, int, int, int, int, int>)F("MPI_Bcast"),
+                Barrier = (delegate* unmanaged<int, int>)F("MPI_Barrier"),
+                ErrorString = (delegate* unmanaged<int, byte*, int*, int>)F("MPI_Error_string"),
+            };
+        }
+        throw new DllNotFoundException(
+            $"No MPI library could be loaded (tried {string.Join(", ", candidates)}). Install MPICH " +
+            $"(Debian: apt-get install mpich libmpich-dev, or run scripts/setup.sh) or set {LibraryEnvironmentVariable} " +
+            "to the path of an MPICH-ABI libmpi.");
+    }
+}

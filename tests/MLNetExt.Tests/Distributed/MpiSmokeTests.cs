@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace MLNetExt.Tests.Distributed;
+
+/// <summary>A fact that is skipped, with the reason, when MPICH's <c>mpiexec</c> is not on the PATH.</summary>
+public sealed class MpiFactAttribute : FactAttribute
+{
+    /// <summary>Sets <see cref="FactAttribute.Skip"/> when mpiexec is missing.</summary>
+    public MpiFactAttribute()
+    {
+        if (MpiSmokeTests.FindMpiexec() is null)
+            Skip = "mpiexec not found on PATH: install MPICH (scripts/setup.sh installs mpich libmpich-dev) to run the MPI smoke test.";
+    }
+}
+
+public partial class MpiSmokeTests
+{
+    private static readonly TimeSpan RunLimit = TimeSpan.FromMinutes(3);
+
+    [MpiFact]
+    public void Co2OverMpi_TwoRanksFinishWithIdenticalSynchronisedWeights()
+    {
+        var results = RunCo2Mpi("--algorithm co2 --steps 24 --tau 4 --print-every 1000");
+        Assert.Equal(2, results.Count);
+        Assert.Equal([0, 1], results.Select(r => int.Parse(r["rank"])).Order());
+        Assert.All(results, r => Assert.Equal("24", r["steps"]));
+        Assert.All(results, r => Assert.StartsWith("\"mpi", r["backend"]));
+        Assert.Equal(results[0]["weights_sha256"], results[1]["weights_sha256"]);
+    }
+
+    [MpiFact]
+    public void ShardedCo2OverThrottledMpi_TwoRanksFinishWithIdenticalWeightsAndHalfTheOuterState()
+    {
+        var unsharded = RunCo2Mpi("--algorithm co2 --steps 16 --tau 4 --latency-ms 5 --print-every 1000");
+        var sharded = RunCo2Mpi("--algorithm co2 --steps 16 --tau 4 --latency-ms 5 --shard --print-every 1000");
+        Assert.Equal(sharded[0]["weights_sha256"], sharded[1]["weights_sha256"]);
+        Assert.All(sharded, r => Assert.Contains("throttled", r["backend"]));
+        Assert.True(long.Parse(sharded[0]["outer_state_floats"]) * 2 <= long.Parse(unsharded[0]["outer_state_floats"]) + 8);
+    }
+
+    internal static string? FindMpiexec() =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Select(dir => Path.Combine(dir, "mpiexec"))
+            .FirstOrDefault(File.Exists);
+
+    /// <summary>Runs bench/Co2Mpi under mpiexec -n 2 and returns each rank's RESULT fields.</summary>
+    private static List<Dictionary<string, string>> RunCo2Mpi(string arguments)
+    {
+        var start = new ProcessStartInfo(FindMpiexec()!, $"-n 2 dotnet \"{Co2MpiDll()}\" {arguments}")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(RunLimit))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"mpiexec did not finish within {RunLimit}.\n{stdout.Result}\n{stderr.Result}");
+        }
+        var output = stdout.Result;
+        Assert.True(process.ExitCode == 0, $"mpiexec exited with {process.ExitCode}.\n{output}\n{stderr.Result}");
+        return output.Split('\n').Where(line => line.StartsWith("RESULT ", StringComparison.Ordinal))
+            .Select(line => ResultField().Matches(line).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value))
+            .ToList();
+    }
+
+    private static string Co2MpiDll()
+    {
+        // The test project builds bench/Co2Mpi (a non-referencing ProjectReference) with the same configuration.
+        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var configuration = testOutput.Parent!.Name;
+        var root = testOutput;
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "MLNetExt.sln")))
+            root = root.Parent;
+        Assert.NotNull(root);
+        var dll = Path.Combine(root.FullName, "bench", "Co2Mpi", "bin", configuration, testOutput.Name, "Co2Mpi.dll");
+        Assert.True(File.Exists(dll), $"{dll} is missing: build bench/Co2Mpi first.");
+        return dll;
+    }
+
+    [GeneratedRegex("(\\w+)=(\"[^\"]*\"|\\S+)")]
+    private static partial Regex ResultField();
+}
