@@ -1,0 +1,89 @@
+namespace MLNetExt.Transforms.Circuits;
+
+/// <summary>
+/// A labelled pre-routing timing graph of one design: one node per pin (ports included), net edges driver → sink and
+/// cell arcs input pin → output pin. This is the contract between the circuit data pipeline (which builds it from
+/// Liberty, netlist, DEF and OpenSTA output) and the PreRoutGNN regressor (which learns from it).
+/// </summary>
+/// <remarks>
+/// Arrays are flat and row-major so they map one-to-one onto tensors and ONNX inputs. The layout follows the
+/// TimingPredict/PreRoutGNN reference code. Labels use <see cref="float.NaN"/> where a value is unknown
+/// (unconstrained pins, missing arcs); models must mask NaN labels out of their losses and metrics.
+/// Corner order everywhere is EarlyRise, EarlyFall, LateRise, LateFall (EL×RF).
+/// Times are in nanoseconds, capacitances in picofarads, distances in micrometres (see <see cref="Units"/>).
+/// </remarks>
+public sealed class TimingGraph
+{
+    /// <summary>Node feature width: is-port, is-driver, 4 distances to die top/left/right/bottom, 4 pin capacitances (EL×RF).</summary>
+    public const int NodeFeatureCount = 10;
+    /// <summary>Net edge feature width: (dx, dy) from driver to sink.</summary>
+    public const int NetEdgeFeatureCount = 2;
+    /// <summary>Number of NLDM tables per cell arc: {early, late} × {cell_rise, cell_fall, rise_transition, fall_transition}.</summary>
+    public const int LutCount = 8;
+    /// <summary>LUT side after padding: tables up to 7×7 are padded with <see cref="CellLutMask"/> = 0.</summary>
+    public const int LutSize = 7;
+    /// <summary>Per-LUT axis block: valid flag, index_1 ×7 (input transition), index_2 ×7 (output load).</summary>
+    public const int LutAxisWidth = 1 + 2 * LutSize;
+    /// <summary>Per-node / per-edge label width (EL×RF).</summary>
+    public const int CornerCount = 4;
+
+    /// <summary>Design name, e.g. <c>gcd</c>.</summary>
+    public required string Design { get; init; }
+    /// <summary>Technology / platform, e.g. <c>nangate45</c>.</summary>
+    public required string Technology { get; init; }
+    /// <summary>Units note, e.g. "time ns, cap pF, distance um".</summary>
+    public string Units { get; init; } = "time ns, capacitance pF, distance um";
+    /// <summary>Where the labels came from, e.g. "OpenSTA 2.0.17 on netlist + SPEF + SDC".</summary>
+    public string LabelSource { get; init; } = "";
+
+    /// <summary>Pin names (instance/pin, or port name for ports), one per node.</summary>
+    public required string[] PinNames { get; init; }
+    /// <summary>Number of nodes.</summary>
+    public int NodeCount => PinNames.Length;
+    /// <summary>[N × <see cref="NodeFeatureCount"/>] pre-routing node features (positions, caps only).</summary>
+    public required float[] NodeFeatures { get; init; }
+    /// <summary>Topological level per node (Kahn frontiers over net ∪ cell edges): sources 0, net sinks odd, cell outputs even.</summary>
+    public required int[] Levels { get; init; }
+
+    /// <summary>Net edge sources (driver pin index), length E_net.</summary>
+    public required int[] NetSource { get; init; }
+    /// <summary>Net edge targets (sink pin index), length E_net.</summary>
+    public required int[] NetTarget { get; init; }
+    /// <summary>[E_net × 2] (dx, dy) driver → sink in micrometres (placement only, nothing from routing).</summary>
+    public required float[] NetEdgeFeatures { get; init; }
+
+    /// <summary>Cell arc sources (input pin index), length E_cell. Includes clock-to-Q launch arcs.</summary>
+    public required int[] CellSource { get; init; }
+    /// <summary>Cell arc targets (output pin index), length E_cell.</summary>
+    public required int[] CellTarget { get; init; }
+    /// <summary>[E_cell × 8 × 15] per LUT: valid flag, index_1 (7, input transition ns), index_2 (7, output load pF), zero-padded.</summary>
+    public required float[] CellLutAxes { get; init; }
+    /// <summary>[E_cell × 8 × 49] LUT values (ns), zero-padded to 7×7.</summary>
+    public required float[] CellLutValues { get; init; }
+    /// <summary>[E_cell × 8 × 49] 1 where <see cref="CellLutValues"/> holds a real table entry, 0 for padding.</summary>
+    public required float[] CellLutMask { get; init; }
+
+    /// <summary>[N × 4] arrival time labels (ns); NaN when unknown.</summary>
+    public required float[] ArrivalTime { get; init; }
+    /// <summary>[N × 4] slew labels (ns); NaN when unknown.</summary>
+    public required float[] Slew { get; init; }
+    /// <summary>[N × 4] required time labels (ns); NaN when unconstrained.</summary>
+    public required float[] RequiredTime { get; init; }
+    /// <summary>[N × 4] net delay labels on net sinks (ns); NaN on drivers or when unknown.</summary>
+    public required float[] NetDelay { get; init; }
+    /// <summary>[E_cell × 4] cell arc delay labels (ns); NaN when unknown.</summary>
+    public required float[] CellDelay { get; init; }
+    /// <summary>True for timing endpoints (register data pins, primary outputs) with a required time.</summary>
+    public required bool[] IsEndpoint { get; init; }
+
+    /// <summary>Slack = required − arrival per node and corner (NaN where either is unknown).</summary>
+    public float[] Slack()
+    {
+        var s = new float[ArrivalTime.Length];
+        for (int i = 0; i < s.Length; i++) s[i] = RequiredTime[i] - ArrivalTime[i];
+        return s;
+    }
+
+    /// <summary>Number of levels (max level + 1).</summary>
+    public int LevelCount => Levels.Length == 0 ? 0 : Levels.Max() + 1;
+}
