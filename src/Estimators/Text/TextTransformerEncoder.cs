@@ -157,8 +157,15 @@ public sealed class TextTransformerEncoder : nn.Module<Tensor, Tensor>
         var tokenIds = ids.to(ScalarType.Int64);
         long l = tokenIds.shape[1];
         if (l != _maxLength) throw new ArgumentException($"Expected {_maxLength} token ids per row, got {l}.");
+        // Rows are padded at the end only; when nothing needs the full width (patching, captures), drop the columns
+        // that are padding in every row. Pad keys are masked out, so outputs are unchanged and batches run faster.
+        if (ResidualPatch is null && !CaptureLayerInputs && !CaptureHiddenStates)
+        {
+            long used = (tokenIds != WordTokenizer.Pad).sum(1).max().item<long>();
+            if (used > 0 && used < l) { tokenIds = tokenIds.narrow(1, 0, used); l = used; }
+        }
         var bias = (tokenIds == WordTokenizer.Pad).to(ScalarType.Float32).mul(-1e9f).reshape(tokenIds.shape[0], 1, 1, l);
-        var x = tokens.call(tokenIds) + positions.weight!.unsqueeze(0);
+        var x = tokens.call(tokenIds) + positions.weight!.narrow(0, 0, l).unsqueeze(0);
         x = nn.functional.dropout(x, _dropout, training);
         var hidden = CaptureHiddenStates ? new Tensor?[layers.Count] : null;
         var inputs = CaptureLayerInputs ? new Tensor[layers.Count] : null;

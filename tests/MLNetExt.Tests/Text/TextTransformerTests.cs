@@ -152,6 +152,18 @@ public class EncoderHookTests
     private static TorchSharp.torch.Tensor Ids(params float[] v) => TorchSharp.torch.tensor(v, new long[] { v.Length / 8, 8 });
 
     [Fact]
+    public void TrimmingAllPaddingColumnsLeavesLogitsUnchanged()
+    {
+        using var e = Encoder();
+        var ids = Ids(2, 5, 6, 7, 0, 0, 0, 0, 2, 9, 3, 0, 0, 0, 0, 0);
+        var trimmed = e.call(ids).data<float>().ToArray();
+        e.CaptureHiddenStates = true; // needs the full width, so nothing is trimmed
+        var full = e.call(ids).data<float>().ToArray();
+        Assert.Equal(8, e.HiddenStates[0]!.shape[1]);
+        Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(trimmed, full) < 1e-5);
+    }
+
+    [Fact]
     public void MlpZeroingChangesLogitsAndCaptureHoldsMlpOutput()
     {
         using var e = Encoder();
@@ -159,7 +171,8 @@ public class EncoderHookTests
         var baseLogits = e.call(ids).data<float>().ToArray();
         e.EncoderLayers[1].CaptureMlp = true;
         e.call(ids);
-        Assert.Equal(new long[] { 1, 8, 16 }, e.EncoderLayers[1].LastMlpOutput!.shape);
+        // Columns that are padding in every row are trimmed before the layers: 4 used tokens.
+        Assert.Equal(new long[] { 1, 4, 16 }, e.EncoderLayers[1].LastMlpOutput!.shape);
         e.EncoderLayers[1].ZeroMlp = true;
         var ablated = e.call(ids).data<float>().ToArray();
         Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(ablated, baseLogits) > 1e-4);
