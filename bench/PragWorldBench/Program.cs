@@ -33,8 +33,11 @@ var alterations = new PragWorldAlterationOptions { Seed = 5 };
 IDataView Benchmark(List<PragWorldQuestionRow> rows) => ml.Transforms.PragWorld.BuildBenchmark(ml.Data.LoadFromEnumerable(rows), alterations);
 var validationBench = Benchmark(validationRows);
 var testBench = Benchmark(testRows);
-// Fine-tuning data: training-template conversations with their alterations (never the test conversations).
-var fineTuneRows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(Benchmark(Rows(trainConversations / 2, 4, trainTemplates, "ft")), false).ToList();
+// Fine-tuning data: altered versions of fresh training-template conversations (never the test conversations), mixed
+// with the original training rows (replay) so the fine-tuned model keeps what it knew on unaltered conversations.
+var alteredRows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(Benchmark(Rows(trainConversations / 4, 4, trainTemplates, "ft")), false)
+    .Where(r => r.Alteration != PragWorldQuestionRow.OriginalAlteration).ToList();
+var fineTuneRows = trainRows.Concat(alteredRows).ToList();
 Console.WriteLine($"train {trainRows.Count} questions, fine-tune {fineTuneRows.Count}, test benchmark {testBench.GetRowCount() ?? -1}");
 
 TextClassifierOptions Options(int seed, int epochCount, double lr) => new()
@@ -43,6 +46,7 @@ TextClassifierOptions Options(int seed, int epochCount, double lr) => new()
     FeatureColumnName = "Question", SecondTextColumnName = "Conversation", MaxLength = 128, Layers = 4, ModelDimension = 128, Heads = 4,
     FeedForwardDimension = 256, Dropout = 0.1, Epochs = epochCount, BatchSize = 64, LearningRate = lr, Seed = seed,
     Schedule = LearningRateScheduleKind.WarmupCosine, WarmupEpochs = 1, Device = TorchDeviceKind.Auto,
+    Progress = new Progress<TrainingProgress>(p => Console.WriteLine($"  epoch {p.Epoch}/{p.TotalEpochs} loss {p.TrainLoss:F4} ({p.Elapsed.TotalSeconds:F0} s)")),
 };
 
 void Record(string model, int seed, PragWorldMetrics m, double seconds)
