@@ -7,11 +7,25 @@ using static TorchSharp.torch;
 namespace MLNetExt.Core;
 
 /// <summary>
+/// A TorchSharp trainer whose training can be driven by something other than <see cref="IEstimator{T}.Fit"/>'s local
+/// loop (for example the distributed <c>Co2Trainer</c>): it prepares the problem and wraps the trained module.
+/// </summary>
+public interface ITorchTrainer<TTransformer> : IEstimator<TTransformer> where TTransformer : ITransformer
+{
+    /// <summary>Method name used in logs.</summary>
+    string MethodName { get; }
+    /// <summary>Reads and checks the data; see <see cref="TorchTrainerBase{TOptions, TTransformer}.PrepareTraining"/>.</summary>
+    TorchTrainingProblem PrepareTraining(IDataView input);
+    /// <summary>Wraps a trained module; see <see cref="TorchTrainerBase{TOptions, TTransformer}.CompleteTraining"/>.</summary>
+    TTransformer CompleteTraining(nn.Module<Tensor, Tensor> module, int featureSize, TrainingHistory history);
+}
+
+/// <summary>
 /// Base of every supervised TorchSharp trainer: reads the feature and label columns, makes the validation split, runs
 /// the shared <see cref="TorchTrainingLoop"/> and wraps the trained module in a transformer. A method supplies its module,
 /// its loss (when not the task's default) and its transformer.
 /// </summary>
-public abstract class TorchTrainerBase<TOptions, TTransformer> : IEstimator<TTransformer>
+public abstract class TorchTrainerBase<TOptions, TTransformer> : ITorchTrainer<TTransformer>
     where TOptions : TorchTrainerOptions
     where TTransformer : TorchModelTransformer
 {
@@ -78,6 +92,21 @@ public abstract class TorchTrainerBase<TOptions, TTransformer> : IEstimator<TTra
     /// <summary>Trains on <paramref name="input"/>.</summary>
     public TTransformer Fit(IDataView input)
     {
+        using var problem = PrepareTraining(input);
+        var module = problem.CreateModule();
+        History = problem.Loop.Run(module, problem.TrainRows.Count, positions => problem.TrainingLoss(module, positions),
+            problem.ValidationRows.Count > 0 ? () => problem.ValidationLoss(module) : null, problem.CreateOptimizer(module));
+        return CompleteTraining(module, problem.FeatureSize, History);
+    }
+
+    /// <summary>
+    /// Reads and checks <paramref name="input"/> and returns everything a training driver needs (the module factory,
+    /// the batch loss, the train/validation split, the optimizer). <see cref="Fit"/> runs it with the shared
+    /// <see cref="TorchTrainingLoop"/>; other drivers (e.g. the distributed <c>Co2Trainer</c>) run it their way and
+    /// finish with <see cref="CompleteTraining"/>.
+    /// </summary>
+    public TorchTrainingProblem PrepareTraining(IDataView input)
+    {
         ArgumentNullException.ThrowIfNull(input);
         Options.Validate();
         var features = ReadFeatures(input);
@@ -85,40 +114,112 @@ public abstract class TorchTrainerBase<TOptions, TTransformer> : IEstimator<TTra
         using var targetsCpu = ReadTargets(input);
         if (targetsCpu.shape[0] != features.Rows)
             throw new InvalidDataException($"Label column '{Options.LabelColumnName}' has {targetsCpu.shape[0]} rows but the features have {features.Rows}.");
-
         var loop = new TorchTrainingLoop(Environment, MethodName, Options);
-        var device = loop.Device;
-        var module = CreateModule(features.Width);
-        module.to(device);
         var (trainRows, validationRows) = TorchTrainingLoop.Split(features.Rows, Options.ValidationFraction, Options.Seed);
-        using var x = torch.tensor(features.Values, new long[] { features.Rows, features.Width }).to(device);
-        using var y = targetsCpu.to(device);
-        using var trainIndex = torch.tensor(trainRows.Select(i => (long)i).ToArray()).to(device);
-        using var validationIndex = torch.tensor(validationRows.Select(i => (long)i).ToArray()).to(device);
+        return new TorchTrainingProblem(loop, Options, features, targetsCpu, trainRows, validationRows,
+            () => CreateModule(features.Width), Loss, CreateOptimizer);
+    }
 
-        Tensor BatchLoss(Tensor batch)
-        {
-            var rows = trainIndex.index_select(0, batch.to(device));
-            return Loss(module, x.index_select(0, rows), y.index_select(0, rows), training: true);
-        }
-
-        double ValidationLoss()
-        {
-            double sum = 0;
-            for (int start = 0; start < validationRows.Length; start += Options.ScoringBatchSize)
-            {
-                using var scope = NewDisposeScope();
-                int n = Math.Min(Options.ScoringBatchSize, validationRows.Length - start);
-                var rows = validationIndex.narrow(0, start, n);
-                sum += Loss(module, x.index_select(0, rows), y.index_select(0, rows), training: false).item<float>() * n;
-            }
-            return sum / validationRows.Length;
-        }
-
-        History = loop.Run(module, trainRows.Length, BatchLoss, validationRows.Length > 0 ? ValidationLoss : null, CreateOptimizer(module));
-        var transformer = CreateTransformer(module, features.Width);
+    /// <summary>Wraps a module trained on a <see cref="TorchTrainingProblem"/> from <see cref="PrepareTraining"/>.</summary>
+    public TTransformer CompleteTraining(nn.Module<Tensor, Tensor> module, int featureSize, TrainingHistory history)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        History = history;
+        module.eval();
+        var transformer = CreateTransformer(module, featureSize);
         transformer.ScoringBatchSize = Options.ScoringBatchSize;
         return transformer;
+    }
+}
+
+/// <summary>
+/// A supervised training task ready to run: features and targets on the training device, the train/validation split,
+/// and the method's module factory, loss and optimizer. Training drivers (the local loop, the distributed trainer)
+/// share it so every method trains the same way under each driver.
+/// </summary>
+public sealed class TorchTrainingProblem : IDisposable
+{
+    private readonly Func<nn.Module<Tensor, Tensor>> _createModule;
+    private readonly Func<nn.Module<Tensor, Tensor>, Tensor, Tensor, bool, Tensor> _loss;
+    private readonly Func<nn.Module<Tensor, Tensor>, optim.Optimizer?> _createOptimizer;
+    private readonly Tensor _x, _y, _trainIndex, _validationIndex;
+
+    internal TorchTrainingProblem(TorchTrainingLoop loop, TorchTrainerOptions options, FeatureMatrix features, Tensor targetsCpu,
+        int[] trainRows, int[] validationRows, Func<nn.Module<Tensor, Tensor>> createModule,
+        Func<nn.Module<Tensor, Tensor>, Tensor, Tensor, bool, Tensor> loss, Func<nn.Module<Tensor, Tensor>, optim.Optimizer?> createOptimizer)
+    {
+        Loop = loop;
+        Options = options;
+        FeatureSize = features.Width;
+        TrainRows = trainRows;
+        ValidationRows = validationRows;
+        _createModule = createModule;
+        _loss = loss;
+        _createOptimizer = createOptimizer;
+        _x = torch.tensor(features.Values, new long[] { features.Rows, features.Width }).to(loop.Device);
+        _y = targetsCpu.to(loop.Device);
+        _trainIndex = torch.tensor(trainRows.Select(i => (long)i).ToArray()).to(loop.Device);
+        _validationIndex = torch.tensor(validationRows.Select(i => (long)i).ToArray()).to(loop.Device);
+    }
+
+    /// <summary>The shared loop (device, seeding, optimizer choice, schedule).</summary>
+    public TorchTrainingLoop Loop { get; }
+    /// <summary>The trainer's options.</summary>
+    public TorchTrainerOptions Options { get; }
+    /// <summary>Width of the feature vector.</summary>
+    public int FeatureSize { get; }
+    /// <summary>Data-row indices of the training split.</summary>
+    public IReadOnlyList<int> TrainRows { get; }
+    /// <summary>Data-row indices of the validation split (empty without one).</summary>
+    public IReadOnlyList<int> ValidationRows { get; }
+
+    /// <summary>A new module on the training device (each call gives a fresh replica, e.g. one per worker).</summary>
+    public nn.Module<Tensor, Tensor> CreateModule()
+    {
+        var module = _createModule();
+        module.to(Loop.Device);
+        return module;
+    }
+
+    /// <summary>The method's optimizer for <paramref name="module"/> (its own, or the one chosen in the options).</summary>
+    public optim.Optimizer CreateOptimizer(nn.Module<Tensor, Tensor> module) => _createOptimizer(module) ?? Loop.CreateOptimizer(module);
+
+    /// <summary>Loss of <paramref name="module"/> on data rows <paramref name="rows"/> (int64 indices into the whole data).</summary>
+    public Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor rows, bool training)
+    {
+        var index = rows.to(Loop.Device);
+        return _loss(module, _x.index_select(0, index), _y.index_select(0, index), training);
+    }
+
+    /// <summary>
+    /// Training loss of <paramref name="module"/> on a batch given by <paramref name="positions"/>: int64 positions
+    /// 0..<see cref="TrainRows"/>.Count−1 within the training split (what <see cref="TorchTrainingLoop.Run"/> draws).
+    /// </summary>
+    public Tensor TrainingLoss(nn.Module<Tensor, Tensor> module, Tensor positions)
+        => Loss(module, _trainIndex.index_select(0, positions.to(Loop.Device)), training: true);
+
+    /// <summary>Mean loss of <paramref name="module"/> on the validation split (eval mode, no gradients).</summary>
+    public double ValidationLoss(nn.Module<Tensor, Tensor> module)
+    {
+        if (ValidationRows.Count == 0) throw new InvalidOperationException("There is no validation split (ValidationFraction is 0).");
+        double sum = 0;
+        using var noGrad = torch.no_grad();
+        for (int start = 0; start < ValidationRows.Count; start += Options.ScoringBatchSize)
+        {
+            using var scope = NewDisposeScope();
+            int n = Math.Min(Options.ScoringBatchSize, ValidationRows.Count - start);
+            sum += Loss(module, _validationIndex.narrow(0, start, n), training: false).item<float>() * n;
+        }
+        return sum / ValidationRows.Count;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _x.Dispose();
+        _y.Dispose();
+        _trainIndex.Dispose();
+        _validationIndex.Dispose();
     }
 }
 

@@ -13,8 +13,9 @@ namespace MLNetExt.Core;
 /// <param name="StoppedEarly">True when early stopping ended training before the last epoch.</param>
 /// <param name="Steps">Optimisation steps taken.</param>
 /// <param name="Elapsed">Wall time.</param>
+/// <param name="SkippedSteps">Steps skipped because a gradient was not finite (see <see cref="TorchTrainingLoop.MaxConsecutiveSkippedSteps"/>).</param>
 public sealed record TrainingHistory(IReadOnlyList<double> TrainLoss, IReadOnlyList<double> ValidationLoss, int BestEpoch,
-    bool StoppedEarly, long Steps, TimeSpan Elapsed);
+    bool StoppedEarly, long Steps, TimeSpan Elapsed, long SkippedSteps = 0);
 
 /// <summary>
 /// The one training loop every TorchSharp-backed trainer uses: seeding, device, optimizer and learning-rate schedule,
@@ -35,6 +36,21 @@ public sealed class TorchTrainingLoop
         _options = options;
         Device = TorchDevices.Resolve(options.Device);
         TorchDevices.Seed(options.Seed);
+    }
+
+    /// <summary>
+    /// A step whose gradients contain NaN or ±∞ is skipped (the optimizer is not stepped), as mixed-precision gradient
+    /// scalers do; more than this many in a row fail the run. Rare isolated non-finite gradients were observed with
+    /// multi-threaded CPU kernels on deep normalised networks (the same step is finite single-threaded).
+    /// </summary>
+    public const int MaxConsecutiveSkippedSteps = 5;
+
+    /// <summary>True when every gradient of <paramref name="parameters"/> is finite (one host sync).</summary>
+    public static bool GradientsAreFinite(IReadOnlyList<Parameter> parameters)
+    {
+        using var scope = NewDisposeScope();
+        var norms = parameters.Where(p => p.grad is not null).Select(p => p.grad!.norm()).ToArray();
+        return norms.Length == 0 || torch.stack(norms).sum().isfinite().item<bool>();
     }
 
     /// <summary>The resolved training device.</summary>
@@ -86,7 +102,9 @@ public sealed class TorchTrainingLoop
         double bestVal = double.PositiveInfinity;
         int bestEpoch = o.Epochs, epochsWithoutGain = 0;
         bool stoppedEarly = false;
-        long step = 0;
+        long step = 0, skipped = 0;
+        int consecutiveSkips = 0;
+        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
         var watch = Stopwatch.StartNew();
         using var ch = _host.Start("Training");
         ch.Info($"Training on {Device.type} with {trainRows} rows, {o.Epochs} epochs of {stepsPerEpoch} steps (batch {o.BatchSize}).");
@@ -114,7 +132,19 @@ public sealed class TorchTrainingLoop
                         throw new InvalidOperationException($"Training diverged at epoch {epoch}, step {step + 1}: the loss is {value}. " +
                             "Lower LearningRate or check the inputs for extreme values.");
                     loss.backward();
-                    optimizer.step();
+                    if (GradientsAreFinite(trainable))
+                    {
+                        optimizer.step();
+                        consecutiveSkips = 0;
+                    }
+                    else
+                    {
+                        skipped++;
+                        if (++consecutiveSkips > MaxConsecutiveSkippedSteps)
+                            throw new InvalidOperationException($"Training diverged at epoch {epoch}, step {step + 1}: the gradients were not finite " +
+                                $"for {consecutiveSkips} steps in a row. Lower LearningRate or check the inputs for extreme values.");
+                        ch.Warning($"Step {step + 1}: non-finite gradient, step skipped ({skipped} so far).");
+                    }
                     sum += value * n;
                     count += n;
                 }
@@ -161,7 +191,7 @@ public sealed class TorchTrainingLoop
             DisposeState(best);
         }
         model.eval();
-        return new TrainingHistory(trainLosses, valLosses, bestEpoch, stoppedEarly, step, watch.Elapsed);
+        return new TrainingHistory(trainLosses, valLosses, bestEpoch, stoppedEarly, step, watch.Elapsed, skipped);
     }
 
     private static void DisposeState(Dictionary<string, Tensor>? state)

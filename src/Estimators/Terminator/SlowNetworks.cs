@@ -78,7 +78,7 @@ internal sealed class MagNet : KernelSource
             if (_conditioned)
             {
                 if (condition is null) throw new InvalidOperationException("This slow network needs a context.");
-                h = h.detach() + 0.1 * nn.functional.normalize(h, dim: 0);
+                h = h.detach() + 0.1 * nn.functional.normalize(h, dim: 0, eps: 1e-4);
                 h = h * contexts[l - 1].call(condition);
             }
         }

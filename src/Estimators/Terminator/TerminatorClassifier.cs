@@ -17,12 +17,12 @@ public sealed class TerminatorOptions : TorchClassifierOptions
     /// <summary>Creates options with defaults sized for 28×28 images on a CPU.</summary>
     public TerminatorOptions()
     {
-        LearningRate = 2e-3;
+        LearningRate = 3e-3;
         BatchSize = 64;
         Epochs = 5;
         LabelSmoothing = 0.1;
         Schedule = LearningRateScheduleKind.WarmupCosine;
-        WarmupEpochs = 1;
+        WarmupEpochs = 0.25;
     }
 
     /// <summary>Image (2-D) or pixel sequence (1-D).</summary>
