@@ -42,7 +42,7 @@ public abstract class TorchMulticlassTransformer : TorchModelTransformer
     /// <summary>Class names from the training label's key values, if it had text values.</summary>
     public IReadOnlyList<string>? ClassNames { get; }
     /// <summary>The module producing logits.</summary>
-    protected nn.Module<Tensor, Tensor> Classifier { get; }
+    public nn.Module<Tensor, Tensor> Classifier { get; }
 
     /// <inheritdoc/>
     public override IReadOnlyList<ScoreColumn> ScoreColumns => _columns;
@@ -136,7 +136,7 @@ public abstract class TorchBinaryTransformer : TorchModelTransformer
         : base(env, methodName, input, module) => Classifier = module;
 
     /// <summary>The module producing logits.</summary>
-    protected nn.Module<Tensor, Tensor> Classifier { get; }
+    public nn.Module<Tensor, Tensor> Classifier { get; }
 
     /// <inheritdoc/>
     public override IReadOnlyList<ScoreColumn> ScoreColumns => Columns;

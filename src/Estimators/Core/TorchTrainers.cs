@@ -187,9 +187,28 @@ public sealed class TorchTrainingProblem : IDisposable
     /// <summary>Loss of <paramref name="module"/> on data rows <paramref name="rows"/> (int64 indices into the whole data).</summary>
     public Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor rows, bool training)
     {
-        var index = rows.to(Loop.Device);
-        return _loss(module, _x.index_select(0, index), _y.index_select(0, index), training);
+        var (features, targets) = Batch(rows);
+        return _loss(module, features, targets, training);
     }
+
+    /// <summary>Features and targets of data rows <paramref name="rows"/> (int64 indices into the whole data), on the training device.</summary>
+    public (Tensor Features, Tensor Targets) Batch(Tensor rows)
+    {
+        var index = rows.to(Loop.Device);
+        return (_x.index_select(0, index), _y.index_select(0, index));
+    }
+
+    /// <summary>
+    /// The method's loss on explicit <paramref name="features"/> (e.g. adversarial examples derived from a <see cref="Batch"/>).
+    /// </summary>
+    public Tensor LossOn(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)
+        => _loss(module, features, targets, training);
+
+    /// <summary>Number of data rows (training and validation).</summary>
+    public long RowCount => _x.shape[0];
+
+    /// <summary>The targets of data rows <paramref name="rows"/> as a CPU tensor (e.g. class indices for a non-IID split).</summary>
+    public Tensor TargetsOf(IReadOnlyList<int> rows) => _y.index_select(0, torch.tensor(rows.Select(r => (long)r).ToArray()).to(Loop.Device)).cpu();
 
     /// <summary>
     /// Training loss of <paramref name="module"/> on a batch given by <paramref name="positions"/>: int64 positions

@@ -35,7 +35,11 @@ public sealed class Co2TrainerOptions
     /// <summary>Longest wait for a collective before the run fails naming the missing rank (a dead or stalled worker).</summary>
     public TimeSpan Timeout { get; set; } = CollectiveBackend.DefaultTimeout;
 
-    /// <summary>TorchSharp intra-op threads per worker (0 = leave the process setting). In-process workers share it.</summary>
+    /// <summary>
+    /// TorchSharp intra-op threads per worker. 0 = automatic: in-process workers get processor count ÷ workers (at least 1),
+    /// so N workers do not oversubscribe the cores; a multi-process rank keeps the process setting. Set on each worker's
+    /// own thread, because the OpenMP thread count is a per-thread setting.
+    /// </summary>
     public int ThreadsPerWorker { get; set; }
 
     /// <summary>Directory for per-rank checkpoints (<c>co2-rank{r}-of{N}.ckpt</c>), or null for none.</summary>
@@ -124,9 +128,6 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
         var o = problem.Options;
         if (o.EarlyStoppingPatience > 0)
             Log(ch => ch.Warning("EarlyStoppingPatience is ignored by Co2Trainer: every rank trains all epochs."));
-        if (Options.ThreadsPerWorker > 0)
-            torch.set_num_threads(Options.ThreadsPerWorker);
-
         int size = Options.Backend?.Size ?? Options.Workers;
         if (problem.TrainRows.Count < size)
             throw new ArgumentException($"{problem.TrainRows.Count} training rows cannot be sharded over {size} workers.");
@@ -180,6 +181,9 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
     {
         var o = problem.Options;
         int rank = backend.Rank;
+        int threads = Options.ThreadsPerWorker > 0 ? Options.ThreadsPerWorker
+            : Options.Backend is null ? Math.Max(1, System.Environment.ProcessorCount / backend.Size) : 0;
+        if (threads > 0) torch.set_num_threads(threads);
         module.train();
         var optimizer = problem.CreateOptimizer(module);
         var learner = new TorchModuleLearner(module, optimizer, step =>
@@ -283,7 +287,8 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
             var order = _orders.GetOrAdd((rank, epoch), key =>
             {
                 var shard = Enumerable.Range(0, _rows).Where(p => p % _size == key.Rank).Select(p => (long)p).ToArray();
-                new Random(HashCode.Combine(_seed, key.Rank, key.Epoch)).Shuffle(shard);
+                // Not HashCode.Combine: it is randomised per process, and every MPI rank and rerun must agree.
+                new Random(unchecked(_seed * 1_000_003 + key.Rank * 7_919 + key.Epoch)).Shuffle(shard);
                 return shard;
             });
             _orders.TryRemove((rank, epoch - 2), out _);

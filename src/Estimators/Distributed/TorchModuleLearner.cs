@@ -1,3 +1,4 @@
+using MLNetExt.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -136,25 +137,7 @@ public sealed class TorchModuleLearner : IInnerLearner
         }
     }
 
-    private static void Read(Tensor tensor, Span<float> destination)
-    {
-        using var scope = NewDisposeScope();
-        var host = tensor.device_type == DeviceType.CPU && tensor.is_contiguous() ? tensor : tensor.detach().cpu().contiguous();
-        using var accessor = host.data<float>();
-        accessor.CopyTo(destination, 0, 0);
-    }
+    private static void Read(Tensor tensor, Span<float> destination) => FlatParameters.Read(tensor, destination);
 
-    private static void Write(Tensor tensor, ReadOnlySpan<float> source)
-    {
-        if (tensor.device_type == DeviceType.CPU && tensor.is_contiguous())
-        {
-            // Direct write into the storage: no autograd op is recorded, which is what an outer update wants.
-            using var accessor = tensor.data<float>();
-            accessor.CopyFrom(source, 0, 0);
-            return;
-        }
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        tensor.copy_(torch.tensor(source.ToArray(), tensor.shape));
-    }
+    private static void Write(Tensor tensor, ReadOnlySpan<float> source) => FlatParameters.Write(tensor, source);
 }

@@ -1,3 +1,4 @@
+using MLNetExt.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -44,7 +45,7 @@ internal sealed class MagNet : KernelSource
             using (no_grad())
             {
                 // Per-layer frequency scale: Gamma(α/(l+1), β) keeps low frequencies in deep layers (MAGNet init).
-                double gamma = SampleGamma(random, gammaAlpha / (l + 1), gammaBeta);
+                double gamma = RandomSampling.Gamma(random, gammaAlpha / (l + 1), gammaBeta);
                 f.weight!.mul_(omega0 * gamma);
                 f.bias!.zero_();
             }
@@ -92,26 +93,6 @@ internal sealed class MagNet : KernelSource
         if (axes.Length == 1) return axes[0].unsqueeze(1);
         var mesh = meshgrid(axes, indexing: "ij");
         return stack(mesh.Select(m => m.flatten()).ToArray(), 1);
-    }
-
-    // Marsaglia–Tsang; shape < 1 via the boost u^(1/shape).
-    internal static double SampleGamma(Random random, double shape, double rate)
-    {
-        if (shape < 1) return SampleGamma(random, shape + 1, rate) * Math.Pow(random.NextDouble(), 1 / shape);
-        double d = shape - 1.0 / 3, c = 1 / Math.Sqrt(9 * d);
-        while (true)
-        {
-            double x, v;
-            do
-            {
-                double u1 = 1 - random.NextDouble(), u2 = random.NextDouble();
-                x = Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
-                v = 1 + c * x;
-            } while (v <= 0);
-            v = v * v * v;
-            double u = random.NextDouble();
-            if (Math.Log(u) < 0.5 * x * x + d - d * v + d * Math.Log(v)) return d * v / rate;
-        }
     }
 }
 

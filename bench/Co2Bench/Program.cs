@@ -1,0 +1,177 @@
+// CO2 benchmark: the same MLP, data (Fashion-MNIST) and total samples trained data-parallel by CO2, CO2 with sharded
+// outer state, Local-SGD and synchronous data-parallel AdamW (DDP), with 2 and 4 workers, in-process and under MPI,
+// through a link throttled so that one all-reduce costs about τ/2 compute steps (calibrated from the no-communication
+// run of the same configuration). Writes docs/benchmarks/co2.{json,md} and co2-loss-vs-time.png.
+//
+//   dotnet run -c Release --project bench/Co2Bench -- [--rows 12000] [--epochs 2] [--tau 8] [--workers 2,4]
+//       [--transports inproc,mpi] [--repeats 3]
+// Internal: --worker mpi ... is how the benchmark runs itself under mpiexec.
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.ML;
+using MLNetExt;
+using MLNetExt.Bench;
+using MLNetExt.Distributed;
+using MLNetExt.Distributed.Mpi;
+using MLNetExt.Mlp;
+using MLNetExt.Transforms.Images;
+
+var settings = Settings.Parse(args);
+TorchSharp.torch.set_num_threads(1); // workers share the machine's cores: one intra-op thread each
+if (!FashionMnist.IsInstalled())
+{
+    Console.Error.WriteLine($"Fashion-MNIST is not installed in {FashionMnist.DebianDirectory}: run bash scripts/setup.sh.");
+    return 1;
+}
+if (settings.Worker == "mpi")
+    return RunMpiWorker(settings);
+
+var report = new BenchReport("co2", "dotnet run -c Release --project bench/Co2Bench -- " + string.Join(' ', args));
+var curves = new List<(string Name, double[] X, double[] Y)>();
+foreach (var transport in settings.Transports)
+foreach (var workers in settings.Workers)
+{
+    if (transport == "mpi" && !MpiAvailable())
+    {
+        report.AddNote("MPI runs skipped: mpiexec is not on PATH (bash scripts/setup.sh installs MPICH).");
+        continue;
+    }
+    for (int w = 0; w < 2; w++) Run(transport, workers, "ideal", 0, seed: 0); // warm-up (JIT tiers, allocator, page cache); not measured
+    // Calibrate: the no-communication run (one average at the very end) gives the compute time per step.
+    var ideal = Enumerable.Range(0, settings.Repeats).Select(seed => Run(transport, workers, "ideal", 0, seed)).ToList();
+    double stepSeconds = Measure.Median(ideal.Select(r => r.SecondsPerStep));
+    double latencyMs = settings.Tau / 2.0 * stepSeconds * 1000;
+    double idealRate = Measure.Median(ideal.Select(r => r.SamplesPerSecond));
+    Console.WriteLine($"[{transport}, {workers} workers] compute {stepSeconds * 1000:F2} ms/step, ideal {idealRate:F0} samples/s → link latency {latencyMs:F1} ms per collective");
+    var rows = new List<(string Algorithm, List<RunResult> Runs)> { ("ideal (no communication)", ideal) };
+    foreach (var algorithm in new[] { "ddp", "localsgd", "co2", "co2-sharded", "co2-momentum-0.2", "co2-no-penalty" })
+        rows.Add((algorithm, Enumerable.Range(0, settings.Repeats).Select(seed => Run(transport, workers, algorithm, latencyMs, seed)).ToList()));
+    var ddpAccuracy = Measure.Median(rows.First(r => r.Algorithm == "ddp").Runs.Select(r => r.TestAccuracy));
+    var ddpLoss = Measure.Median(rows.First(r => r.Algorithm == "ddp").Runs.Select(r => r.TestLogLoss));
+    var unshardedFloats = rows.First(r => r.Algorithm == "co2").Runs[0].OuterStateFloats;
+    foreach (var (algorithm, runs) in rows)
+    {
+        double rate = Measure.Median(runs.Select(r => r.SamplesPerSecond));
+        double accuracy = Measure.Median(runs.Select(r => r.TestAccuracy)), loss = Measure.Median(runs.Select(r => r.TestLogLoss));
+        report.AddRow("throughput and quality (medians)", new Dictionary<string, object?>
+        {
+            ["transport"] = transport, ["workers"] = workers, ["algorithm"] = algorithm,
+            ["link ms"] = algorithm.StartsWith("ideal") ? 0 : Math.Round(latencyMs, 1),
+            ["samples/s"] = Math.Round(rate), ["× ideal"] = Math.Round(rate / idealRate, 3),
+            ["comm. wait"] = Math.Round(Measure.Median(runs.Select(r => r.WaitFraction)), 3),
+            ["test accuracy"] = Math.Round(accuracy, 4), ["Δ acc vs DDP (pt)"] = Math.Round((accuracy - ddpAccuracy) * 100, 2),
+            ["test log-loss"] = Math.Round(loss, 4), ["loss vs DDP"] = Math.Round(loss / ddpLoss, 3),
+            ["outer floats/rank"] = runs[0].OuterStateFloats,
+            ["outer state ÷ unsharded"] = algorithm == "co2-sharded" ? Math.Round((double)runs[0].OuterStateFloats / unshardedFloats, 3) : null,
+            ["runs"] = runs.Count,
+        });
+        if (transport == settings.Transports[0] && workers == settings.Workers[0] && algorithm is "ddp" or "localsgd" or "co2")
+            curves.Add((algorithm, runs[0].Curve.Select(p => p.Seconds).ToArray(), runs[0].Curve.Select(p => p.Loss).ToArray()));
+    }
+}
+var plot = Path.Combine(BenchReport.DefaultDirectory(), "co2-loss-vs-time.png");
+Plots.Lines(plot, $"Training loss vs wall time ({settings.Transports[0]}, {settings.Workers[0]} workers, throttled link)", "seconds", "training loss (rank 0, per round)", curves);
+report.AddPlot("co2-loss-vs-time.png");
+report.AddNote($"Fashion-MNIST (Debian dataset-fashion-mnist), {settings.Rows} training images × {settings.Epochs} epochs split over the workers " +
+               "(same total samples for every algorithm), 10,000 test images; MLP 784→512→256→10, AdamW lr 2e-3, batch 64 per worker.");
+report.AddNote($"CO2: τ = {settings.Tau}, outer momentum 0 (co2-momentum-0.2: the official recipe's 0.2), outer LR 1, gap-aware staleness penalty λ = 1, elementwise momentum clip φ = 1; " +
+               $"Local-SGD: τ = {settings.Tau}, blocking average; DDP: gradient all-reduce every step (synchronous AdamW).");
+report.AddNote("Link: each collective takes at least the calibrated latency (τ/2 × the measured compute time per step of the ideal run); " +
+               "'× ideal' is throughput relative to the no-communication run of the same transport and worker count. " +
+               $"One TorchSharp intra-op thread per worker on a {Environment.ProcessorCount}-core machine; medians of {settings.Repeats} runs with seeds 0..{settings.Repeats - 1} (initial weights and data order).");
+var (json, md) = report.Write();
+Console.WriteLine($"Wrote {json} and {md}");
+return 0;
+
+RunResult Run(string transport, int workers, string algorithm, double latencyMs, int seed)
+{
+    var result = transport == "mpi" ? RunUnderMpi(workers, algorithm, latencyMs, seed) : Train(algorithm, workers, latencyMs, backend: null, seed);
+    Console.WriteLine($"  {transport} N={workers} {algorithm,-16} seed {seed} {result.SamplesPerSecond,8:F0} samples/s  wait {result.WaitFraction,6:P1}  test acc {result.TestAccuracy:P2}  log-loss {result.TestLogLoss:F4}");
+    return result;
+}
+
+RunResult Train(string algorithm, int workers, double latencyMs, ICollectiveBackend? backend, int seed)
+{
+    var ml = new MLContext(seed: 0);
+    var train = ml.Data.Cache(FashionMnist.LoadTrain(ml, settings.Rows));
+    var test = ml.Data.Cache(FashionMnist.LoadTest(ml));
+    var mlp = new MlpClassifierOptions { HiddenSizes = new[] { 512, 256 }, Epochs = settings.Epochs, BatchSize = 64, LearningRate = 2e-3, Seed = seed };
+    int size = backend?.Size ?? workers;
+    long totalSteps = settings.Epochs * (long)Math.Ceiling(Math.Ceiling(settings.Rows / (double)size) / mlp.BatchSize);
+    var options = new Co2TrainerOptions
+    {
+        Workers = workers,
+        Backend = backend,
+        Algorithm = algorithm switch
+        {
+            "ideal" => DistributedTrainingOptions.LocalSgd((int)totalSteps),
+            "ddp" => DistributedTrainingOptions.SynchronousDataParallel(),
+            "localsgd" => DistributedTrainingOptions.LocalSgd(settings.Tau),
+            "co2" => DistributedTrainingOptions.Co2(settings.Tau, outerMomentum: 0f),
+            "co2-sharded" => DistributedTrainingOptions.Co2(settings.Tau, outerMomentum: 0f) with { ShardOuterState = true },
+            "co2-momentum-0.2" => DistributedTrainingOptions.Co2(settings.Tau, outerMomentum: 0.2f),
+            "co2-no-penalty" => DistributedTrainingOptions.Co2(settings.Tau, outerMomentum: 0f, penalty: StalenessGapPenalty.None),
+            _ => throw new ArgumentException($"unknown algorithm {algorithm}"),
+        },
+        SimulatedLink = backend is null && latencyMs > 0 ? new LinkModel(TimeSpan.FromMilliseconds(latencyMs), double.PositiveInfinity) : null,
+    };
+    var trainer = ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(mlp), options);
+    var model = trainer.Fit(train);
+    var run = trainer.LastRun!;
+    var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+    return new RunResult(run.SamplesPerSecond(mlp.BatchSize), run.Ranks.Average(r => r.ElapsedSeconds / r.Steps), run.Ranks.Average(r => r.BoundaryWaitFraction),
+        metrics.MicroAccuracy, metrics.LogLoss, run.Ranks[0].OuterStateFloatsPerRank, run.LossCurve.ToList());
+}
+
+int RunMpiWorker(Settings s)
+{
+    ICollectiveTransport transport = MpiTransport.InitializeWorld();
+    if (s.LatencyMs > 0) transport = new ThrottledTransport(transport, new LinkModel(TimeSpan.FromMilliseconds(s.LatencyMs), double.PositiveInfinity));
+    using var backend = new CollectiveBackend(transport, TimeSpan.FromMinutes(5));
+    var result = Train(s.Algorithm, backend.Size, s.LatencyMs, backend, s.Seed);
+    // Each rank reports its own throughput; rank 0 also reports the quality of the (identical) synchronised model.
+    Console.WriteLine("RESULT " + JsonSerializer.Serialize(result with { Curve = backend.Rank == 0 ? result.Curve : new List<LossPoint>() }));
+    backend.Barrier();
+    return 0;
+}
+
+RunResult RunUnderMpi(int workers, string algorithm, double latencyMs, int seed)
+{
+    var self = typeof(Settings).Assembly.Location;
+    var info = new ProcessStartInfo("mpiexec", $"-n {workers} dotnet {self} --worker mpi --algorithm {algorithm} --latency-ms {latencyMs.ToString(CultureInfo.InvariantCulture)} " +
+                                              $"--rows {settings.Rows} --epochs {settings.Epochs} --tau {settings.Tau} --seed {seed}")
+    { RedirectStandardOutput = true, RedirectStandardError = true };
+    using var process = Process.Start(info)!;
+    var stderr = process.StandardError.ReadToEndAsync();
+    var lines = process.StandardOutput.ReadToEnd().Split('\n').Where(l => l.StartsWith("RESULT ")).Select(l => JsonSerializer.Deserialize<RunResult>(l[7..])!).ToList();
+    process.WaitForExit();
+    if (process.ExitCode != 0 || lines.Count != workers)
+        throw new InvalidOperationException($"mpiexec -n {workers} ({algorithm}) exited with {process.ExitCode} and {lines.Count} results: {stderr.Result}");
+    var rank0 = lines.First(l => l.Curve.Count > 0);
+    return rank0 with { SamplesPerSecond = lines.Sum(l => l.SamplesPerSecond), SecondsPerStep = lines.Average(l => l.SecondsPerStep), WaitFraction = lines.Average(l => l.WaitFraction) };
+}
+
+static bool MpiAvailable() => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, "mpiexec")));
+
+internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep, double WaitFraction, double TestAccuracy, double TestLogLoss,
+    long OuterStateFloats, List<LossPoint> Curve);
+
+internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed)
+{
+    public static Settings Parse(string[] args)
+    {
+        var v = new Dictionary<string, string>();
+        for (int i = 0; i < args.Length; i += 2)
+        {
+            if (!args[i].StartsWith("--") || i + 1 >= args.Length)
+                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats");
+            v[args[i][2..]] = args[i + 1];
+        }
+        int Int(string k, int d) => v.TryGetValue(k, out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : d;
+        return new(Int("rows", 12000), Int("epochs", 2), Int("tau", 8),
+            v.GetValueOrDefault("workers", "2,4").Split(',').Select(int.Parse).ToArray(),
+            v.GetValueOrDefault("transports", "inproc,mpi").Split(','), Int("repeats", 3), v.GetValueOrDefault("worker"),
+            v.GetValueOrDefault("algorithm", "co2"), double.Parse(v.GetValueOrDefault("latency-ms", "0"), CultureInfo.InvariantCulture), Int("seed", 0));
+    }
+}

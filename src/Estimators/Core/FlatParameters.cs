@@ -1,0 +1,73 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNetExt.Core;
+
+/// <summary>
+/// A list of parameters seen as one flat float vector (in list order) — how distributed and federated training exchange
+/// models. Reads and writes go straight to CPU storage (no autograd op is recorded); device tensors are staged through host memory.
+/// </summary>
+public static class FlatParameters
+{
+    /// <summary>Total number of floats in <paramref name="parameters"/>.</summary>
+    public static int Count(IEnumerable<Parameter> parameters) => checked((int)parameters.Sum(p => p.numel()));
+
+    /// <summary>The parameters as a new flat array.</summary>
+    public static float[] Get(IReadOnlyList<Parameter> parameters)
+    {
+        var flat = new float[Count(parameters)];
+        CopyTo(parameters, flat);
+        return flat;
+    }
+
+    /// <summary>Copies the parameters into <paramref name="destination"/>.</summary>
+    public static void CopyTo(IReadOnlyList<Parameter> parameters, Span<float> destination)
+    {
+        int offset = 0;
+        foreach (var p in parameters)
+        {
+            int n = (int)p.numel();
+            Read(p, destination.Slice(offset, n));
+            offset += n;
+        }
+    }
+
+    /// <summary>Overwrites the parameters from <paramref name="source"/>.</summary>
+    public static void CopyFrom(IReadOnlyList<Parameter> parameters, ReadOnlySpan<float> source)
+    {
+        int needed = Count(parameters);
+        if (source.Length < needed)
+            throw new ArgumentException($"The vector has {source.Length} values but the parameters need {needed}.", nameof(source));
+        int offset = 0;
+        foreach (var p in parameters)
+        {
+            int n = (int)p.numel();
+            Write(p, source.Slice(offset, n));
+            offset += n;
+        }
+    }
+
+    /// <summary>Copies one tensor's values into <paramref name="destination"/>.</summary>
+    public static void Read(Tensor tensor, Span<float> destination)
+    {
+        using var scope = NewDisposeScope();
+        var host = tensor.device_type == DeviceType.CPU && tensor.is_contiguous() ? tensor : tensor.detach().cpu().contiguous();
+        using var accessor = host.data<float>();
+        accessor.CopyTo(destination, 0, 0);
+    }
+
+    /// <summary>Overwrites one tensor's values from <paramref name="source"/>.</summary>
+    public static void Write(Tensor tensor, ReadOnlySpan<float> source)
+    {
+        if (tensor.device_type == DeviceType.CPU && tensor.is_contiguous())
+        {
+            using var accessor = tensor.data<float>();
+            accessor.CopyFrom(source, 0, 0);
+            return;
+        }
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        tensor.copy_(torch.tensor(source.ToArray(), tensor.shape));
+    }
+}

@@ -1,0 +1,176 @@
+namespace MLNetExt.Federated;
+
+/// <summary>One client's contribution to a round: its model delta (local − global) and how many samples produced it.</summary>
+/// <param name="ClientId">Who sent it (used in rejection reasons and logs).</param>
+/// <param name="Delta">Flat parameter delta, same order and length as the global vector.</param>
+/// <param name="SampleCount">Training samples behind the update (FedAvg weights by it).</param>
+public sealed record ClientUpdate(string ClientId, float[] Delta, long SampleCount);
+
+/// <summary>How the server combines the accepted updates of a round.</summary>
+public enum AggregationRule
+{
+    /// <summary>FedAvg: sample-weighted mean of the deltas (equals averaging the weights when the server LR is 1).</summary>
+    FedAvg,
+    /// <summary>FAL's form: plain mean of the deltas (no sample weighting), scaled by the server learning rate.</summary>
+    MeanOfDeltas,
+    /// <summary>Coordinate-wise median (robust to a minority of arbitrary updates).</summary>
+    CoordinateMedian,
+    /// <summary>Coordinate-wise trimmed mean: drop the <see cref="AggregationOptions.TrimFraction"/> largest and smallest values per coordinate.</summary>
+    TrimmedMean,
+    /// <summary>Krum / Multi-Krum: keep the update(s) closest to their n − f − 2 nearest neighbours.</summary>
+    Krum,
+}
+
+/// <summary>Server-side aggregation settings.</summary>
+public sealed record AggregationOptions
+{
+    /// <summary>The rule (default FedAvg).</summary>
+    public AggregationRule Rule { get; init; } = AggregationRule.FedAvg;
+    /// <summary>η_global: global ← global + η·aggregate (1 = plain FedAvg).</summary>
+    public float ServerLearningRate { get; init; } = 1f;
+    /// <summary>Trimmed mean: fraction β dropped at each end per coordinate (Flower's default 0.2).</summary>
+    public double TrimFraction { get; init; } = 0.2;
+    /// <summary>Krum: number of Byzantine clients f tolerated (needs n &gt; 2f + 2).</summary>
+    public int ByzantineClients { get; init; } = 1;
+    /// <summary>Multi-Krum: how many lowest-score updates are averaged (1 = Krum).</summary>
+    public int KrumSelected { get; init; } = 1;
+    /// <summary>Updates whose L2 norm exceeds this are rejected (∞ = no bound).</summary>
+    public double MaxUpdateNorm { get; init; } = double.PositiveInfinity;
+    /// <summary>Fewest accepted updates needed to change the global model; fewer → the round keeps the old model.</summary>
+    public int MinimumUpdates { get; init; } = 1;
+}
+
+/// <summary>An update the server refused, and why.</summary>
+public sealed record UpdateRejection(string ClientId, string Reason);
+
+/// <summary>The outcome of one aggregation.</summary>
+/// <param name="Global">The new global parameters.</param>
+/// <param name="Accepted">Client ids whose updates were used.</param>
+/// <param name="Rejected">Refused updates with reasons.</param>
+public sealed record AggregationResult(float[] Global, IReadOnlyList<string> Accepted, IReadOnlyList<UpdateRejection> Rejected);
+
+/// <summary>Validates client updates and combines them into the next global model; shared by the simulation and the gRPC server.</summary>
+public static class FederatedAggregator
+{
+    /// <summary>Why <paramref name="update"/> must be refused, or null when it is acceptable.</summary>
+    public static string? Validate(ClientUpdate update, int parameterCount, AggregationOptions options)
+    {
+        if (update.Delta is null) return "the update has no parameters";
+        if (update.Delta.Length != parameterCount)
+            return $"the update has {update.Delta.Length} parameters but the model has {parameterCount}";
+        if (update.SampleCount <= 0) return $"the sample count is {update.SampleCount} (must be > 0)";
+        double norm = 0;
+        for (int i = 0; i < update.Delta.Length; i++)
+        {
+            float v = update.Delta[i];
+            if (!float.IsFinite(v)) return $"parameter {i} is {v} (not finite)";
+            norm += (double)v * v;
+        }
+        norm = Math.Sqrt(norm);
+        if (norm > options.MaxUpdateNorm) return $"the update norm {norm:G4} exceeds the bound {options.MaxUpdateNorm:G4}";
+        return null;
+    }
+
+    /// <summary>Validates every update, aggregates the accepted ones by <see cref="AggregationOptions.Rule"/> and applies the server step.</summary>
+    public static AggregationResult Aggregate(float[] global, IReadOnlyList<ClientUpdate> updates, AggregationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(global);
+        ArgumentNullException.ThrowIfNull(options);
+        var accepted = new List<ClientUpdate>();
+        var rejected = new List<UpdateRejection>();
+        foreach (var u in updates)
+        {
+            var reason = Validate(u, global.Length, options);
+            if (reason is null) accepted.Add(u);
+            else rejected.Add(new UpdateRejection(u.ClientId, reason));
+        }
+        var next = (float[])global.Clone();
+        if (accepted.Count < Math.Max(1, options.MinimumUpdates))
+            return new AggregationResult(next, accepted.Select(u => u.ClientId).ToList(), rejected);
+        var combined = Combine(accepted, global.Length, options);
+        for (int i = 0; i < next.Length; i++) next[i] += options.ServerLearningRate * combined[i];
+        return new AggregationResult(next, accepted.Select(u => u.ClientId).ToList(), rejected);
+    }
+
+    /// <summary>The aggregate delta of already validated updates.</summary>
+    public static float[] Combine(IReadOnlyList<ClientUpdate> updates, int length, AggregationOptions options)
+    {
+        if (updates.Count == 0) throw new ArgumentException("There are no updates to aggregate.", nameof(updates));
+        var result = new float[length];
+        switch (options.Rule)
+        {
+            case AggregationRule.FedAvg:
+            {
+                double total = updates.Sum(u => (double)u.SampleCount);
+                var sum = new double[length];
+                foreach (var u in updates)
+                {
+                    double w = u.SampleCount / total;
+                    for (int i = 0; i < length; i++) sum[i] += w * u.Delta[i];
+                }
+                for (int i = 0; i < length; i++) result[i] = (float)sum[i];
+                return result;
+            }
+            case AggregationRule.MeanOfDeltas:
+                return Mean(updates, length);
+            case AggregationRule.CoordinateMedian:
+            case AggregationRule.TrimmedMean:
+            {
+                int n = updates.Count;
+                int trim = options.Rule == AggregationRule.TrimmedMean ? (int)Math.Floor(options.TrimFraction * n) : 0;
+                if (options.Rule == AggregationRule.TrimmedMean && 2 * trim >= n)
+                    throw new ArgumentException($"Trimming {trim} of {n} updates at each end leaves none; lower TrimFraction.");
+                var column = new float[n];
+                for (int i = 0; i < length; i++)
+                {
+                    for (int c = 0; c < n; c++) column[c] = updates[c].Delta[i];
+                    Array.Sort(column);
+                    if (options.Rule == AggregationRule.CoordinateMedian)
+                        result[i] = n % 2 == 1 ? column[n / 2] : 0.5f * (column[n / 2 - 1] + column[n / 2]);
+                    else
+                    {
+                        double s = 0;
+                        for (int c = trim; c < n - trim; c++) s += column[c];
+                        result[i] = (float)(s / (n - 2 * trim));
+                    }
+                }
+                return result;
+            }
+            case AggregationRule.Krum:
+                return Mean(KrumSelect(updates, options.ByzantineClients, options.KrumSelected), length);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(options), options.Rule, "Unknown aggregation rule.");
+        }
+    }
+
+    /// <summary>The <paramref name="selected"/> updates with the lowest Krum scores (sum of squared distances to the n − f − 2 nearest others).</summary>
+    public static IReadOnlyList<ClientUpdate> KrumSelect(IReadOnlyList<ClientUpdate> updates, int byzantine, int selected = 1)
+    {
+        int n = updates.Count;
+        if (n <= 2 * byzantine + 2)
+            throw new ArgumentException($"Krum with f = {byzantine} needs more than {2 * byzantine + 2} updates; got {n}.");
+        if (selected < 1 || selected > n) throw new ArgumentOutOfRangeException(nameof(selected), selected, $"Select between 1 and {n} updates.");
+        var distance = new double[n, n];
+        for (int a = 0; a < n; a++)
+        for (int b = a + 1; b < n; b++)
+        {
+            double d = 0;
+            var x = updates[a].Delta;
+            var y = updates[b].Delta;
+            for (int i = 0; i < x.Length; i++) { double diff = x[i] - y[i]; d += diff * diff; }
+            distance[a, b] = distance[b, a] = d;
+        }
+        int neighbours = n - byzantine - 2;
+        var scores = Enumerable.Range(0, n).Select(a =>
+            Enumerable.Range(0, n).Where(b => b != a).Select(b => distance[a, b]).OrderBy(d => d).Take(neighbours).Sum()).ToArray();
+        return Enumerable.Range(0, n).OrderBy(a => scores[a]).ThenBy(a => a).Take(selected).Select(a => updates[a]).ToList();
+    }
+
+    private static float[] Mean(IReadOnlyList<ClientUpdate> updates, int length)
+    {
+        var sum = new double[length];
+        foreach (var u in updates)
+            for (int i = 0; i < length; i++) sum[i] += u.Delta[i];
+        return sum.Select(s => (float)(s / updates.Count)).ToArray();
+    }
+}

@@ -1,0 +1,105 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNetExt.Core;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetExt.Federated;
+
+/// <summary>Settings of federated adversarial learning (FAL).</summary>
+public sealed class FalOptions : FederatedOptions
+{
+    /// <summary>Creates FAL options: 5 clients, 2 local epochs, mean of deltas with server LR 1, PGD-10 ℓ∞ ε = 0.1.</summary>
+    public FalOptions()
+    {
+        LocalEpochs = 2;
+        Aggregation = new AggregationOptions { Rule = AggregationRule.MeanOfDeltas };
+    }
+
+    /// <summary>The adversary used for every local step (PGD or FGSM; ε = 0 trains on clean inputs, i.e. plain FedAvg).</summary>
+    public AttackOptions Attack { get; set; } = AttackOptions.Pgd(0.1, steps: 10);
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        ArgumentNullException.ThrowIfNull(Attack, nameof(Attack));
+        Attack.Validate();
+    }
+}
+
+/// <summary>
+/// FAL (Li, Song, Yang, ICML 2023): federated averaging in which every local step trains on adversarial examples
+/// generated against the client's current local model; the server averages the deltas and applies a server learning rate.
+/// </summary>
+public sealed class FalTrainer<TTransformer> : FederatedTrainerBase<TTransformer, FalOptions> where TTransformer : class, ITransformer
+{
+    /// <summary>Wraps <paramref name="trainer"/> (its model, loss and optimizer are used on every client).</summary>
+    public FalTrainer(IHostEnvironment env, ITorchTrainer<TTransformer> trainer, FalOptions? options = null)
+        : base(env, trainer, options ?? new FalOptions(), "FalTrainer") { }
+
+    /// <inheritdoc/>
+    protected override double ClientStep(TorchTrainingProblem problem, nn.Module<Tensor, Tensor> module, optim.Optimizer optimizer, Tensor rows, Random random)
+    {
+        var (x, y) = problem.Batch(rows);
+        var attack = Options.Attack;
+        Tensor inputs = x;
+        if (attack.Epsilon > 0)
+        {
+            // The adversary attacks the current local model in eval mode (dropout off) with the un-smoothed loss.
+            module.eval();
+            var generator = new Generator((ulong)random.NextInt64());
+            inputs = AdversarialAttack.Perturb(input => problem.LossOn(module, input, y, training: false) * input.shape[0], x, attack, generator);
+            module.train();
+        }
+        optimizer.zero_grad();
+        var loss = problem.LossOn(module, inputs, y, training: true);
+        loss.backward();
+        optimizer.step();
+        return loss.item<float>();
+    }
+}
+
+/// <summary>Plain federated averaging (McMahan et al.) of any TorchSharp trainer of this package: the baseline of FAL and FFA-LoRA.</summary>
+public sealed class FedAvgTrainer<TTransformer> : FederatedTrainerBase<TTransformer, FederatedOptions> where TTransformer : class, ITransformer
+{
+    /// <summary>Wraps <paramref name="trainer"/>.</summary>
+    public FedAvgTrainer(IHostEnvironment env, ITorchTrainer<TTransformer> trainer, FederatedOptions? options = null)
+        : base(env, trainer, options ?? new FederatedOptions(), "FedAvgTrainer") { }
+}
+
+/// <summary>Natural and robust accuracy of a trained classifier.</summary>
+public sealed record RobustnessMetrics(double NaturalAccuracy, double RobustAccuracy, AttackOptions Attack, long Rows);
+
+/// <summary>ML.NET entry points of the federated trainers and robustness evaluation.</summary>
+public static class FederatedCatalog
+{
+    /// <summary>FAL: federated adversarial training of a multiclass TorchSharp trainer of this package.</summary>
+    public static FalTrainer<TTransformer> FederatedAdversarial<TTransformer>(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        ITorchTrainer<TTransformer> trainer, FalOptions? options = null) where TTransformer : class, ITransformer
+        => new(CatalogUtils.GetEnvironment(catalog), trainer, options);
+
+    /// <summary>FedAvg: federated averaging of a multiclass TorchSharp trainer of this package.</summary>
+    public static FedAvgTrainer<TTransformer> FederatedAveraging<TTransformer>(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        ITorchTrainer<TTransformer> trainer, FederatedOptions? options = null) where TTransformer : class, ITransformer
+        => new(CatalogUtils.GetEnvironment(catalog), trainer, options);
+
+    /// <summary>
+    /// Natural accuracy and accuracy under <paramref name="attack"/> (e.g. PGD-20) of <paramref name="model"/> on
+    /// <paramref name="data"/>, whose feature and label columns are named as in training.
+    /// </summary>
+    public static RobustnessMetrics EvaluateRobustness(this MulticlassClassificationCatalog catalog, TorchMulticlassTransformer model, IDataView data,
+        AttackOptions attack, string labelColumnName = "Label", int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        attack.Validate();
+        var features = DataViewReader.ReadFeatures(data, model.FeatureColumnName, model.FeatureSize);
+        var labels = DataViewReader.ReadClassLabels(data, labelColumnName);
+        using var scope = NewDisposeScope();
+        var x = torch.tensor(features.Values, new long[] { features.Rows, features.Width }).to(model.Device);
+        var y = torch.tensor(labels.Classes).to(model.Device);
+        var (natural, robust) = AdversarialAttack.Accuracy(model.Classifier, x, y, attack, generator: new Generator((ulong)seed));
+        return new RobustnessMetrics(natural, robust, attack, features.Rows);
+    }
+}

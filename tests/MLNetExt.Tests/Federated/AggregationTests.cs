@@ -1,0 +1,93 @@
+using MLNetExt.Federated;
+
+namespace MLNetExt.Tests.Federated;
+
+public sealed class AggregationTests
+{
+    private static ClientUpdate U(string id, long samples, params float[] delta) => new(id, delta, samples);
+
+    [Fact]
+    public void FedAvgWeightsBySamples_MeanOfDeltasDoesNot_ServerLearningRateScales()
+    {
+        var global = new float[] { 1, 1 };
+        var updates = new[] { U("a", 1, 1, 0), U("b", 3, 5, 4) };
+        var fedAvg = FederatedAggregator.Aggregate(global, updates, new AggregationOptions());
+        Assert.Equal(new float[] { 1 + 4f, 1 + 3f }, fedAvg.Global);
+        var mean = FederatedAggregator.Aggregate(global, updates, new AggregationOptions { Rule = AggregationRule.MeanOfDeltas, ServerLearningRate = 0.5f });
+        Assert.Equal(new float[] { 1 + 0.5f * 3, 1 + 0.5f * 2 }, mean.Global);
+    }
+
+    [Theory]
+    [InlineData(AggregationRule.FedAvg)]
+    [InlineData(AggregationRule.MeanOfDeltas)]
+    [InlineData(AggregationRule.CoordinateMedian)]
+    [InlineData(AggregationRule.TrimmedMean)]
+    [InlineData(AggregationRule.Krum)]
+    public void IdenticalHonestUpdates_AreReturnedByEveryRule(AggregationRule rule)
+    {
+        var updates = Enumerable.Range(0, 5).Select(i => U($"c{i}", 10 + i, 0.5f, -2f, 3f)).ToList();
+        var result = FederatedAggregator.Aggregate(new float[3], updates, new AggregationOptions { Rule = rule });
+        Assert.Equal(new[] { 0.5f, -2f, 3f }, result.Global);
+    }
+
+    [Fact]
+    public void RobustRules_IgnoreOneFarOutlier_WhileTheMeanIsDraggedAway()
+    {
+        var honest = new[] { U("a", 1, 1.0f, 1.0f), U("b", 1, 1.1f, 0.9f), U("c", 1, 0.9f, 1.1f), U("d", 1, 1.05f, 0.95f), U("e", 1, 0.95f, 1.05f) };
+        var updates = honest.Append(U("evil", 1, 100f, -100f)).ToList();
+        var mean = FederatedAggregator.Combine(updates, 2, new AggregationOptions { Rule = AggregationRule.MeanOfDeltas });
+        Assert.True(mean[0] > 10);
+        var median = FederatedAggregator.Combine(updates, 2, new AggregationOptions { Rule = AggregationRule.CoordinateMedian });
+        Assert.InRange(median[0], 0.9f, 1.1f);
+        var trimmed = FederatedAggregator.Combine(updates, 2, new AggregationOptions { Rule = AggregationRule.TrimmedMean, TrimFraction = 0.2 });
+        Assert.InRange(trimmed[0], 0.9f, 1.1f);
+        var krum = FederatedAggregator.KrumSelect(updates, byzantine: 1, selected: 3);
+        Assert.DoesNotContain(krum, u => u.ClientId == "evil");
+        // Order of clients does not matter for median / trimmed mean.
+        var reversed = Enumerable.Reverse(updates).ToList();
+        Assert.Equal(median, FederatedAggregator.Combine(reversed, 2, new AggregationOptions { Rule = AggregationRule.CoordinateMedian }));
+        Assert.Equal(mean, FederatedAggregator.Combine(updates, 2, new AggregationOptions { Rule = AggregationRule.TrimmedMean, TrimFraction = 0 }), new ToleranceComparer(1e-5f));
+    }
+
+    [Fact]
+    public void InvalidUpdatesAreRejectedWithTheReason_AndTheRoundCompletesWithTheRest()
+    {
+        var updates = new[]
+        {
+            U("good", 5, 1f, 1f), U("nan", 5, float.NaN, 0f), U("short", 5, 1f), U("huge", 5, 1000f, 0f), U("empty", 0, 1f, 1f),
+        };
+        var result = FederatedAggregator.Aggregate(new float[2], updates, new AggregationOptions { MaxUpdateNorm = 10 });
+        Assert.Equal(new[] { "good" }, result.Accepted);
+        Assert.Equal(new float[] { 1f, 1f }, result.Global);
+        string Reason(string id) => result.Rejected.Single(r => r.ClientId == id).Reason;
+        Assert.Contains("not finite", Reason("nan"));
+        Assert.Contains("1 parameters but the model has 2", Reason("short"));
+        Assert.Contains("exceeds the bound", Reason("huge"));
+        Assert.Contains("sample count", Reason("empty"));
+
+        var tooFew = FederatedAggregator.Aggregate(new float[2], updates, new AggregationOptions { MinimumUpdates = 2, MaxUpdateNorm = 10 });
+        Assert.Equal(new float[2], tooFew.Global); // fewer than the minimum: the global model is kept
+    }
+
+    [Fact]
+    public void DirichletSplit_GivesEveryRowToExactlyOneClient_AndSkewsLabels()
+    {
+        var labels = Enumerable.Range(0, 1000).Select(i => (long)(i % 10)).ToArray();
+        var iid = ClientSplit.Iid.Partition(labels, 5, seed: 1);
+        var skewed = ClientSplit.NonIid(0.1).Partition(labels, 5, seed: 1);
+        foreach (var split in new[] { iid, skewed })
+        {
+            Assert.Equal(Enumerable.Range(0, 1000), split.SelectMany(s => s).OrderBy(i => i));
+            Assert.All(split, s => Assert.NotEmpty(s));
+        }
+        int DistinctMajor(int[][] split) => split.Count(s => s.GroupBy(i => labels[i]).Max(g => g.Count()) > 0.5 * s.Length);
+        Assert.Equal(0, DistinctMajor(iid));
+        Assert.True(DistinctMajor(skewed) >= 2, "with α = 0.1 most clients should be dominated by one class");
+    }
+
+    private sealed class ToleranceComparer(float tolerance) : IEqualityComparer<float>
+    {
+        public bool Equals(float a, float b) => Math.Abs(a - b) <= tolerance;
+        public int GetHashCode(float v) => 0;
+    }
+}
