@@ -171,6 +171,18 @@ public abstract class FederatedTrainerBase<TTransformer, TOptions> : IEstimator<
         return loss.item<float>();
     }
 
+    /// <summary>
+    /// The batches (data-row indices) of one local epoch of a client. Default: its rows shuffled and cut into batches of the
+    /// wrapped trainer's batch size. DP-SGD overrides it with Poisson sampling.
+    /// </summary>
+    protected virtual IEnumerable<int[]> ClientBatches(int[] rows, int batchSize, Random random)
+    {
+        var order = (int[])rows.Clone();
+        random.Shuffle(order);
+        for (int start = 0; start < order.Length; start += batchSize)
+            yield return order[start..Math.Min(order.Length, start + batchSize)];
+    }
+
     /// <summary>The local optimizer of a client (fresh every round). Default: the wrapped trainer's optimizer over the shared parameters.</summary>
     protected virtual optim.Optimizer CreateClientOptimizer(TorchTrainingProblem problem, nn.Module<Tensor, Tensor> module, IReadOnlyList<Parameter> shared)
         => problem.CreateOptimizer(module);
@@ -229,15 +241,12 @@ public abstract class FederatedTrainerBase<TTransformer, TOptions> : IEstimator<
                 var clientRandom = new Random(unchecked(Options.Seed * 7_919 + round * 104_729 + c));
                 for (int epoch = 0; epoch < Options.LocalEpochs; epoch++)
                 {
-                    var order = (int[])rows.Clone();
-                    clientRandom.Shuffle(order);
-                    for (int start = 0; start < order.Length; start += o.BatchSize)
+                    foreach (var batchRows in ClientBatches(rows, o.BatchSize, clientRandom))
                     {
                         using var scope = NewDisposeScope();
-                        int n = Math.Min(o.BatchSize, order.Length - start);
-                        var batch = torch.tensor(order.AsSpan(start, n).ToArray().Select(r => (long)r).ToArray());
-                        lossSum += ClientStep(problem, module, optimizer, batch, clientRandom);
-                        lossCount++;
+                        var batch = torch.tensor(batchRows.Select(r => (long)r).ToArray(), ScalarType.Int64);
+                        double loss = ClientStep(problem, module, optimizer, batch, clientRandom);
+                        if (!double.IsNaN(loss)) { lossSum += loss; lossCount++; }
                         steps++;
                     }
                 }
