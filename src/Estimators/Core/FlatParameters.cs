@@ -70,4 +70,21 @@ public static class FlatParameters
         using var noGrad = no_grad();
         tensor.copy_(torch.tensor(source.ToArray(), tensor.shape));
     }
+
+    /// <summary>
+    /// Sets <paramref name="parameter"/>'s gradient to <paramref name="value"/> (e.g. a DP-noised or averaged gradient) so that an
+    /// optimizer step uses it. TorchSharp 0.107's <c>Tensor.grad</c> setter does not reliably install the tensor (a later read
+    /// can return a tensor of another dtype), so the gradient is created by autograd when missing and overwritten in place.
+    /// </summary>
+    public static void AssignGradient(Parameter parameter, Tensor value)
+    {
+        if (parameter.grad is null)
+        {
+            using var enable = enable_grad();
+            using var scope = NewDisposeScope();
+            (parameter * 0).sum().backward(); // allocates a float gradient of the right shape, filled with zeros
+        }
+        using var noGrad = no_grad();
+        parameter.grad!.copy_(value);
+    }
 }

@@ -97,13 +97,9 @@ public sealed class TorchModuleLearner : IInnerLearner
         {
             var n = (int)p.numel();
             using var scope = NewDisposeScope();
-            var grad = p.grad;
-            if (grad is null)
-            {
-                p.grad = zeros_like(p).MoveToOuterDisposeScope();
-                grad = p.grad!;
-            }
-            Write(grad, source.Slice(offset, n));
+            if (p.grad is null)
+                FlatParameters.AssignGradient(p, zeros_like(p)); // a parameter the loss did not use still receives the average
+            Write(p.grad!, source.Slice(offset, n));
             offset += n;
         }
     }

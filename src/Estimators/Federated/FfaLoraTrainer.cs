@@ -186,17 +186,17 @@ public sealed class FfaLoraTrainer<TTransformer> : FederatedTrainerBase<TTransfo
             lossValue = loss.item<float>();
             var perSample = PerSampleGradients(adapters, loss, n);
             // ‖g_i‖ over all trained tensors, c_i = min(1, C/‖g_i‖), then Σ_i c_i g_i per tensor.
-            var norms = torch.stack(perSample.Select(g => g.flatten(1).pow(2).sum(1)).ToArray()).sum(0).sqrt();
+            var norms = torch.stack(perSample.Select(g => g.flatten(1).pow(2).sum(1)).ToArray()).sum(new long[] { 0 }).sqrt(); // not sum(0): a literal 0 binds to the ScalarType overload
             var factors = (privacy.ClipNorm / (norms + 1e-6)).clamp_max(1.0);
             for (int k = 0; k < parameters.Count; k++)
-                clipped[k] = (perSample[k] * factors.view(new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)perSample[k].dim() - 1)).ToArray())).sum(0);
+                clipped[k] = (perSample[k] * factors.view(new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)perSample[k].dim() - 1)).ToArray())).sum(new long[] { 0 });
         }
         double expectedBatch = _sampleRate * _clientRows;
         var generator = new Generator((ulong)random.NextInt64());
         for (int k = 0; k < parameters.Count; k++)
         {
             var noise = torch.randn(parameters[k].shape, generator: generator, device: parameters[k].device) * (_sigma * privacy.ClipNorm);
-            parameters[k].grad = ((clipped[k] + noise) / expectedBatch).detach();
+            FlatParameters.AssignGradient(parameters[k], (clipped[k] + noise) / expectedBatch);
         }
         optimizer.step();
         _current!.Step(_sampleRate, _sigma);
@@ -207,7 +207,7 @@ public sealed class FfaLoraTrainer<TTransformer> : FederatedTrainerBase<TTransfo
     /// Per-sample gradients [N, …param shape] of the trained LoRA tensors from the captured activations: with g = ∂L/∂(s·BAx)
     /// (rescaled by N because the loss is a batch mean), ∇B_i = s·Σ_t g_it u_itᵀ and ∇A_i = s·Σ_t (Bᵀg_it) x_itᵀ, u = Ax.
     /// </summary>
-    internal static Tensor[] PerSampleGradients(LoraAdapters adapters, Tensor meanLoss, long n)
+    public static Tensor[] PerSampleGradients(LoraAdapters adapters, Tensor meanLoss, long n)
     {
         var ups = adapters.Layers.Select(l => l.LastUp ?? throw new InvalidOperationException($"LoRA layer {l.Name} was not used by the forward pass.")).ToList();
         var g = torch.autograd.grad(new[] { meanLoss }, ups, retain_graph: false, allow_unused: true);

@@ -125,7 +125,7 @@ public sealed class FfaLoraTests
         }
     }
 
-    [Fact(Skip = "Known defect (issue 7, open): with DP-SGD on, the clients' loss does not move between steps, so the private model does not learn; the accountant, per-sample gradients and non-private FFA-LoRA are tested above.")]
+    [FashionMnistFact]
     public void PrivateFfaLoraLearnsWithinItsEpsilonBudget()
     {
         var ml = new MLContext(seed: 0);
@@ -146,7 +146,6 @@ public sealed class FfaLoraTests
         var privateModel = dp.Fit(secondHalf);
         Assert.True(dp.NoiseMultiplier > 0.3, $"σ = {dp.NoiseMultiplier}");
         Assert.True(dp.EpsilonSpent <= 6 + 1e-9, $"ε spent {dp.EpsilonSpent}");
-        Assert.True(Accuracy(privateModel) > baseAccuracy, $"private fine-tuning {Accuracy(privateModel):P1} vs base {baseAccuracy:P1}");
-
+        Assert.True(Accuracy(privateModel) > baseAccuracy + 0.2, $"private fine-tuning {Accuracy(privateModel):P1} vs base {baseAccuracy:P1}");
     }
 }
