@@ -187,40 +187,93 @@ public abstract class FederatedTrainerBase<TTransformer, TOptions> : IEstimator<
     protected virtual optim.Optimizer CreateClientOptimizer(TorchTrainingProblem problem, nn.Module<Tensor, Tensor> module, IReadOnlyList<Parameter> shared)
         => problem.CreateOptimizer(module);
 
-    /// <summary>Runs the federation on <paramref name="input"/> and returns the final global model.</summary>
-    public TTransformer Fit(IDataView input)
+    /// <summary>
+    /// Prepares federated training on <paramref name="input"/> without running it: the model, the shared parameters and the
+    /// rows of each client. <see cref="Fit"/> drives it in-process; the gRPC runtime drives a session per client process
+    /// (with <see cref="FederatedOptions.Clients"/> = 1 and the client's own data) and one on the server.
+    /// </summary>
+    public FederatedSession<TTransformer> StartSession(IDataView input)
     {
         Options.Validate();
-        using var problem = _trainer.PrepareTraining(input);
-        var o = problem.Options;
-        var module = PrepareModule(problem.CreateModule(), problem);
-        var shared = SharedParameters(module);
-        var global = FlatParameters.Get(shared);
+        var problem = _trainer.PrepareTraining(input);
+        try
+        {
+            var module = PrepareModule(problem.CreateModule(), problem);
+            var shared = SharedParameters(module);
+            var trainRows = problem.TrainRows;
+            var labels = new long[trainRows.Count];
+            if (!Options.Split.IsIid)
+            {
+                using var targets = problem.TargetsOf(trainRows);
+                if (targets.dtype != ScalarType.Int64)
+                    throw new ArgumentException("A non-IID (Dirichlet) client split needs class labels: use it with a multiclass trainer (key-typed label).");
+                labels = targets.data<long>().ToArray();
+            }
+            var partition = Options.Split.Partition(labels, Options.Clients, Options.Seed)
+                .Select(positions => positions.Select(p => trainRows[p]).ToArray()).ToArray();
+            return new FederatedSession<TTransformer>(problem, module, shared, partition, TrainClient, Complete);
+        }
+        catch
+        {
+            problem.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>One client's local training in <paramref name="round"/> from <paramref name="global"/>: its delta, sample count and mean loss.</summary>
+    private (float[] Delta, long Samples, double MeanLoss, long Steps) TrainClient(FederatedSession<TTransformer> session, int client, int round, float[] global)
+    {
+        var (problem, module, shared) = (session.Problem, session.Module, session.Shared);
+        FlatParameters.CopyFrom(shared, global);
+        module.train();
+        var optimizer = CreateClientOptimizer(problem, module, shared);
+        var rows = session.ClientRows(client);
+        BeginClient(round, client, rows.Length);
+        var clientRandom = new Random(unchecked(Options.Seed * 7_919 + round * 104_729 + client));
+        double lossSum = 0;
+        long lossCount = 0, steps = 0;
+        for (int epoch = 0; epoch < Options.LocalEpochs; epoch++)
+        {
+            foreach (var batchRows in ClientBatches(rows, problem.Options.BatchSize, clientRandom))
+            {
+                problem.Options.CancellationToken.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                var batch = torch.tensor(batchRows.Select(r => (long)r).ToArray(), ScalarType.Int64);
+                double loss = ClientStep(problem, module, optimizer, batch, clientRandom);
+                if (!double.IsNaN(loss)) { lossSum += loss; lossCount++; }
+                steps++;
+            }
+        }
+        var local = FlatParameters.Get(shared);
+        for (int i = 0; i < local.Length; i++) local[i] -= global[i];
+        return (local, rows.Length, lossCount > 0 ? lossSum / lossCount : double.NaN, steps);
+    }
+
+    /// <summary>Wraps the final global parameters in the wrapped trainer's transformer.</summary>
+    private TTransformer Complete(FederatedSession<TTransformer> session, float[] global, TrainingHistory history)
+    {
+        FlatParameters.CopyFrom(session.Shared, global);
+        var final = FinishModule(session.Module);
+        return _trainer.CompleteTraining(final, session.Problem.FeatureSize, history);
+    }
+
+    /// <summary>Runs the federation on <paramref name="input"/> in-process and returns the final global model.</summary>
+    public TTransformer Fit(IDataView input)
+    {
+        using var session = StartSession(input);
+        var global = session.InitialGlobal();
         int startRound = 1;
         if (Options.CheckpointPath is { } path && File.Exists(path))
-            startRound = ReadCheckpoint(path, global) + 1;
-
-        var trainRows = problem.TrainRows;
-        var labels = new long[trainRows.Count];
-        if (!Options.Split.IsIid)
-        {
-            using var targets = problem.TargetsOf(trainRows);
-            if (targets.dtype != ScalarType.Int64)
-                throw new ArgumentException("A non-IID (Dirichlet) client split needs class labels: use it with a multiclass trainer (key-typed label).");
-            labels = targets.data<long>().ToArray();
-        }
-        var partition = Options.Split.Partition(labels, Options.Clients, Options.Seed)
-            .Select(positions => positions.Select(p => trainRows[p]).ToArray()).ToArray();
+            startRound = FederatedCheckpoint.Read(path, global) + 1;
 
         var random = new Random(Options.Seed);
         var history = new List<double>();
         var reports = new List<FederatedRoundReport>();
         var watch = Stopwatch.StartNew();
-        var local = new float[global.Length];
         long steps = 0;
         for (int round = startRound; round <= Options.Rounds; round++)
         {
-            o.CancellationToken.ThrowIfCancellationRequested();
+            session.Problem.Options.CancellationToken.ThrowIfCancellationRequested();
             var clients = Enumerable.Range(0, Options.Clients).ToArray();
             if (Options.ClientsPerRound > 0)
             {
@@ -229,57 +282,87 @@ public abstract class FederatedTrainerBase<TTransformer, TOptions> : IEstimator<
             }
             var updates = new List<ClientUpdate>();
             var dropped = new List<UpdateRejection>();
-            double lossSum = 0;
-            int lossCount = 0;
+            var losses = new List<double>();
             foreach (var c in clients)
             {
-                FlatParameters.CopyFrom(shared, global);
-                module.train();
-                var optimizer = CreateClientOptimizer(problem, module, shared);
-                var rows = partition[c];
-                BeginClient(round, c, rows.Length);
-                var clientRandom = new Random(unchecked(Options.Seed * 7_919 + round * 104_729 + c));
-                for (int epoch = 0; epoch < Options.LocalEpochs; epoch++)
-                {
-                    foreach (var batchRows in ClientBatches(rows, o.BatchSize, clientRandom))
-                    {
-                        using var scope = NewDisposeScope();
-                        var batch = torch.tensor(batchRows.Select(r => (long)r).ToArray(), ScalarType.Int64);
-                        double loss = ClientStep(problem, module, optimizer, batch, clientRandom);
-                        if (!double.IsNaN(loss)) { lossSum += loss; lossCount++; }
-                        steps++;
-                    }
-                }
-                FlatParameters.CopyTo(shared, local);
-                var delta = new float[global.Length];
-                for (int i = 0; i < delta.Length; i++) delta[i] = local[i] - global[i];
+                var (delta, samples, loss, clientSteps) = session.TrainClient(c, round, global);
+                steps += clientSteps;
+                if (!double.IsNaN(loss)) losses.Add(loss);
                 string id = $"client-{c}";
                 var sent = Options.UpdateInterceptor is { } intercept ? intercept(round, id, delta) : delta;
                 if (sent is null) dropped.Add(new UpdateRejection(id, "no update received (client dropped out)"));
-                else updates.Add(new ClientUpdate(id, sent, rows.Length));
+                else updates.Add(new ClientUpdate(id, sent, samples));
             }
             var result = FederatedAggregator.Aggregate(global, updates, Options.Aggregation);
             global = result.Global;
-            var rejected = dropped.Concat(result.Rejected).ToList();
+            double meanLoss = losses.Count > 0 ? losses.Average() : double.NaN;
             using (var ch = Host.Start("Round"))
             {
                 foreach (var r in result.Rejected) ch.Warning($"Round {round}: update of {r.ClientId} rejected: {r.Reason}.");
-                ch.Info($"Round {round}/{Options.Rounds}: {result.Accepted.Count} updates aggregated, mean client loss {lossSum / Math.Max(1, lossCount):G5}.");
+                ch.Info($"Round {round}/{Options.Rounds}: {result.Accepted.Count} updates aggregated, mean client loss {meanLoss:G5}.");
             }
-            history.Add(lossSum / Math.Max(1, lossCount));
-            var report = new FederatedRoundReport(round, Options.Rounds, result.Accepted, rejected, history[^1], global.Length * sizeof(float), watch.Elapsed);
+            history.Add(meanLoss);
+            var report = new FederatedRoundReport(round, Options.Rounds, result.Accepted, dropped.Concat(result.Rejected).ToList(), meanLoss,
+                global.Length * sizeof(float), watch.Elapsed);
             reports.Add(report);
             Options.Progress?.Report(report);
-            if (Options.CheckpointPath is { } checkpoint) WriteCheckpoint(checkpoint, round, global);
+            if (Options.CheckpointPath is { } checkpoint) FederatedCheckpoint.Write(checkpoint, round, global);
         }
         Rounds = reports;
-        FlatParameters.CopyFrom(shared, global);
-        var final = FinishModule(module);
-        var trainingHistory = new TrainingHistory(history, Array.Empty<double>(), history.Count, false, steps, watch.Elapsed);
-        return _trainer.CompleteTraining(final, problem.FeatureSize, trainingHistory);
+        return session.Complete(global, new TrainingHistory(history, Array.Empty<double>(), history.Count, false, steps, watch.Elapsed));
+    }
+}
+
+/// <summary>
+/// A prepared federated training run (see <see cref="FederatedTrainerBase{TTransformer, TOptions}.StartSession"/>): trains
+/// clients from a global parameter vector and wraps the final one as the usual ML.NET transformer.
+/// </summary>
+public sealed class FederatedSession<TTransformer> : IDisposable where TTransformer : class, ITransformer
+{
+    private readonly int[][] _partition;
+
+    internal FederatedSession(TorchTrainingProblem problem, nn.Module<Tensor, Tensor> module, IReadOnlyList<Parameter> shared, int[][] partition,
+        Func<FederatedSession<TTransformer>, int, int, float[], (float[], long, double, long)> train,
+        Func<FederatedSession<TTransformer>, float[], TrainingHistory, TTransformer> complete)
+    {
+        Problem = problem;
+        Module = module;
+        Shared = shared;
+        _partition = partition;
+        TrainFunction = train;
+        CompleteFunction = complete;
     }
 
-    private static void WriteCheckpoint(string path, int round, float[] global)
+    internal TorchTrainingProblem Problem { get; }
+    internal nn.Module<Tensor, Tensor> Module { get; }
+    internal IReadOnlyList<Parameter> Shared { get; }
+    private Func<FederatedSession<TTransformer>, int, int, float[], (float[], long, double, long)> TrainFunction { get; }
+    private Func<FederatedSession<TTransformer>, float[], TrainingHistory, TTransformer> CompleteFunction { get; }
+
+    /// <summary>Number of clients the rows were dealt to.</summary>
+    public int ClientCount => _partition.Length;
+    /// <summary>Floats in the shared parameter vector (what clients send).</summary>
+    public int ParameterCount => FlatParameters.Count(Shared);
+    /// <summary>Data rows of <paramref name="client"/>.</summary>
+    public int[] ClientRows(int client) => _partition[client];
+    /// <summary>The starting global parameters (the model's initial shared parameters).</summary>
+    public float[] InitialGlobal() => FlatParameters.Get(Shared);
+
+    /// <summary>Trains <paramref name="client"/> locally for <paramref name="round"/> from <paramref name="global"/>; returns its delta, sample count and mean loss.</summary>
+    public (float[] Delta, long Samples, double MeanLoss, long Steps) TrainClient(int client, int round, float[] global) => TrainFunction(this, client, round, global);
+
+    /// <summary>The final model for global parameters <paramref name="global"/>.</summary>
+    public TTransformer Complete(float[] global, TrainingHistory history) => CompleteFunction(this, global, history);
+
+    /// <inheritdoc/>
+    public void Dispose() => Problem.Dispose();
+}
+
+/// <summary>The server's round checkpoint: round number and global parameter vector, written atomically.</summary>
+public static class FederatedCheckpoint
+{
+    /// <summary>Writes round <paramref name="round"/>'s global parameters to <paramref name="path"/> (a crash mid-write keeps the previous file).</summary>
+    public static void Write(string path, int round, float[] global)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var temporary = path + ".tmp";
@@ -290,10 +373,12 @@ public abstract class FederatedTrainerBase<TTransformer, TOptions> : IEstimator<
             writer.Write(global.Length);
             foreach (var v in global) writer.Write(v);
         }
-        File.Move(temporary, path, overwrite: true); // a crash mid-write keeps the previous round's checkpoint
+        File.Move(temporary, path, overwrite: true);
     }
 
-    private static int ReadCheckpoint(string path, float[] global)
+    /// <summary>Reads a checkpoint into <paramref name="global"/> and returns its round.</summary>
+    /// <exception cref="InvalidDataException">When the file is not a checkpoint, is truncated or belongs to another model.</exception>
+    public static int Read(string path, float[] global)
     {
         using var reader = new BinaryReader(File.OpenRead(path));
         try

@@ -30,7 +30,9 @@ public sealed class TerminatorTests
     {
         var (ml, train) = Data(400);
         var progress = new List<TrainingProgress>();
-        var model = ml.MulticlassClassification.Trainers.Terminator(Tiny(progress: progress)).Fit(train);
+        var o = Tiny(progress: progress);
+        o.Epochs = 5;
+        var model = ml.MulticlassClassification.Trainers.Terminator(o).Fit(train);
         Assert.True(progress[^1].TrainLoss < progress[0].TrainLoss - 0.1, $"loss {progress[0].TrainLoss:F3} → {progress[^1].TrainLoss:F3}");
         var accuracy = ml.MulticlassClassification.Evaluate(model.Transform(train)).MicroAccuracy;
         Assert.True(accuracy > 0.3, $"training accuracy {accuracy:P1} (chance 10 %)");
