@@ -110,6 +110,16 @@ public sealed class FfaLoraTests
         Assert.Equal(4 * (64 + 10), ffa.ParametersSentPerRound);                // B only: out × r per layer
         Assert.Equal(4 * (64 + 10) + 4 * (784 + 64), lora.ParametersSentPerRound); // A and B
 
+        // The merged model is an ordinary MLP transformer: it saves and loads like one.
+        using (var zip = new MemoryStream())
+        {
+            ml.Model.Save(tuned, secondHalf.Schema, zip);
+            zip.Position = 0;
+            var reloaded = ml.Model.Load(zip, out _);
+            float[] Scores(ITransformer m) => m.Transform(secondHalf).GetColumn<VBuffer<float>>("Score").Take(50).SelectMany(v => v.DenseValues()).ToArray();
+            Assert.Equal(Scores(tuned), Scores(reloaded));
+        }
+
         var onnx = Path.Combine(Path.GetTempPath(), $"ffa-{Guid.NewGuid():N}.onnx");
         try
         {
