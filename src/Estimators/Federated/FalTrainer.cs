@@ -20,12 +20,20 @@ public sealed class FalOptions : FederatedOptions
     /// <summary>The adversary used for every local step (PGD or FGSM; ε = 0 trains on clean inputs, i.e. plain FedAvg).</summary>
     public AttackOptions Attack { get; set; } = AttackOptions.Pgd(0.1, steps: 10);
 
+    /// <summary>
+    /// Weight w of the clean-input loss: each local step minimises w·L(x) + (1 − w)·L(x_adv) (Goodfellow et al. 2015 used
+    /// w = 0.5). 0 (default) is Madry's purely adversarial objective; larger w keeps more natural accuracy.
+    /// </summary>
+    public double CleanLossWeight { get; set; }
+
     /// <inheritdoc/>
     public override void Validate()
     {
         base.Validate();
         ArgumentNullException.ThrowIfNull(Attack, nameof(Attack));
         Attack.Validate();
+        if (!(CleanLossWeight >= 0 && CleanLossWeight <= 1))
+            throw new ArgumentOutOfRangeException(nameof(CleanLossWeight), CleanLossWeight, "CleanLossWeight must be in [0, 1].");
     }
 }
 
@@ -54,7 +62,10 @@ public sealed class FalTrainer<TTransformer> : FederatedTrainerBase<TTransformer
             module.train();
         }
         optimizer.zero_grad();
-        var loss = problem.LossOn(module, inputs, y, training: true);
+        double w = attack.Epsilon > 0 ? Options.CleanLossWeight : 0;
+        var loss = w > 0
+            ? w * problem.LossOn(module, x, y, training: true) + (1 - w) * problem.LossOn(module, inputs, y, training: true)
+            : problem.LossOn(module, inputs, y, training: true);
         loss.backward();
         optimizer.step();
         return loss.item<float>();

@@ -75,7 +75,9 @@ public sealed class FfaLoraTrainer<TTransformer> : FederatedTrainerBase<TTransfo
 {
     private LoraAdapters? _adapters;
     private readonly Dictionary<int, RdpAccountant> _accountants = new();
+    private readonly Dictionary<int, double> _sigmas = new();
     private double _sigma, _sampleRate;
+    private int _batchSize;
     private int _clientRows;
     private RdpAccountant? _current;
 
@@ -83,8 +85,8 @@ public sealed class FfaLoraTrainer<TTransformer> : FederatedTrainerBase<TTransfo
     public FfaLoraTrainer(IHostEnvironment env, ITorchTrainer<TTransformer> trainer, FfaLoraOptions? options = null)
         : base(env, trainer, options ?? new FfaLoraOptions(), "FfaLoraTrainer") { }
 
-    /// <summary>The noise multiplier σ used (0 without DP).</summary>
-    public double NoiseMultiplier => _sigma;
+    /// <summary>The largest noise multiplier σ used by any client (0 without DP).</summary>
+    public double NoiseMultiplier => _sigmas.Count > 0 ? _sigmas.Values.Max() : 0;
 
     /// <summary>ε spent so far: the largest over clients (each client's guarantee covers its own rows), or ∞ without DP.</summary>
     public double EpsilonSpent => Options.Privacy is { } p && _accountants.Count > 0
@@ -114,18 +116,8 @@ public sealed class FfaLoraTrainer<TTransformer> : FederatedTrainerBase<TTransfo
         _adapters = new LoraAdapters(module, Options.Rank, Options.Alpha, Options.ASeed, Options.FreezeA, Options.TargetModules, Options.AInit);
         _accountants.Clear();
         ParametersSentPerRound = _adapters.TrainableParameters.Sum(p => p.numel());
-        if (Options.Privacy is { } privacy)
-        {
-            // σ for the most exposed client (the smallest one has the largest sampling rate).
-            int smallest = (int)Math.Ceiling(problem.TrainRows.Count / (double)Options.Clients * (Options.Split.IsIid ? 1 : 0.25));
-            smallest = Math.Max(1, smallest);
-            double q = Math.Min(1, problem.Options.BatchSize / (double)smallest);
-            long steps = (long)Options.Rounds * Options.LocalEpochs * Math.Max(1, (long)Math.Round(1 / q));
-            _sigma = privacy.TargetEpsilon is double eps
-                ? RdpAccountant.NoiseMultiplierFor(eps, privacy.Delta, q, steps, conversion: privacy.Conversion)
-                : privacy.NoiseMultiplier;
-        }
-        else _sigma = 0;
+        _sigmas.Clear();
+        _batchSize = problem.Options.BatchSize;
         return module;
     }
 
@@ -151,6 +143,17 @@ public sealed class FfaLoraTrainer<TTransformer> : FederatedTrainerBase<TTransfo
         if (!_accountants.TryGetValue(client, out var accountant))
             _accountants[client] = accountant = new RdpAccountant(conversion: Options.Privacy.Conversion);
         _current = accountant;
+        // Each client's guarantee covers its own rows, so σ is set per client from its own sampling rate and step count.
+        if (!_sigmas.TryGetValue(client, out _sigma))
+        {
+            var privacy = Options.Privacy;
+            double q = Math.Min(1, _batchSize / (double)rows);
+            long steps = (long)Options.Rounds * Options.LocalEpochs * Math.Max(1, (long)Math.Round(1 / q));
+            _sigma = privacy.TargetEpsilon is double eps
+                ? RdpAccountant.NoiseMultiplierFor(eps, privacy.Delta, q, steps, conversion: privacy.Conversion)
+                : privacy.NoiseMultiplier;
+            _sigmas[client] = _sigma;
+        }
     }
 
     /// <inheritdoc/>
