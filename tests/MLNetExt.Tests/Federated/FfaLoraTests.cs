@@ -40,6 +40,23 @@ public sealed class FfaLoraTests
     }
 
     [Fact]
+    public void OnSquareLayersFfaLoraSendsExactlyHalfOfLoraAndTargetModulesAreHonoured()
+    {
+        torch.manual_seed(2);
+        nn.Module<Tensor, Tensor> Model() => nn.Sequential(("inp", nn.Linear(20, 16)), ("a", nn.ReLU()), ("q", nn.Linear(16, 16)), ("b", nn.ReLU()),
+            ("v", nn.Linear(16, 16)), ("out", nn.Linear(16, 4)));
+        var targets = new[] { "q", "v" }; // the LoRA paper's query/value recipe: square projections
+        using var ffa = new LoraAdapters(Model(), rank: 4, alpha: 8, aSeed: 1, freezeA: true, targetModules: targets);
+        using var lora = new LoraAdapters(Model(), rank: 4, alpha: 8, aSeed: 1, freezeA: false, targetModules: targets);
+        Assert.Equal(new[] { "q", "v" }, ffa.Layers.Select(l => l.Name));
+        long Floats(LoraAdapters a) => a.TrainableParameters.Sum(p => p.numel());
+        Assert.Equal(2 * 16 * 4, Floats(ffa));
+        Assert.Equal(2 * Floats(ffa), Floats(lora));
+        var e = Assert.Throws<ArgumentException>(() => new LoraAdapters(Model(), 4, 8, 1, true, targetModules: new[] { "query" }));
+        Assert.Contains("inp, q, v, out", e.Message);
+    }
+
+    [Fact]
     public void AveragingBIsExactWithASharedA_ButNotWhenEachClientHasItsOwnA()
     {
         torch.manual_seed(1);
