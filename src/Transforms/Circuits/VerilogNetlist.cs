@@ -1,0 +1,259 @@
+using System.Text;
+
+namespace MLNetExt.Transforms.Circuits;
+
+/// <summary>A structural netlist could not be read; the message names the file and line.</summary>
+public sealed class NetlistFormatException(string file, int line, string message) : FormatException($"{file}:{line}: {message}");
+
+/// <summary>Direction of a module port.</summary>
+public enum PortDirection
+{
+    /// <summary>input</summary>
+    Input,
+    /// <summary>output</summary>
+    Output,
+    /// <summary>inout</summary>
+    InOut,
+}
+
+/// <summary>A port bit (buses are expanded to <c>name[i]</c>).</summary>
+public sealed record NetlistPort(string Name, PortDirection Direction);
+
+/// <summary>A cell instance: library cell, instance name and pin → net connections (bus bits as <c>net[i]</c>).</summary>
+public sealed record NetlistInstance(string CellType, string Name, IReadOnlyDictionary<string, string> Connections, int Line);
+
+/// <summary>A flat structural Verilog module (what place-and-route flows write).</summary>
+public sealed record VerilogModule(string Name, IReadOnlyList<NetlistPort> Ports, IReadOnlyList<NetlistInstance> Instances,
+    IReadOnlyList<(string Target, string Source)> Assigns);
+
+/// <summary>
+/// Streaming reader of flat structural Verilog: module header, port declarations (buses expanded), wires, cell instances
+/// with named connections, and simple assigns. Behavioural constructs are rejected with the file and line.
+/// </summary>
+public static class VerilogNetlistReader
+{
+    /// <summary>Reads the first module of <paramref name="path"/> (plain, .gz, or tar-in-gzip).</summary>
+    public static VerilogModule Read(string path)
+    {
+        using var reader = CircuitFiles.OpenText(path);
+        return Read(reader, Path.GetFileName(path));
+    }
+
+    /// <summary>Reads the first module of Verilog text.</summary>
+    public static VerilogModule Read(TextReader reader, string source = "<text>")
+    {
+        var lexer = new Lexer(reader, source);
+        string? name = null;
+        var portOrder = new List<string>();
+        var ports = new Dictionary<string, List<NetlistPort>>(StringComparer.Ordinal);
+        var instances = new List<NetlistInstance>();
+        var assigns = new List<(string, string)>();
+        while (lexer.Next() is { } token)
+        {
+            switch (token.Text)
+            {
+                case "module":
+                    name = lexer.Expect("a module name").Text;
+                    if (lexer.Peek()?.Text == "(")
+                    {
+                        lexer.Next();
+                        foreach (var p in lexer.Until(")")) if (p.Text != ",") portOrder.Add(p.Text);
+                    }
+                    lexer.ExpectSymbol(";");
+                    break;
+                case "input" or "output" or "inout":
+                {
+                    var direction = token.Text == "input" ? PortDirection.Input : token.Text == "output" ? PortDirection.Output : PortDirection.InOut;
+                    var (names, range) = Declaration(lexer);
+                    foreach (var n in names) ports[n] = Bits(n, range).Select(b => new NetlistPort(b, direction)).ToList();
+                    break;
+                }
+                case "wire" or "tri" or "supply0" or "supply1":
+                    Declaration(lexer);
+                    break;
+                case "assign":
+                {
+                    var target = Signal(lexer);
+                    lexer.ExpectSymbol("=");
+                    var value = Signal(lexer);
+                    lexer.ExpectSymbol(";");
+                    assigns.Add((target, value));
+                    break;
+                }
+                case "endmodule":
+                    if (name is null) throw new NetlistFormatException(source, token.Line, "'endmodule' without 'module'");
+                    var orderedPorts = portOrder.Where(ports.ContainsKey).SelectMany(p => ports[p])
+                        .Concat(ports.Where(kv => !portOrder.Contains(kv.Key)).SelectMany(kv => kv.Value)).ToList();
+                    return new VerilogModule(name, orderedPorts, instances, assigns);
+                case "always" or "initial" or "reg" or "function" or "task" or "generate":
+                    throw new NetlistFormatException(source, token.Line, $"'{token.Text}' is behavioural Verilog; only flat structural netlists (cell instances) are supported");
+                default:
+                    if (name is null) throw new NetlistFormatException(source, token.Line, $"'{token.Text}' before 'module'");
+                    instances.Add(Instance(lexer, token));
+                    break;
+            }
+        }
+        throw new NetlistFormatException(source, lexer.Line, name is null ? "no module found" : $"module '{name}' has no 'endmodule'");
+    }
+
+    private static NetlistInstance Instance(Lexer lexer, Token cell)
+    {
+        if (lexer.Peek()?.Text == "#") throw new NetlistFormatException(lexer.Source, cell.Line, $"parameterised instance of '{cell.Text}' is not supported");
+        var instance = lexer.Expect($"an instance name after cell '{cell.Text}'");
+        lexer.ExpectSymbol("(");
+        var connections = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (true)
+        {
+            var t = lexer.Expect($"a connection in instance '{instance.Text}'");
+            if (t.Text == ")") break;
+            if (t.Text == ",") continue;
+            if (t.Text != ".")
+                throw new NetlistFormatException(lexer.Source, t.Line, $"instance '{instance.Text}' uses positional connections; only named (.PIN(net)) connections are supported");
+            var pin = lexer.Expect("a pin name").Text;
+            lexer.ExpectSymbol("(");
+            if (lexer.Peek()?.Text == ")") { lexer.Next(); continue; } // unconnected pin
+            var net = Signal(lexer);
+            lexer.ExpectSymbol(")");
+            connections[pin] = net;
+        }
+        lexer.ExpectSymbol(";");
+        return new NetlistInstance(cell.Text, instance.Text, connections, cell.Line);
+    }
+
+    // name or name[i], or a constant like 1'b0.
+    private static string Signal(Lexer lexer)
+    {
+        var t = lexer.Expect("a signal");
+        if (t.Text == "{") throw new NetlistFormatException(lexer.Source, t.Line, "concatenations ({…}) in connections are not supported");
+        if (lexer.Peek()?.Text == "[")
+        {
+            lexer.Next();
+            var index = lexer.Expect("a bit index").Text;
+            lexer.ExpectSymbol("]");
+            return $"{t.Text}[{index}]";
+        }
+        return t.Text;
+    }
+
+    private static (List<string> Names, (int Msb, int Lsb)? Range) Declaration(Lexer lexer)
+    {
+        (int, int)? range = null;
+        if (lexer.Peek()?.Text == "[")
+        {
+            lexer.Next();
+            int msb = int.Parse(lexer.Expect("an msb").Text);
+            lexer.ExpectSymbol(":");
+            int lsb = int.Parse(lexer.Expect("an lsb").Text);
+            lexer.ExpectSymbol("]");
+            range = (msb, lsb);
+        }
+        var names = new List<string>();
+        foreach (var t in lexer.Until(";")) if (t.Text != ",") names.Add(t.Text);
+        return (names, range);
+    }
+
+    private static IEnumerable<string> Bits(string name, (int Msb, int Lsb)? range)
+    {
+        if (range is not { } r) { yield return name; yield break; }
+        int step = r.Msb >= r.Lsb ? -1 : 1;
+        for (int i = r.Msb; ; i += step)
+        {
+            yield return $"{name}[{i}]";
+            if (i == r.Lsb) break;
+        }
+    }
+
+    private readonly record struct Token(string Text, int Line);
+
+    private sealed class Lexer(TextReader reader, string source)
+    {
+        private Token? _peeked;
+        private int _char = -2;
+
+        public string Source { get; } = source;
+        public int Line { get; private set; } = 1;
+
+        public Token? Peek() => _peeked ??= Scan();
+
+        public Token? Next()
+        {
+            var t = Peek();
+            _peeked = null;
+            return t;
+        }
+
+        public Token Expect(string what) => Next() ?? throw new NetlistFormatException(Source, Line, $"end of file: expected {what}");
+
+        public void ExpectSymbol(string symbol)
+        {
+            var t = Expect($"'{symbol}'");
+            if (t.Text != symbol) throw new NetlistFormatException(Source, t.Line, $"expected '{symbol}', found '{t.Text}'");
+        }
+
+        public IEnumerable<Token> Until(string end)
+        {
+            while (true)
+            {
+                var t = Expect($"'{end}'");
+                if (t.Text == end) yield break;
+                yield return t;
+            }
+        }
+
+        private int PeekChar() => _char == -2 ? (_char = reader.Read()) : _char;
+
+        private int ReadChar()
+        {
+            int c = PeekChar();
+            _char = -2;
+            if (c == '\n') Line++;
+            return c;
+        }
+
+        private Token? Scan()
+        {
+            while (true)
+            {
+                int c = ReadChar();
+                if (c < 0) return null;
+                if (char.IsWhiteSpace((char)c)) continue;
+                if (c == '/' && PeekChar() == '/') { while (PeekChar() >= 0 && PeekChar() != '\n') ReadChar(); continue; }
+                if (c == '/' && PeekChar() == '*')
+                {
+                    ReadChar();
+                    int start = Line;
+                    while (true)
+                    {
+                        int d = ReadChar();
+                        if (d < 0) throw new NetlistFormatException(Source, start, "unterminated /* comment");
+                        if (d == '*' && PeekChar() == '/') { ReadChar(); break; }
+                    }
+                    continue;
+                }
+                if (c == '(' && PeekChar() == '*') // (* attribute *)
+                {
+                    ReadChar();
+                    while (true)
+                    {
+                        int d = ReadChar();
+                        if (d < 0) throw new NetlistFormatException(Source, Line, "unterminated (* attribute *)");
+                        if (d == '*' && PeekChar() == ')') { ReadChar(); break; }
+                    }
+                    continue;
+                }
+                int line = Line;
+                if (c == '\\')
+                {
+                    // Escaped identifier: everything up to the next white space, kept without the backslash.
+                    var escaped = new StringBuilder();
+                    while (PeekChar() >= 0 && !char.IsWhiteSpace((char)PeekChar())) escaped.Append((char)ReadChar());
+                    return new Token(escaped.ToString(), line);
+                }
+                if ("().,;:[]{}=#".IndexOf((char)c) >= 0) return new Token(((char)c).ToString(), line);
+                var word = new StringBuilder().Append((char)c);
+                while (PeekChar() >= 0 && (char.IsLetterOrDigit((char)PeekChar()) || "_$'".IndexOf((char)PeekChar()) >= 0)) word.Append((char)ReadChar());
+                return new Token(word.ToString(), line);
+            }
+        }
+    }
+}
