@@ -1,0 +1,284 @@
+using System.Globalization;
+using System.Text;
+
+namespace MLNetExt.Transforms.Circuits;
+
+/// <summary>A DEF file could not be read; the message names the file and line.</summary>
+public sealed class DefFormatException(string file, int line, string message) : FormatException($"{file}:{line}: {message}");
+
+/// <summary>A placed component (cell instance); coordinates in DEF database units.</summary>
+public sealed record DefComponent(string Name, string Cell, long X, long Y, string Orientation, bool IsPlaced);
+
+/// <summary>A design port (I/O pin) and where it is placed.</summary>
+public sealed record DefPin(string Name, string Net, string Direction, long X, long Y, bool IsPlaced);
+
+/// <summary>A routed wire segment (two points on one layer) or a via (one point, <see cref="Via"/> set).</summary>
+public sealed record DefRouteSegment(string Layer, long X0, long Y0, long X1, long Y1, string? Via);
+
+/// <summary>A net: its connections (instance, pin; instance "PIN" for a design port) and routed segments (kept for RC extraction).</summary>
+public sealed record DefNet(string Name, IReadOnlyList<(string Instance, string Pin)> Connections, IReadOnlyList<DefRouteSegment> Routes);
+
+/// <summary>What a DEF file describes: units, die area, components with placement, pins and nets with routing.</summary>
+public sealed record DefDesign(string Name, int DatabaseUnitsPerMicron, (long X0, long Y0, long X1, long Y1) DieArea,
+    IReadOnlyDictionary<string, DefComponent> Components, IReadOnlyDictionary<string, DefPin> Pins, IReadOnlyDictionary<string, DefNet> Nets);
+
+/// <summary>Streaming reader of the DEF sections timing needs (UNITS, DIEAREA, COMPONENTS, PINS, NETS with ROUTED/NEW).</summary>
+public static class DefReader
+{
+    /// <summary>Reads <paramref name="path"/> (plain, .gz, or tar-in-gzip).</summary>
+    public static DefDesign Read(string path)
+    {
+        using var reader = CircuitFiles.OpenText(path);
+        return Read(reader, Path.GetFileName(path));
+    }
+
+    /// <summary>Reads DEF text.</summary>
+    public static DefDesign Read(TextReader reader, string source = "<text>")
+    {
+        var lexer = new Lexer(reader, source);
+        string name = "";
+        int dbu = 0;
+        (long, long, long, long) die = default;
+        var components = new Dictionary<string, DefComponent>(StringComparer.Ordinal);
+        var pins = new Dictionary<string, DefPin>(StringComparer.Ordinal);
+        var nets = new Dictionary<string, DefNet>(StringComparer.Ordinal);
+        while (lexer.Next() is { } t)
+        {
+            switch (t.Text)
+            {
+                case "DESIGN":
+                    name = lexer.Expect("a design name").Text;
+                    lexer.SkipStatement();
+                    break;
+                case "UNITS":
+                {
+                    var words = lexer.Statement();
+                    if (words.Count < 3 || !int.TryParse(words[^1].Text, out dbu) || dbu <= 0)
+                        throw new DefFormatException(source, t.Line, "UNITS must be 'UNITS DISTANCE MICRONS <positive integer> ;'");
+                    break;
+                }
+                case "DIEAREA":
+                {
+                    var points = Points(lexer.Statement(), source);
+                    if (points.Count < 2) throw new DefFormatException(source, t.Line, "DIEAREA needs at least two points");
+                    die = (points.Min(p => p.X), points.Min(p => p.Y), points.Max(p => p.X), points.Max(p => p.Y));
+                    break;
+                }
+                case "COMPONENTS":
+                    lexer.SkipStatement();
+                    foreach (var item in Items(lexer, "COMPONENTS"))
+                    {
+                        if (item.Count < 2) throw new DefFormatException(source, item[0].Line, "a component needs a name and a cell");
+                        var (x, y, orient, placed) = Placement(item, source);
+                        components[item[0].Text] = new DefComponent(item[0].Text, item[1].Text, x, y, orient, placed);
+                    }
+                    break;
+                case "PINS":
+                    lexer.SkipStatement();
+                    foreach (var item in Items(lexer, "PINS"))
+                    {
+                        string Option(string key) => item.SkipWhile(w => w.Text != key).Skip(1).FirstOrDefault().Text ?? "";
+                        var (x, y, _, placed) = Placement(item, source);
+                        pins[item[0].Text] = new DefPin(item[0].Text, Option("NET"), Option("DIRECTION"), x, y, placed);
+                    }
+                    break;
+                case "NETS":
+                    lexer.SkipStatement();
+                    foreach (var item in Items(lexer, "NETS")) nets[item[0].Text] = Net(item, source);
+                    break;
+                case "END":
+                    if (lexer.Peek()?.Text == "DESIGN") return Result();
+                    break;
+                case "VIAS" or "SPECIALNETS" or "NONDEFAULTRULES" or "REGIONS" or "GROUPS" or "BLOCKAGES" or "FILLS" or "PROPERTYDEFINITIONS" or "STYLES":
+                    lexer.SkipSection(t.Text);
+                    break;
+                default:
+                    lexer.SkipStatement(); // VERSION, DIVIDERCHAR, ROW, TRACKS, GCELLGRID, …
+                    break;
+            }
+        }
+        return Result();
+
+        DefDesign Result()
+        {
+            if (dbu == 0) throw new DefFormatException(source, lexer.Line, "no UNITS DISTANCE MICRONS statement");
+            return new DefDesign(name, dbu, die, components, pins, nets);
+        }
+    }
+
+    // The "- name … ;" items of a section, until "END <section>".
+    private static IEnumerable<List<Lexer.Token>> Items(Lexer lexer, string section)
+    {
+        while (true)
+        {
+            var t = lexer.Expect($"END {section}");
+            if (t.Text == "END")
+            {
+                var what = lexer.Expect(section);
+                if (what.Text != section) throw new DefFormatException(lexer.Source, what.Line, $"expected END {section}, found END {what.Text}");
+                yield break;
+            }
+            if (t.Text != "-") throw new DefFormatException(lexer.Source, t.Line, $"in {section}: expected '-' starting an item, found '{t.Text}'");
+            yield return lexer.Statement();
+        }
+    }
+
+    private static (long X, long Y, string Orientation, bool Placed) Placement(List<Lexer.Token> item, string source)
+    {
+        for (int i = 0; i < item.Count; i++)
+        {
+            if (item[i].Text is "PLACED" or "FIXED" or "COVER")
+            {
+                if (i + 5 >= item.Count || item[i + 1].Text != "(" || item[i + 4].Text != ")")
+                    throw new DefFormatException(source, item[i].Line, $"{item[i].Text} must be followed by ( x y ) orientation");
+                return (Long(item[i + 2], source), Long(item[i + 3], source), item[i + 5].Text, true);
+            }
+        }
+        return (0, 0, "", false);
+    }
+
+    private static DefNet Net(List<Lexer.Token> item, string source)
+    {
+        var connections = new List<(string, string)>();
+        var routes = new List<DefRouteSegment>();
+        int i = 1;
+        while (i < item.Count && item[i].Text == "(")
+        {
+            if (i + 3 >= item.Count || item[i + 3].Text != ")")
+                throw new DefFormatException(source, item[i].Line, $"net '{item[0].Text}': a connection must be ( instance pin )");
+            connections.Add((item[i + 1].Text, item[i + 2].Text));
+            i += 4;
+        }
+        string? layer = null;
+        long? lastX = null, lastY = null;
+        for (; i < item.Count; i++)
+        {
+            var w = item[i].Text;
+            if (w == "+")
+            {
+                layer = null; // a new net option starts (+ USE, + ROUTED, + WEIGHT …)
+                lastX = lastY = null;
+                continue;
+            }
+            if (w is "ROUTED" or "FIXED" or "COVER" or "NEW" or "NOSHIELD")
+            {
+                if (i + 1 < item.Count && item[i - 1].Text == "+" || w == "NEW")
+                {
+                    layer = i + 1 < item.Count ? item[i + 1].Text : throw new DefFormatException(source, item[i].Line, $"net '{item[0].Text}': {w} without a layer");
+                    lastX = lastY = null;
+                    i++;
+                }
+                continue;
+            }
+            if (w == "(" && layer is not null)
+            {
+                // ( x y [ext] ) — '*' repeats the previous coordinate.
+                int close = item.FindIndex(i, t => t.Text == ")");
+                if (close < 0 || close - i < 3) throw new DefFormatException(source, item[i].Line, $"net '{item[0].Text}': malformed route point");
+                long x = item[i + 1].Text == "*" ? lastX ?? throw new DefFormatException(source, item[i].Line, "'*' with no previous point") : Long(item[i + 1], source);
+                long y = item[i + 2].Text == "*" ? lastY ?? throw new DefFormatException(source, item[i].Line, "'*' with no previous point") : Long(item[i + 2], source);
+                if (lastX is long px && lastY is long py) routes.Add(new DefRouteSegment(layer, px, py, x, y, null));
+                lastX = x;
+                lastY = y;
+                i = close;
+                continue;
+            }
+            if (layer is not null && lastX is long vx && lastY is long vy && w != "+" && w != ")" && !char.IsDigit(w[0]) && w != "RECT" && w != "VIRTUAL" && w != "MASK")
+            {
+                routes.Add(new DefRouteSegment(layer, vx, vy, vx, vy, w)); // a via at the last point
+                continue;
+            }
+        }
+        return new DefNet(item[0].Text, connections, routes);
+    }
+
+    private static List<(long X, long Y)> Points(List<Lexer.Token> words, string source)
+    {
+        var points = new List<(long, long)>();
+        for (int i = 0; i + 3 < words.Count + 1; i++)
+            if (words[i].Text == "(" && i + 3 < words.Count && words[i + 3].Text == ")")
+                points.Add((Long(words[i + 1], source), Long(words[i + 2], source)));
+        return points;
+    }
+
+    private static long Long(Lexer.Token t, string source) =>
+        long.TryParse(t.Text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
+            ? v : throw new DefFormatException(source, t.Line, $"'{t.Text}' is not an integer coordinate");
+
+    internal sealed class Lexer(TextReader reader, string source)
+    {
+        internal readonly record struct Token(string Text, int Line);
+
+        private Token? _peeked;
+        private int _char = -2;
+
+        public string Source { get; } = source;
+        public int Line { get; private set; } = 1;
+
+        public Token? Peek() => _peeked ??= Scan();
+
+        public Token? Next()
+        {
+            var t = Peek();
+            _peeked = null;
+            return t;
+        }
+
+        public Token Expect(string what) => Next() ?? throw new DefFormatException(Source, Line, $"end of file: expected {what}");
+
+        /// <summary>Tokens up to (not including) the next ';'.</summary>
+        public List<Token> Statement()
+        {
+            var words = new List<Token>();
+            while (true)
+            {
+                var t = Expect("';'");
+                if (t.Text == ";") return words;
+                words.Add(t);
+            }
+        }
+
+        public void SkipStatement() => Statement();
+
+        public void SkipSection(string section)
+        {
+            while (true)
+            {
+                var t = Expect($"END {section}");
+                if (t.Text == "END" && Peek()?.Text == section) { Next(); return; }
+            }
+        }
+
+        private int PeekChar() => _char == -2 ? (_char = reader.Read()) : _char;
+
+        private int ReadChar()
+        {
+            int c = PeekChar();
+            _char = -2;
+            if (c == '\n') Line++;
+            return c;
+        }
+
+        private Token? Scan()
+        {
+            while (true)
+            {
+                int c = ReadChar();
+                if (c < 0) return null;
+                if (char.IsWhiteSpace((char)c)) continue;
+                if (c == '#') { while (PeekChar() >= 0 && PeekChar() != '\n') ReadChar(); continue; }
+                int line = Line;
+                if (c == '"')
+                {
+                    var s = new StringBuilder();
+                    while (PeekChar() >= 0 && PeekChar() != '"') s.Append((char)ReadChar());
+                    ReadChar();
+                    return new Token(s.ToString(), line);
+                }
+                var word = new StringBuilder().Append((char)c);
+                while (PeekChar() >= 0 && !char.IsWhiteSpace((char)PeekChar())) word.Append((char)ReadChar());
+                return new Token(word.ToString(), line);
+            }
+        }
+    }
+}
