@@ -32,7 +32,19 @@ void Run(string name, Func<int, IEstimator<ITransformer>> trainer, Func<ITransfo
     for (int seed = 0; seed < seeds; seed++)
     {
         var sw = Stopwatch.StartNew();
-        var model = trainer(seed).Fit(train);
+        ITransformer model;
+        try
+        {
+            model = trainer(seed).Fit(train);
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("diverged"))
+        {
+            // A configuration that does not train is a result too: record it instead of losing the whole run.
+            report.AddRow("per run", new Dictionary<string, object?> { ["model"] = name, ["seed"] = seed, ["test accuracy"] = "diverged", ["train s"] = sw.Elapsed.TotalSeconds });
+            report.AddNote($"{name}, seed {seed}: {e.Message}");
+            Console.WriteLine($"{name} seed {seed}: {e.Message}");
+            continue;
+        }
         double seconds = sw.Elapsed.TotalSeconds;
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
         if (!results.TryGetValue(name, out var list)) results[name] = list = new();
