@@ -195,8 +195,8 @@ public static class DefReader
     private static List<(long X, long Y)> Points(List<Lexer.Token> words, string source)
     {
         var points = new List<(long, long)>();
-        for (int i = 0; i + 3 < words.Count + 1; i++)
-            if (words[i].Text == "(" && i + 3 < words.Count && words[i + 3].Text == ")")
+        for (int i = 0; i + 3 < words.Count; i++)
+            if (words[i].Text == "(" && words[i + 3].Text == ")")
                 points.Add((Long(words[i + 1], source), Long(words[i + 2], source)));
         return points;
     }
@@ -210,10 +210,10 @@ public static class DefReader
         internal readonly record struct Token(string Text, int Line);
 
         private Token? _peeked;
-        private int _char = -2;
+        private readonly CharacterReader _chars = new(reader);
 
         public string Source { get; } = source;
-        public int Line { get; private set; } = 1;
+        public int Line => _chars.Line;
 
         public Token? Peek() => _peeked ??= Scan();
 
@@ -249,15 +249,9 @@ public static class DefReader
             }
         }
 
-        private int PeekChar() => _char == -2 ? (_char = reader.Read()) : _char;
+        private int PeekChar() => _chars.Peek();
 
-        private int ReadChar()
-        {
-            int c = PeekChar();
-            _char = -2;
-            if (c == '\n') Line++;
-            return c;
-        }
+        private int ReadChar() => _chars.Read();
 
         private Token? Scan()
         {
@@ -266,7 +260,7 @@ public static class DefReader
                 int c = ReadChar();
                 if (c < 0) return null;
                 if (char.IsWhiteSpace((char)c)) continue;
-                if (c == '#') { while (PeekChar() >= 0 && PeekChar() != '\n') ReadChar(); continue; }
+                if (c == '#') { _chars.SkipLine(); continue; }
                 int line = Line;
                 if (c == '"')
                 {

@@ -154,10 +154,10 @@ public static class LibertyParser
     private sealed class Lexer(TextReader reader, string source)
     {
         private readonly Stack<Token> _pushed = new();
-        private int _peek = -2;
+        private readonly CharacterReader _chars = new(reader);
 
         public string Source { get; } = source;
-        public int Line { get; private set; } = 1;
+        public int Line => _chars.Line;
 
         public void PushBack(Token token) => _pushed.Push(token);
 
@@ -172,19 +172,14 @@ public static class LibertyParser
                 if (char.IsWhiteSpace((char)c)) continue;
                 if (c == '/' && Peek() == '*')
                 {
-                    Read();
                     int start = Line;
-                    while (true)
-                    {
-                        int d = Read();
-                        if (d < 0) throw new LibertyFormatException(Source, start, "unterminated /* comment");
-                        if (d == '*' && Peek() == '/') { Read(); break; }
-                    }
+                    Read();
+                    if (!_chars.SkipPast('*', '/')) throw new LibertyFormatException(Source, start, "unterminated /* comment");
                     continue;
                 }
                 if (c == '/' && Peek() == '/')
                 {
-                    while (Peek() >= 0 && Peek() != '\n') Read();
+                    _chars.SkipLine();
                     continue;
                 }
                 if (c == '"')
@@ -208,19 +203,9 @@ public static class LibertyParser
             }
         }
 
-        private int Peek()
-        {
-            if (_peek == -2) _peek = reader.Read();
-            return _peek;
-        }
+        private int Peek() => _chars.Peek();
 
-        private int Read()
-        {
-            int c = _peek != -2 ? _peek : reader.Read();
-            _peek = -2;
-            if (c == '\n') Line++;
-            return c;
-        }
+        private int Read() => _chars.Read();
     }
 
     internal static double[] Numbers(string text, string what, string source, int line)

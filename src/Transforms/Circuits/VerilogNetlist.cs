@@ -168,10 +168,10 @@ public static class VerilogNetlistReader
     private sealed class Lexer(TextReader reader, string source)
     {
         private Token? _peeked;
-        private int _char = -2;
+        private readonly CharacterReader _chars = new(reader);
 
         public string Source { get; } = source;
-        public int Line { get; private set; } = 1;
+        public int Line => _chars.Line;
 
         public Token? Peek() => _peeked ??= Scan();
 
@@ -200,15 +200,9 @@ public static class VerilogNetlistReader
             }
         }
 
-        private int PeekChar() => _char == -2 ? (_char = reader.Read()) : _char;
+        private int PeekChar() => _chars.Peek();
 
-        private int ReadChar()
-        {
-            int c = PeekChar();
-            _char = -2;
-            if (c == '\n') Line++;
-            return c;
-        }
+        private int ReadChar() => _chars.Read();
 
         private Token? Scan()
         {
@@ -217,28 +211,18 @@ public static class VerilogNetlistReader
                 int c = ReadChar();
                 if (c < 0) return null;
                 if (char.IsWhiteSpace((char)c)) continue;
-                if (c == '/' && PeekChar() == '/') { while (PeekChar() >= 0 && PeekChar() != '\n') ReadChar(); continue; }
+                if (c == '/' && PeekChar() == '/') { _chars.SkipLine(); continue; }
                 if (c == '/' && PeekChar() == '*')
                 {
-                    ReadChar();
                     int start = Line;
-                    while (true)
-                    {
-                        int d = ReadChar();
-                        if (d < 0) throw new NetlistFormatException(Source, start, "unterminated /* comment");
-                        if (d == '*' && PeekChar() == '/') { ReadChar(); break; }
-                    }
+                    ReadChar();
+                    if (!_chars.SkipPast('*', '/')) throw new NetlistFormatException(Source, start, "unterminated /* comment");
                     continue;
                 }
                 if (c == '(' && PeekChar() == '*') // (* attribute *)
                 {
                     ReadChar();
-                    while (true)
-                    {
-                        int d = ReadChar();
-                        if (d < 0) throw new NetlistFormatException(Source, Line, "unterminated (* attribute *)");
-                        if (d == '*' && PeekChar() == ')') { ReadChar(); break; }
-                    }
+                    if (!_chars.SkipPast('*', ')')) throw new NetlistFormatException(Source, Line, "unterminated (* attribute *)");
                     continue;
                 }
                 int line = Line;
