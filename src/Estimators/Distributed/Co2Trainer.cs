@@ -248,14 +248,7 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
         write(channel);
     }
 
-    private static void WriteCheckpoint(string path, DistributedCoordinator coordinator)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var temporary = path + ".tmp";
-        using (var stream = File.Create(temporary))
-            coordinator.SaveCheckpoint(stream);
-        File.Move(temporary, path, overwrite: true); // a crash mid-write leaves the previous checkpoint intact
-    }
+    private static void WriteCheckpoint(string path, DistributedCoordinator coordinator) => AtomicFile.Write(path, coordinator.SaveCheckpoint);
 
     /// <summary>
     /// Which training-split positions each rank uses at each step. Ranks get interleaved shards of the (already shuffled)

@@ -362,19 +362,14 @@ public sealed class FederatedSession<TTransformer> : IDisposable where TTransfor
 public static class FederatedCheckpoint
 {
     /// <summary>Writes round <paramref name="round"/>'s global parameters to <paramref name="path"/> (a crash mid-write keeps the previous file).</summary>
-    public static void Write(string path, int round, float[] global)
+    public static void Write(string path, int round, float[] global) => AtomicFile.Write(path, stream =>
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var temporary = path + ".tmp";
-        using (var writer = new BinaryWriter(File.Create(temporary)))
-        {
-            writer.Write("MLNetExt.Federated.v1");
-            writer.Write(round);
-            writer.Write(global.Length);
-            foreach (var v in global) writer.Write(v);
-        }
-        File.Move(temporary, path, overwrite: true);
-    }
+        using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+        writer.Write("MLNetExt.Federated.v1");
+        writer.Write(round);
+        writer.Write(global.Length);
+        foreach (var v in global) writer.Write(v);
+    });
 
     /// <summary>Reads a checkpoint into <paramref name="global"/> and returns its round.</summary>
     /// <exception cref="InvalidDataException">When the file is not a checkpoint, is truncated or belongs to another model.</exception>
