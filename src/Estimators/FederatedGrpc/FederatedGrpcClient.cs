@@ -100,18 +100,9 @@ public static class FederatedGrpcClient
         long samples, int chunkBytes, CancellationToken cancel)
     {
         var payload = FederatedGrpcServer.ToBytes(delta);
-        var digest = Google.Protobuf.ByteString.CopyFrom(SHA256.HashData(payload));
         using var call = client.PushUpdate(headers, cancellationToken: cancel);
-        for (int offset = 0; offset < payload.Length || offset == 0; offset += chunkBytes)
-        {
-            int n = Math.Min(chunkBytes, payload.Length - offset);
-            await call.RequestStream.WriteAsync(new Chunk
-            {
-                Round = round, TotalBytes = payload.Length, Sha256 = digest, SampleCount = samples,
-                Data = Google.Protobuf.ByteString.CopyFrom(payload, offset, n),
-            }, cancel).ConfigureAwait(false);
-            if (payload.Length == 0) break;
-        }
+        foreach (var chunk in FederatedGrpcServer.Chunks(round, payload, SHA256.HashData(payload), chunkBytes, samples))
+            await call.RequestStream.WriteAsync(chunk, cancel).ConfigureAwait(false);
         await call.RequestStream.CompleteAsync().ConfigureAwait(false);
         return await call.ResponseAsync.ConfigureAwait(false);
     }

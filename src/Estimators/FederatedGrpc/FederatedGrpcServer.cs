@@ -144,6 +144,26 @@ public sealed class FederatedGrpcServer : IAsyncDisposable
         await _app.DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The chunks of a payload (at least one, so an empty payload still carries its header); every chunk repeats the
+    /// round, total size, digest and sample count.
+    /// </summary>
+    internal static IEnumerable<Chunk> Chunks(int round, byte[] payload, byte[] digest, int chunkBytes, long sampleCount)
+    {
+        var digestBytes = Google.Protobuf.ByteString.CopyFrom(digest);
+        int offset = 0;
+        do
+        {
+            int n = Math.Min(chunkBytes, payload.Length - offset);
+            yield return new Chunk
+            {
+                Round = round, TotalBytes = payload.Length, Sha256 = digestBytes, SampleCount = sampleCount,
+                Data = Google.Protobuf.ByteString.CopyFrom(payload, offset, n),
+            };
+            offset += n;
+        } while (offset < payload.Length);
+    }
+
     internal static byte[] ToBytes(float[] values)
     {
         var bytes = new byte[values.Length * sizeof(float)];
@@ -309,17 +329,8 @@ internal sealed class FederatedLearningService(ServerState state) : FederatedLea
     {
         state.Authenticate(context);
         var (payload, digest) = state.GlobalFor(request.Round);
-        var digestBytes = Google.Protobuf.ByteString.CopyFrom(digest);
-        for (int offset = 0; offset < payload.Length || offset == 0; offset += state.Options.ChunkBytes)
-        {
-            int n = Math.Min(state.Options.ChunkBytes, payload.Length - offset);
-            await responseStream.WriteAsync(new Chunk
-            {
-                Round = request.Round, TotalBytes = payload.Length, Sha256 = digestBytes,
-                Data = Google.Protobuf.ByteString.CopyFrom(payload, offset, n),
-            }).ConfigureAwait(false);
-            if (payload.Length == 0) break;
-        }
+        foreach (var chunk in FederatedGrpcServer.Chunks(request.Round, payload, digest, state.Options.ChunkBytes, sampleCount: 0))
+            await responseStream.WriteAsync(chunk).ConfigureAwait(false);
     }
 
     public override async Task<PushReply> PushUpdate(IAsyncStreamReader<Chunk> requestStream, ServerCallContext context)
