@@ -84,6 +84,15 @@ public sealed class TimingGraph
         return s;
     }
 
+    /// <summary>A copy with another <see cref="LabelSource"/> (arrays shared).</summary>
+    public TimingGraph WithLabelSource(string labelSource) => new()
+    {
+        Design = Design, Technology = Technology, Units = Units, LabelSource = labelSource, PinNames = PinNames,
+        NodeFeatures = NodeFeatures, Levels = Levels, NetSource = NetSource, NetTarget = NetTarget, NetEdgeFeatures = NetEdgeFeatures,
+        CellSource = CellSource, CellTarget = CellTarget, CellLutAxes = CellLutAxes, CellLutValues = CellLutValues, CellLutMask = CellLutMask,
+        ArrivalTime = ArrivalTime, Slew = Slew, RequiredTime = RequiredTime, NetDelay = NetDelay, CellDelay = CellDelay, IsEndpoint = IsEndpoint,
+    };
+
     /// <summary>Number of levels (max level + 1).</summary>
     public int LevelCount => Levels.Length == 0 ? 0 : Levels.Max() + 1;
 }

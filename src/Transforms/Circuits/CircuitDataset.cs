@@ -1,0 +1,136 @@
+using System.Diagnostics;
+
+namespace MLNetExt.Transforms.Circuits;
+
+/// <summary>The files of one design: netlist, placed-and-routed DEF, constraints, optional SPEF, and the platform's libraries.</summary>
+/// <param name="Technology">Platform name (asap7, nangate45, sky130hd, …).</param>
+/// <param name="Name">Design folder name.</param>
+/// <param name="Folder">Folder holding the files (and CircuitOps IR tables, when present).</param>
+/// <param name="Netlist">Structural Verilog.</param>
+/// <param name="Def">Placed and routed DEF.</param>
+/// <param name="Sdc">Timing constraints.</param>
+/// <param name="Spef">Post-route parasitics, or null (then RC is extracted from the DEF's routing with <paramref name="SetRc"/>).</param>
+/// <param name="Liberty">The platform's Liberty libraries.</param>
+/// <param name="SetRc">The platform's per-layer RC (<c>setRC.tcl</c>), or null.</param>
+public sealed record CircuitDesignSource(string Technology, string Name, string Folder, string Netlist, string Def, string Sdc, string? Spef,
+    IReadOnlyList<string> Liberty, string? SetRc)
+{
+    /// <summary>"technology/name".</summary>
+    public string Id => $"{Technology}/{Name}";
+}
+
+/// <summary>Figures of one built graph (the rows of the dataset table in docs).</summary>
+public sealed record TimingGraphStats(string Design, int Nodes, int NetEdges, int CellArcs, int Endpoints, int Levels,
+    double BuildSeconds, double StaSeconds, long PeakMemoryBytes, string LabelSource, bool FromCache);
+
+/// <summary>
+/// The circuit timing dataset: finds designs laid out like <c>circuitops/&lt;technology&gt;/&lt;design&gt;/6_final.*</c> with
+/// <c>liberty/</c> and <c>platforms/&lt;technology&gt;/setRC.tcl</c> beside them, builds each design's labelled
+/// <see cref="TimingGraph"/> (OpenSTA on the SPEF, or on RC extracted from the DEF when no SPEF exists) and caches it.
+/// </summary>
+public sealed class CircuitDataset
+{
+    /// <summary>Liberty file name patterns per technology (the libraries CircuitOps/ORFS time each platform with).</summary>
+    public static readonly IReadOnlyDictionary<string, string[]> DefaultLiberty = new Dictionary<string, string[]>
+    {
+        ["nangate45"] = new[] { "nangate45_typ.lib*" },
+        ["sky130hd"] = new[] { "sky130hd_tt.lib*" },
+        ["asap7"] = new[] { "asap7sc7p5t_*" },
+    };
+
+    /// <summary>Designs found under <paramref name="root"/> (sorted by technology, then name).</summary>
+    /// <exception cref="DirectoryNotFoundException">The root or its <c>circuitops</c> folder is missing.</exception>
+    public static IReadOnlyList<CircuitDesignSource> Discover(string root, IReadOnlyDictionary<string, string[]>? liberty = null)
+    {
+        liberty ??= DefaultLiberty;
+        var designs = Path.Combine(root, "circuitops");
+        if (!Directory.Exists(designs))
+            throw new DirectoryNotFoundException($"no 'circuitops' folder under '{root}': expected circuitops/<technology>/<design>/6_final.v[.gz] etc.");
+        var list = new List<CircuitDesignSource>();
+        foreach (var techDir in Directory.GetDirectories(designs).Order(StringComparer.Ordinal))
+        {
+            var tech = Path.GetFileName(techDir);
+            var libs = liberty.TryGetValue(tech, out var patterns)
+                ? patterns.SelectMany(p => Directory.Exists(Path.Combine(root, "liberty")) ? Directory.GetFiles(Path.Combine(root, "liberty"), p) : Array.Empty<string>()).Order(StringComparer.Ordinal).ToArray()
+                : Array.Empty<string>();
+            var setRc = Path.Combine(root, "platforms", tech, "setRC.tcl");
+            foreach (var dir in Directory.GetDirectories(techDir).Order(StringComparer.Ordinal))
+            {
+                string? Find(string stem) => new[] { stem, stem + ".gz" }.Select(f => Path.Combine(dir, f)).FirstOrDefault(File.Exists);
+                var v = Find("6_final.v"); var def = Find("6_final.def"); var sdc = Find("6_final.sdc");
+                if (v is null || def is null || sdc is null) continue;
+                list.Add(new CircuitDesignSource(tech, Path.GetFileName(dir), dir, v, def, sdc, Find("6_final.spef"), libs, File.Exists(setRc) ? setRc : null));
+            }
+        }
+        return list;
+    }
+
+    private readonly Dictionary<string, IReadOnlyList<LibertyLibrary>> _libraries = new(StringComparer.Ordinal);
+
+    /// <summary>Where built graphs are cached (<c>&lt;technology&gt;_&lt;design&gt;.tgraph</c>).</summary>
+    public string CacheDirectory { get; }
+    /// <summary>The OpenSTA runner that labels the graphs.</summary>
+    public OpenStaRunner Sta { get; init; } = new();
+
+    /// <summary>A dataset caching into <paramref name="cacheDirectory"/> (created when missing).</summary>
+    public CircuitDataset(string cacheDirectory)
+    {
+        CacheDirectory = cacheDirectory;
+        Directory.CreateDirectory(cacheDirectory);
+    }
+
+    /// <summary>Cache file of <paramref name="design"/>.</summary>
+    public string CachePath(CircuitDesignSource design) => Path.Combine(CacheDirectory, $"{design.Technology}_{design.Name}.tgraph");
+
+    /// <summary>The labelled graph of <paramref name="design"/>, from the cache when present, else built (and cached).</summary>
+    public (TimingGraph Graph, TimingGraphStats Stats) Get(CircuitDesignSource design, bool rebuild = false, CancellationToken cancellation = default)
+    {
+        var path = CachePath(design);
+        var clock = Stopwatch.StartNew();
+        if (!rebuild && File.Exists(path))
+        {
+            var cached = TimingGraphFile.Load(path);
+            return (cached, Stats(cached, clock.Elapsed.TotalSeconds, 0, 0, fromCache: true));
+        }
+        var libs = Libraries(design);
+        var netlist = VerilogNetlistReader.Read(design.Netlist);
+        var def = DefReader.Read(design.Def);
+        cancellation.ThrowIfCancellationRequested();
+        string? spef = design.Spef;
+        string labelSource = "OpenSTA on the design's SPEF";
+        if (spef is null)
+        {
+            if (design.SetRc is null)
+                throw new FileNotFoundException($"{design.Id} has no SPEF and no platforms/{design.Technology}/setRC.tcl to extract RC from its DEF.");
+            spef = Path.Combine(CacheDirectory, $"{design.Technology}_{design.Name}.spef");
+            var cells = libs.SelectMany(l => l.Cells.Values).GroupBy(c => c.Name).ToDictionary(g => g.Key, g => g.First());
+            using (var w = File.CreateText(spef))
+                DefParasiticsExtractor.WriteSpef(def, LayerRc.Read(design.SetRc), libs[0].CapacitanceUnitFarads,
+                    (inst, pin) => def.Components.TryGetValue(inst, out var c) && cells.TryGetValue(c.Cell, out var cell)
+                        && cell.Pins.TryGetValue(pin, out var p) && p.Direction is "output" or "inout", w);
+            labelSource = "OpenSTA on RC extracted from the DEF routing";
+        }
+        var staClock = Stopwatch.StartNew();
+        var labels = Sta.Run(new StaDesignFiles(design.Liberty, design.Netlist, netlist.Name, design.Sdc, spef), cancellation);
+        double staSeconds = staClock.Elapsed.TotalSeconds;
+        var graph = TimingGraphBuilder.Build(netlist, def, libs, null, labels, design.Technology);
+        graph = graph.WithLabelSource($"{labelSource} (OpenSTA {labels.Version})");
+        TimingGraphFile.Save(graph, path);
+        long peak = Process.GetCurrentProcess().PeakWorkingSet64;
+        return (graph, Stats(graph, clock.Elapsed.TotalSeconds, staSeconds, peak, fromCache: false));
+    }
+
+    private IReadOnlyList<LibertyLibrary> Libraries(CircuitDesignSource design)
+    {
+        if (design.Liberty.Count == 0)
+            throw new FileNotFoundException($"no Liberty library for technology '{design.Technology}' of {design.Id}: put it under liberty/ and map it in CircuitDataset.DefaultLiberty.");
+        var key = string.Join("|", design.Liberty);
+        if (!_libraries.TryGetValue(key, out var libs))
+            _libraries[key] = libs = design.Liberty.Select(LibertyParser.ReadLibrary).ToList();
+        return libs;
+    }
+
+    private static TimingGraphStats Stats(TimingGraph g, double seconds, double sta, long peak, bool fromCache) =>
+        new($"{g.Technology}/{g.Design}", g.NodeCount, g.NetSource.Length, g.CellSource.Length, g.IsEndpoint.Count(e => e), g.LevelCount,
+            seconds, sta, peak, g.LabelSource, fromCache);
+}
