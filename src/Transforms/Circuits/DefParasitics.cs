@@ -86,6 +86,7 @@ public static class DefParasiticsExtractor
         var inv = CultureInfo.InvariantCulture;
         output.WriteLine("*SPEF \"ieee 1481-1999\"");
         output.WriteLine($"*DESIGN \"{design.Name}\"");
+        output.WriteLine("*DATE \"" + DateTime.UtcNow.ToString("ddd MMM dd HH:mm:ss yyyy", inv) + "\"");
         output.WriteLine("*VENDOR \"MLNetExt\"\n*PROGRAM \"DefParasiticsExtractor\"\n*VERSION \"1.0\"");
         output.WriteLine("*DESIGN_FLOW \"NAME_SCOPE LOCAL\" \"PIN_CAP NONE\"\n*DIVIDER /\n*DELIMITER :\n*BUS_DELIMITER []");
         output.WriteLine("*T_UNIT 1 NS\n*C_UNIT 1 PF\n*R_UNIT 1 OHM\n*L_UNIT 1 HENRY\n");

@@ -144,7 +144,8 @@ public sealed class OpenStaRunner
                 w.Write(text.ReadToEnd());
             }
             var (code, stdout, stderr) = Execute(Executable, new[] { "-no_init", "-no_splash", "-exit", script }, cancellation);
-            var errors = string.Join("\n", (stdout + "\n" + stderr).Split('\n').Where(l => l.StartsWith("Error", StringComparison.Ordinal)));
+            var errors = string.Join("\n", (stdout + "\n" + stderr).Split('\n').Where(l => l.StartsWith("Error", StringComparison.Ordinal)
+                || l.Contains("syntax error", StringComparison.Ordinal))); // OpenSTA only warns when it skips a malformed SPEF
             if (code != 0 || errors.Length > 0 || !File.Exists(dump))
                 throw new InvalidOperationException($"OpenSTA failed on {files.Netlist} (exit code {code}): {(errors.Length > 0 ? errors : stderr.Trim())}");
             using var reader = File.OpenText(dump);

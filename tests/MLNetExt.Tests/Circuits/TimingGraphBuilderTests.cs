@@ -1,0 +1,394 @@
+using MLNetExt.Transforms.Circuits;
+
+namespace MLNetExt.Tests.Circuits;
+
+/// <summary>A three-cell design (INV → DFF → INV) small enough to know every node, edge, level and delay by hand.</summary>
+internal static class TinyDesign
+{
+    public const string Liberty = """
+        library (tiny) {
+          delay_model : table_lookup;
+          time_unit : "1ns";
+          voltage_unit : "1V";
+          current_unit : "1mA";
+          pulling_resistance_unit : "1kohm";
+          capacitive_load_unit (1, ff);
+          input_threshold_pct_rise : 50; input_threshold_pct_fall : 50;
+          output_threshold_pct_rise : 50; output_threshold_pct_fall : 50;
+          slew_lower_threshold_pct_rise : 20; slew_upper_threshold_pct_rise : 80;
+          slew_lower_threshold_pct_fall : 20; slew_upper_threshold_pct_fall : 80;
+          lu_table_template (t2x3) {
+            variable_1 : input_net_transition;
+            variable_2 : total_output_net_capacitance;
+            index_1 ("0.1, 0.2");
+            index_2 ("1, 2, 4");
+          }
+          cell (INV) {
+            area : 1;
+            pin (A) { direction : input; capacitance : 1.0; rise_capacitance : 1.0; fall_capacitance : 0.8; }
+            pin (Y) { direction : output; function : "!A";
+              timing () { related_pin : "A"; timing_sense : negative_unate;
+                cell_rise (t2x3) { values ("0.10, 0.20, 0.40", "0.20, 0.30, 0.50"); }
+                cell_fall (t2x3) { values ("0.05, 0.10, 0.20", "0.10, 0.15, 0.25"); }
+                rise_transition (t2x3) { values ("0.05, 0.10, 0.20", "0.06, 0.11, 0.21"); }
+                fall_transition (t2x3) { values ("0.04, 0.08, 0.16", "0.05, 0.09, 0.17"); }
+              }
+            }
+          }
+          cell (DFF) {
+            area : 4;
+            ff (IQ, IQN) { next_state : "D"; clocked_on : "CK"; }
+            pin (CK) { direction : input; clock : true; capacitance : 1.1; }
+            pin (D) { direction : input; capacitance : 1.2;
+              timing () { related_pin : "CK"; timing_type : setup_rising; rise_constraint (scalar) { values ("0.03"); } fall_constraint (scalar) { values ("0.03"); } }
+            }
+            pin (Q) { direction : output; function : "IQ";
+              timing () { related_pin : "CK"; timing_type : rising_edge; timing_sense : non_unate;
+                cell_rise (scalar) { values ("0.25"); } cell_fall (scalar) { values ("0.27"); }
+                rise_transition (scalar) { values ("0.05"); } fall_transition (scalar) { values ("0.05"); } }
+            }
+          }
+        }
+        """;
+
+    public const string Netlist = """
+        module top (clk, a, y);
+          input clk;
+          input a;
+          output y;
+          wire n1;
+          wire q;
+          INV u1 (.A(a), .Y(n1));
+          DFF r1 (.CK(clk), .D(n1), .Q(q));
+          INV u2 (.A(q), .Y(y));
+        endmodule
+        """;
+
+    public const string Def = """
+        VERSION 5.8 ;
+        DESIGN top ;
+        UNITS DISTANCE MICRONS 1000 ;
+        DIEAREA ( 0 0 ) ( 20000 10000 ) ;
+        COMPONENTS 3 ;
+          - u1 INV + PLACED ( 1000 2000 ) N ;
+          - r1 DFF + PLACED ( 5000 2000 ) N ;
+          - u2 INV + PLACED ( 9000 2000 ) N ;
+        END COMPONENTS
+        PINS 3 ;
+          - clk + NET clk + DIRECTION INPUT + USE SIGNAL + PLACED ( 0 5000 ) N ;
+          - a + NET a + DIRECTION INPUT + USE SIGNAL + PLACED ( 0 1000 ) N ;
+          - y + NET y + DIRECTION OUTPUT + USE SIGNAL + PLACED ( 20000 5000 ) N ;
+        END PINS
+        NETS 5 ;
+          - a ( PIN a ) ( u1 A ) + USE SIGNAL + ROUTED metal2 ( 0 1000 ) ( 1000 * ) ( * 2000 ) ;
+          - n1 ( u1 Y ) ( r1 D ) + USE SIGNAL
+            + ROUTED metal2 ( 1000 2000 ) ( * 4000 ) ( 5000 * )
+            NEW metal1 ( 3000 4000 ) ( * 2000 )
+            NEW metal2 ( 5000 4000 ) ( * 2000 ) via1 ;
+          - clk ( PIN clk ) ( r1 CK ) + USE SIGNAL ;
+          - q ( r1 Q ) ( u2 A ) + USE SIGNAL ;
+          - y ( u2 Y ) ( PIN y ) + USE SIGNAL ;
+        END NETS
+        END DESIGN
+        """;
+
+    public const string Sdc = """
+        create_clock -name clk -period 10 [get_ports clk]
+        set_input_delay 1 -clock clk [get_ports a]
+        set_output_delay 2 -clock clk [get_ports y]
+        set_input_transition 0.15 [get_ports a]
+        set_load 1.5 [get_ports y]
+        """;
+
+    public const string SetRc = """
+        # Liberty units are fF,kOhm
+        set_layer_rc -layer metal1 -resistance 5.0e-03 -capacitance 0.2
+        set_layer_rc -layer metal2 -resistance 4.0e-03 -capacitance 0.1
+        #set_layer_rc -layer metal9 -resistance 1 -capacitance 1
+        set_layer_rc -via via1 -resistance 5e-03
+        set_wire_rc -signal -layer metal2
+        """;
+
+    public static LibertyLibrary Library() => LibertyLibrary.From(LibertyParser.Parse(new StringReader(Liberty), "tiny.lib"), "tiny.lib");
+    public static VerilogModule Module() => VerilogNetlistReader.Read(new StringReader(Netlist), "tiny.v");
+    public static DefDesign Placement() => DefReader.Read(new StringReader(Def), "tiny.def");
+
+    /// <summary>Writes the design's files into <paramref name="dir"/> and returns OpenSTA's inputs (SPEF optional).</summary>
+    public static StaDesignFiles Files(string dir, string? spef)
+    {
+        File.WriteAllText(Path.Combine(dir, "tiny.lib"), Liberty);
+        File.WriteAllText(Path.Combine(dir, "tiny.v"), Netlist);
+        File.WriteAllText(Path.Combine(dir, "tiny.sdc"), Sdc);
+        if (spef is not null) File.WriteAllText(Path.Combine(dir, "tiny.spef"), spef);
+        return new StaDesignFiles(new[] { Path.Combine(dir, "tiny.lib") }, Path.Combine(dir, "tiny.v"), "top", Path.Combine(dir, "tiny.sdc"),
+            spef is null ? null : Path.Combine(dir, "tiny.spef"));
+    }
+}
+
+public sealed class TimingGraphBuilderTests
+{
+    private static TimingGraph Graph(StaTimingReport? labels = null) =>
+        TimingGraphBuilder.Build(TinyDesign.Module(), TinyDesign.Placement(), new[] { TinyDesign.Library() }, labels: labels, technology: "tiny");
+
+    private static int Node(TimingGraph g, string pin) => Array.IndexOf(g.PinNames, pin);
+
+    [Fact]
+    public void BuildsPinNodesNetEdgesCellArcsAndLevelsOfAHandCheckedDesign()
+    {
+        var g = Graph();
+        Assert.Equal(new[] { "clk", "a", "y", "u1/A", "u1/Y", "r1/CK", "r1/D", "r1/Q", "u2/A", "u2/Y" }, g.PinNames);
+        var nets = g.NetSource.Zip(g.NetTarget, (s, t) => $"{g.PinNames[s]}>{g.PinNames[t]}").Order().ToArray();
+        Assert.Equal(new[] { "a>u1/A", "clk>r1/CK", "r1/Q>u2/A", "u1/Y>r1/D", "u2/Y>y" }, nets);
+        // The setup check D–CK is not a signal arc; the clock-to-Q launch arc is.
+        var arcs = g.CellSource.Zip(g.CellTarget, (s, t) => $"{g.PinNames[s]}>{g.PinNames[t]}").Order().ToArray();
+        Assert.Equal(new[] { "r1/CK>r1/Q", "u1/A>u1/Y", "u2/A>u2/Y" }, arcs);
+        var levels = g.PinNames.Select((p, i) => (p, g.Levels[i])).ToDictionary(x => x.p, x => x.Item2);
+        Assert.Equal(new Dictionary<string, int> { ["clk"] = 0, ["a"] = 0, ["u1/A"] = 1, ["u1/Y"] = 2, ["r1/D"] = 3, ["r1/CK"] = 1, ["r1/Q"] = 2, ["u2/A"] = 3, ["u2/Y"] = 4, ["y"] = 5 }, levels);
+        Assert.Equal(6, g.LevelCount);
+    }
+
+    [Fact]
+    public void NodeFeaturesAreFlagsDieDistancesInMicronsAndLibertyCapacitancesInPicofarads()
+    {
+        var g = Graph();
+        const int F = TimingGraph.NodeFeatureCount;
+        var a = g.NodeFeatures.AsSpan(Node(g, "u1/A") * F, F).ToArray();
+        // not a port, not a driver; top 8, left 1, right 19, bottom 2 µm; rise/fall caps 1.0/0.8 fF for both corners.
+        Assert.Equal(new[] { 0f, 0f, 8f, 1f, 19f, 2f, 0.001f, 0.0008f, 0.001f, 0.0008f }, a);
+        var port = g.NodeFeatures.AsSpan(Node(g, "a") * F, F).ToArray();
+        Assert.Equal(new[] { 1f, 1f, 9f, 0f, 20f, 1f, 0f, 0f, 0f, 0f }, port);
+        int e = Array.FindIndex(g.NetSource, s => g.PinNames[s] == "u1/Y");
+        Assert.Equal(new[] { 4f, 0f }, g.NetEdgeFeatures.AsSpan(e * 2, 2).ToArray());
+    }
+
+    [Fact]
+    public void CellArcsCarryTheEightLutsPaddedToSevenBySevenWithMasksAndAxesInNanosecondsAndPicofarads()
+    {
+        var g = Graph();
+        int k = Array.FindIndex(g.CellSource, s => g.PinNames[s] == "u1/A");
+        const int S = TimingGraph.LutSize, A = TimingGraph.LutAxisWidth;
+        for (int lut = 0; lut < TimingGraph.LutCount; lut++) Assert.Equal(1f, g.CellLutAxes[(k * 8 + lut) * A]);
+        int ax = (k * 8 + 4) * A; // late cell_rise
+        Assert.Equal(new[] { 0.1f, 0.2f }, g.CellLutAxes.AsSpan(ax + 1, 2).ToArray());
+        Assert.Equal(new[] { 0.001f, 0.002f, 0.004f }, g.CellLutAxes.AsSpan(ax + 1 + S, 3).ToArray());
+        int v = (k * 8 + 4) * S * S;
+        Assert.Equal(new[] { 0.1f, 0.2f, 0.4f }, g.CellLutValues.AsSpan(v, 3).ToArray());
+        Assert.Equal(new[] { 0.2f, 0.3f, 0.5f }, g.CellLutValues.AsSpan(v + S, 3).ToArray());
+        Assert.Equal(6f, g.CellLutMask.AsSpan(v, S * S).ToArray().Sum());
+        // Early and late are the same tables when one library set is given.
+        Assert.Equal(g.CellLutValues.AsSpan(v, S * S).ToArray(), g.CellLutValues.AsSpan((k * 8) * S * S, S * S).ToArray());
+    }
+
+    [Fact]
+    public void LabelsComeFromTheTimingReportAndSlackIsRequiredMinusArrival()
+    {
+        var dump = """
+            P u1/Y 1.1e-9 1.05e-9 1.2e-9 1.15e-9 5e-11 4e-11 6e-11 5e-11 nan nan 8.0e-9 8.1e-9 0
+            P r1/D 1.1e-9 1.05e-9 1.2e-9 1.15e-9 5e-11 4e-11 6e-11 5e-11 nan nan 8.0e-9 8.1e-9 1
+            E u1/A u1/Y combinational 1e-10 5e-11 2e-10 1e-10
+            E u1/Y r1/D wire 0 0 1e-12 1e-12
+            E r1/CK r1/D setup 3e-11 3e-11 3e-11 3e-11
+            """;
+        var labels = StaTimingReport.Parse(new StringReader(dump), "dump");
+        var g = Graph(labels);
+        int y = Node(g, "u1/Y"), d = Node(g, "r1/D");
+        Assert.Equal(1.2f, g.ArrivalTime[y * 4 + 2], 5);
+        Assert.Equal(9.2f, g.RequiredTime[y * 4 + 2], 4);
+        Assert.Equal(8.0f, g.Slack()[y * 4 + 2], 4);
+        Assert.True(float.IsNaN(g.RequiredTime[y * 4]));
+        Assert.Equal(0.001f, g.NetDelay[d * 4 + 2], 6);
+        Assert.True(g.IsEndpoint[d]);
+        Assert.False(g.IsEndpoint[y]);
+        int k = Array.FindIndex(g.CellSource, s => g.PinNames[s] == "u1/A");
+        Assert.Equal(new[] { 0.1f, 0.05f, 0.2f, 0.1f }, g.CellDelay.AsSpan(k * 4, 4).ToArray());
+        Assert.True(float.IsNaN(g.ArrivalTime[Node(g, "u2/Y") * 4])); // not in the report
+    }
+
+    [Fact]
+    public void CombinationalLoopIsRejectedNamingThePinsOnIt()
+    {
+        var loop = """
+            module top (a, y);
+              input a; output y;
+              wire n1; wire n2;
+              INV u1 (.A(n2), .Y(n1));
+              INV u2 (.A(n1), .Y(n2));
+              INV u3 (.A(n1), .Y(y));
+            endmodule
+            """;
+        var e = Assert.Throws<TimingGraphException>(() => TimingGraphBuilder.Build(VerilogNetlistReader.Read(new StringReader(loop), "loop.v"),
+            TinyDesign.Placement(), new[] { TinyDesign.Library() }));
+        Assert.Contains("combinational loop", e.Message);
+        foreach (var pin in new[] { "u1/A", "u1/Y", "u2/A", "u2/Y" }) Assert.Contains(pin, e.Message);
+        Assert.DoesNotContain("u3", e.Message);
+    }
+
+    [Fact]
+    public void UnknownCellAndDoubleDriverAreClearErrors()
+    {
+        var unknown = TinyDesign.Netlist.Replace("INV u2", "BUF_X9 u2");
+        var e = Assert.Throws<TimingGraphException>(() => TimingGraphBuilder.Build(VerilogNetlistReader.Read(new StringReader(unknown), "u.v"),
+            TinyDesign.Placement(), new[] { TinyDesign.Library() }));
+        Assert.Contains("BUF_X9", e.Message);
+        Assert.Contains("u2", e.Message);
+        Assert.Contains("line 9", e.Message);
+        var twice = TinyDesign.Netlist.Replace(".Y(y)", ".Y(n1)");
+        var d = Assert.Throws<TimingGraphException>(() => TimingGraphBuilder.Build(VerilogNetlistReader.Read(new StringReader(twice), "d.v"),
+            TinyDesign.Placement(), new[] { TinyDesign.Library() }));
+        Assert.Contains("net 'n1' has two drivers", d.Message);
+    }
+
+    [Fact]
+    public void MalformedTimingDumpNamesTheLine()
+    {
+        var e = Assert.Throws<FormatException>(() => StaTimingReport.Parse(new StringReader("P a 1 2 3 4 5 6 7 8 9 10 11 12 0\nE a b wire 1 x 3 4\n"), "dump.txt"));
+        Assert.StartsWith("dump.txt:2:", e.Message);
+        Assert.Contains("'x'", e.Message);
+    }
+
+    [Fact]
+    public void GraphFileRoundTripsEveryArrayExactly()
+    {
+        var labels = StaTimingReport.Parse(new StringReader("P u1/Y 1e-9 1e-9 2e-9 2e-9 1e-11 1e-11 1e-11 1e-11 1e-9 nan 3e-9 4e-9 0\n"), "d");
+        var g = Graph(labels);
+        var path = Path.Combine(Path.GetTempPath(), $"g{Guid.NewGuid():N}.tgraph");
+        try
+        {
+            TimingGraphFile.Save(g, path);
+            var r = TimingGraphFile.Load(path);
+            Assert.Equal(g.PinNames, r.PinNames);
+            Assert.Equal((g.Design, g.Technology, g.LabelSource), (r.Design, r.Technology, r.LabelSource));
+            Assert.Equal(g.NodeFeatures, r.NodeFeatures);
+            Assert.Equal(g.CellLutValues, r.CellLutValues);
+            Assert.Equal(g.Levels, r.Levels);
+            Assert.Equal(g.ArrivalTime, r.ArrivalTime); // NaN == NaN for arrays of float in xunit
+            Assert.Equal(g.IsEndpoint, r.IsEndpoint);
+            File.WriteAllBytes(path, File.ReadAllBytes(path)[..40]);
+            Assert.Throws<InvalidDataException>(() => TimingGraphFile.Load(path));
+        }
+        finally { File.Delete(path); }
+    }
+}
+
+public sealed class DefParasiticsTests
+{
+    [Fact]
+    public void LayerRcReadsLayersViasAndTheSignalLayerSkippingComments()
+    {
+        var rc = LayerRc.Read(new StringReader(TinyDesign.SetRc), "setRC.tcl");
+        Assert.Equal((4.0e-3, 0.1), rc.Layers["metal2"]);
+        Assert.False(rc.Layers.ContainsKey("metal9"));
+        Assert.Equal(5e-3, rc.Vias["via1"]);
+        Assert.Equal("metal2", rc.SignalLayer);
+        var e = Assert.Throws<FormatException>(() => LayerRc.Read(new StringReader("set_layer_rc -layer m1 -resistance x -capacitance 1"), "bad.tcl"));
+        Assert.StartsWith("bad.tcl:1:", e.Message);
+    }
+
+    [Fact]
+    public void RoutedSegmentsBecomeAResistorTreeWithLengthTimesLayerRc()
+    {
+        var def = TinyDesign.Placement();
+        var rc = LayerRc.Read(new StringReader(TinyDesign.SetRc), "setRC.tcl");
+        var text = new StringWriter();
+        int nets = DefParasiticsExtractor.WriteSpef(def, rc, 1e-15, (inst, pin) => pin is "Y" or "Q", text);
+        Assert.Equal(2, nets); // nets a and n1 are routed
+        var spef = SpefReader.Read(new StringReader(text.ToString()), "x.spef");
+        var n1 = spef.Nets["n1"];
+        // metal2 2 µm up + 4 µm across, metal1 2 µm down at x=3 (joins mid-wire), metal2 2 µm down at x=5:
+        // C = (2+4+2)·0.1 fF + 2·0.2 fF = 1.2 fF; R of the metal2 pieces 4 Ω/µm, metal1 5 Ω/µm.
+        Assert.Equal(1.2e-3, n1.TotalCapacitance, 9);
+        double wireR = n1.Resistors.Where(r => r.Value > 0.01).Sum(r => r.Value);
+        Assert.Equal(2 * 4 + 2 * 4 + 2 * 4 + 2 * 4 + 2 * 5, wireR, 6);
+        Assert.Contains(n1.Connections, c => c.Node == "u1:Y" && c.Direction == "O");
+        Assert.Contains(n1.Connections, c => c.Node == "r1:D" && c.Direction == "I");
+    }
+}
+
+public sealed class OpenStaRoundTripTests
+{
+    [OpenStaFact]
+    public void OpenStaArrivalsOnTheTinyDesignMatchTheLibertyTables()
+    {
+        var dir = Directory.CreateTempSubdirectory("tiny-sta-").FullName;
+        try
+        {
+            var report = new OpenStaRunner().Run(TinyDesign.Files(dir, spef: null));
+            var lib = TinyDesign.Library();
+            var inv = lib.Cells["INV"].Pins["Y"].Timing[0];
+            // u1 drives r1/D (1.2 fF) with no wire; its input slew is the SDC's 0.15 ns. Output rises when A falls.
+            double rise = inv.Table("cell_rise")!.Lookup(0.15, 1.2), fall = inv.Table("cell_fall")!.Lookup(0.15, 1.2);
+            var y = report.Pins["u1/Y"];
+            Assert.Equal(1 + rise, y.Arrival[2], 4);
+            Assert.Equal(1 + fall, y.Arrival[3], 4);
+            Assert.Equal(inv.Table("rise_transition")!.Lookup(0.15, 1.2), y.Slew[2], 4);
+            // Setup at r1/D: required = period − setup = 10 − 0.03 (ideal clock).
+            var d = report.Pins["r1/D"];
+            Assert.True(d.HasTimingCheck);
+            Assert.Equal(10 - 0.03, d.Required[2], 4);
+            var g = TimingGraphBuilder.Build(TinyDesign.Module(), TinyDesign.Placement(), new[] { lib }, labels: report);
+            int k = Array.FindIndex(g.CellSource, s => g.PinNames[s] == "r1/CK");
+            Assert.Equal(0.25f, g.CellDelay[k * 4 + 2], 4); // clock-to-Q launch arc labelled
+            Assert.True(g.IsEndpoint[Array.IndexOf(g.PinNames, "y")]);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [OpenStaFact]
+    public void DefExtractedSpefIsReadByOpenStaAndSlowsTheRoutedNet()
+    {
+        var dir = Directory.CreateTempSubdirectory("tiny-sta-").FullName;
+        try
+        {
+            var text = new StringWriter();
+            DefParasiticsExtractor.WriteSpef(TinyDesign.Placement(), LayerRc.Read(new StringReader(TinyDesign.SetRc), "setRC.tcl"), 1e-15,
+                (inst, pin) => pin is "Y" or "Q", text);
+            var ideal = new OpenStaRunner().Run(TinyDesign.Files(dir, spef: null));
+            var routed = new OpenStaRunner().Run(TinyDesign.Files(dir, spef: text.ToString()));
+            // 1.2 fF of wire on n1 makes u1 slower than with the pin load alone.
+            Assert.True(routed.Pins["u1/Y"].Arrival[2] > ideal.Pins["u1/Y"].Arrival[2] + 0.01, $"{routed.Pins["u1/Y"].Arrival[2]} vs {ideal.Pins["u1/Y"].Arrival[2]}");
+            Assert.True(routed.Edges.Single(e => e.From == "u1/Y" && e.To == "r1/D").Delay[2] > 0);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [OpenStaFact(NeedsSharedCircuits = true)]
+    public void RetimingNangate45GcdMatchesCircuitOpsLabelsWithinOnePicosecond()
+    {
+        var design = CircuitDataset.Discover(SharedData.Circuits).Single(d => d.Id == "nangate45/gcd");
+        var cache = Directory.CreateTempSubdirectory("circuits-").FullName;
+        try
+        {
+            var (graph, stats) = new CircuitDataset(cache).Get(design);
+            var c = CircuitOpsLabelComparison.Compare(graph, CsvTable.Read(Path.Combine(design.Folder, "pin_properties.csv")));
+            Assert.True(c.MatchedPins > 1200, $"{c.MatchedPins} pins matched");
+            Assert.InRange(c.ArrivalMedianPs, 0, 1);
+            Assert.InRange(c.SlackMedianPs, 0, 1);
+            // CircuitOps' pin_pin_edge holds 754 cell arcs without the 70 clock-to-Q arcs we add (35 flops × rise/fall… one arc each of CK→Q, CK→QN).
+            Assert.Equal(754, graph.CellSource.Length - graph.CellSource.Count(s => graph.PinNames[s].EndsWith("/CK")));
+            Assert.False(stats.FromCache);
+            Assert.True(new CircuitDataset(cache).Get(design).Stats.FromCache);
+        }
+        finally { Directory.Delete(cache, true); }
+    }
+}
+
+/// <summary>Skips when OpenSTA (<c>sta</c>) is not installed.</summary>
+public sealed class OpenStaFactAttribute : FactAttribute
+{
+    /// <summary>Sets <see cref="FactAttribute.Skip"/> without OpenSTA.</summary>
+    public OpenStaFactAttribute()
+    {
+        if (!OpenStaRunner.IsAvailable) Skip = "OpenSTA ('sta') is not installed: run scripts/setup.sh (Debian package opensta).";
+    }
+
+    /// <summary>Also skip when the shared circuit data is absent.</summary>
+    public bool NeedsSharedCircuits
+    {
+        get => false;
+        init
+        {
+            if (value && Skip is null && !Directory.Exists(SharedData.Circuits))
+                Skip = $"Shared circuit data not found at {SharedData.Circuits}: it exists beside the project on development machines and in CI only.";
+        }
+    }
+}
