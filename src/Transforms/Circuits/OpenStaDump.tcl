@@ -23,18 +23,27 @@ foreach pin $pins {
     set sr [$v slews rise]; set sf [$v slews fall]
     set kr [$v slacks rise]; set kf [$v slacks fall]
     set ep 0
+    # Libraries with several conditional (when) arcs between the same pins give one edge each: keep the worst per
+    # (from, role) — min for early, max for late — as OpenSTA's own path search does.
+    set merged [dict create]
     set it [$v in_edge_iterator]
     while {[$it has_next]} { set e [$it next]; set role [$e role]
       if {$role eq "setup" || $role eq "hold"} { set ep 1 }
-      set d [dict create rise,min nan fall,min nan rise,max nan fall,max nan]
+      set key "[get_full_name [[$e from] pin]] [string map {{ } _} $role]"
+      if {[dict exists $merged $key]} { set d [dict get $merged $key] } else { set d [dict create rise,min nan fall,min nan rise,max nan fall,max nan] }
       set ai [$e timing_arc_iterator]
       while {[$ai has_next]} { set a [$ai next]; set to [$a to_trans_name]
         foreach mm {min max} { set x [$e arc_delay $a $corner $mm]; set k "$to,$mm"
           if {[dict get $d $k] eq "nan" || ($mm eq "max" && $x > [dict get $d $k]) || ($mm eq "min" && $x < [dict get $d $k])} { dict set d $k $x } } }
       $ai finish
-      puts $out "E [get_full_name [[$e from] pin]] [get_full_name [[$e to] pin]] [string map {{ } _} $role] [dict get $d rise,min] [dict get $d fall,min] [dict get $d rise,max] [dict get $d fall,max]"
+      dict set merged $key $d
     }
     $it finish
+    set to_name [get_full_name $pin]
+    dict for {key d} $merged {
+      set parts [split $key " "]
+      puts $out "E [lindex $parts 0] $to_name [lindex $parts 1] [dict get $d rise,min] [dict get $d fall,min] [dict get $d rise,max] [dict get $d fall,max]"
+    }
     puts $out "P [get_full_name $pin] [lindex $arr 0] [lindex $arr 2] [lindex $arr 1] [lindex $arr 3] [lindex $sr 0] [lindex $sf 0] [lindex $sr 1] [lindex $sf 1] [lindex $kr 0] [lindex $kf 0] [lindex $kr 1] [lindex $kf 1] $ep"
   }
 }

@@ -84,6 +84,40 @@ public sealed class TimingGraph
         return s;
     }
 
+    /// <summary>
+    /// The induced sub-graph on <paramref name="nodes"/> (ascending pin indices): edges with both ends inside are kept,
+    /// arrays sliced, and levels recomputed (pins whose drivers fall outside become sources).
+    /// </summary>
+    public TimingGraph Subgraph(IReadOnlyList<int> nodes)
+    {
+        var map = new int[NodeCount];
+        Array.Fill(map, -1);
+        for (int k = 0; k < nodes.Count; k++) map[nodes[k]] = k;
+        var nets = Enumerable.Range(0, NetSource.Length).Where(e => map[NetSource[e]] >= 0 && map[NetTarget[e]] >= 0).ToArray();
+        var cells = Enumerable.Range(0, CellSource.Length).Where(e => map[CellSource[e]] >= 0 && map[CellTarget[e]] >= 0).ToArray();
+        T[] Rows<T>(T[] a, IReadOnlyList<int> rows, int width)
+        {
+            var r = new T[rows.Count * width];
+            for (int k = 0; k < rows.Count; k++) Array.Copy(a, (long)rows[k] * width, r, (long)k * width, width);
+            return r;
+        }
+        var names = nodes.Select(i => PinNames[i]).ToArray();
+        var netSrc = nets.Select(e => map[NetSource[e]]).ToArray(); var netDst = nets.Select(e => map[NetTarget[e]]).ToArray();
+        var cellSrc = cells.Select(e => map[CellSource[e]]).ToArray(); var cellDst = cells.Select(e => map[CellTarget[e]]).ToArray();
+        return new TimingGraph
+        {
+            Design = Design, Technology = Technology, Units = Units, LabelSource = LabelSource, PinNames = names,
+            NodeFeatures = Rows(NodeFeatures, nodes, NodeFeatureCount),
+            Levels = TimingGraphBuilder.Levelize(names.Length, netSrc, netDst, cellSrc, cellDst, names),
+            NetSource = netSrc, NetTarget = netDst, NetEdgeFeatures = Rows(NetEdgeFeatures, nets, NetEdgeFeatureCount),
+            CellSource = cellSrc, CellTarget = cellDst,
+            CellLutAxes = Rows(CellLutAxes, cells, LutCount * LutAxisWidth), CellLutValues = Rows(CellLutValues, cells, LutCount * LutSize * LutSize),
+            CellLutMask = Rows(CellLutMask, cells, LutCount * LutSize * LutSize),
+            ArrivalTime = Rows(ArrivalTime, nodes, CornerCount), Slew = Rows(Slew, nodes, CornerCount), RequiredTime = Rows(RequiredTime, nodes, CornerCount),
+            NetDelay = Rows(NetDelay, nodes, CornerCount), CellDelay = Rows(CellDelay, cells, CornerCount), IsEndpoint = Rows(IsEndpoint, nodes, 1),
+        };
+    }
+
     /// <summary>A copy with another <see cref="LabelSource"/> (arrays shared).</summary>
     public TimingGraph WithLabelSource(string labelSource) => new()
     {

@@ -1,0 +1,150 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace MLNetExt.PreRoutGnn;
+
+/// <summary>Predictions for one graph, in the model's scales (arrival ns, ln-slew + 3, ln-net-delay + 7.6, cell delay ns).</summary>
+public sealed record TimingOutputs(Tensor State, Tensor NetDelay, Tensor CellDelay) : IDisposable
+{
+    /// <inheritdoc />
+    public void Dispose() { State.Dispose(); NetDelay.Dispose(); CellDelay.Dispose(); }
+}
+
+/// <summary>
+/// The global-circuit pre-training auto-encoder: a DeepGCNII encoder to a 4-d latent per pin and a DeepGCNII decoder that
+/// reconstructs the 10 graph features from it, on the undirected homogeneous graph.
+/// </summary>
+public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
+{
+    /// <summary>Latent width per pin.</summary>
+    public const int Latent = 4;
+    /// <summary>The encoder, kept and fine-tuned by the timing model.</summary>
+    public DeepGcnii Encoder { get; }
+    private readonly DeepGcnii _decoder;
+
+    /// <summary>Creates the encoder and decoder.</summary>
+    public GraphAutoEncoder() : base(nameof(GraphAutoEncoder))
+    {
+        Encoder = new DeepGcnii(TimingGraphTensors.BaseFeatureCount, Latent, 12);
+        _decoder = new DeepGcnii(Latent, Transforms.Circuits.TimingGraph.NodeFeatureCount, 12);
+        RegisterComponents();
+    }
+
+    /// <summary>Per-node reconstruction MSE over the graph's valid nodes.</summary>
+    public override Tensor forward(TimingGraphTensors g)
+    {
+        var (s, t, f) = g.Homogeneous;
+        var z = Encoder.call(g.NodeFeatures, s, t, f);
+        var rec = _decoder.call(z, s, t, f);
+        var err = (rec - g.NodeFeatures[.., ..Transforms.Circuits.TimingGraph.NodeFeatureCount]).pow(2).mean(new long[] { 1 });
+        return (err * g.Valid).sum() / g.Valid.sum().clamp_min(1);
+    }
+}
+
+/// <summary>Which PreRoutGNN components are on (all on = PreRoutGNN; all off ≈ TimingGCN).</summary>
+/// <param name="Pretraining">Global circuit pre-training: encoder latent and its graph mean appended to the features.</param>
+/// <param name="Residual">Residual NetConv stack and residual local-delay net steps.</param>
+/// <param name="Readout">LUT attention (PreRoutGNN) or LUT query mask (TimingGCN).</param>
+/// <param name="Hidden">Embedding width of the NetConv stack.</param>
+/// <param name="PropagationHidden">MLP width of the propagation steps.</param>
+/// <param name="NetConvLayers">Number of NetConv layers.</param>
+public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, LutReadout Readout, int Hidden = 64, int PropagationHidden = 128, int NetConvLayers = 4)
+{
+    /// <summary>Node features the propagation sees: base (+ latent + graph mean) + NetConv embedding.</summary>
+    public int InputFeatures => TimingGraphTensors.BaseFeatureCount + (Pretraining ? 2 * GraphAutoEncoder.Latent : 0);
+}
+
+/// <summary>
+/// PreRoutGNN: (optional) pre-trained encoder → stem → NetConv stack (residual) with a net-delay head → level-order signal
+/// propagation with residual net steps and LUT attention in cell steps.
+/// </summary>
+public sealed class PreRoutGnnNetwork : Module
+{
+    private readonly DeepGcnii? _encoder;
+    private readonly Linear _stem;
+    private readonly ModuleList<NetConv> _netConvs;
+    private readonly GraphMlp _netDelay;
+    private readonly SignalPropagation _propagation;
+
+    /// <summary>The architecture (component switches and widths).</summary>
+    public PreRoutGnnArchitecture Architecture { get; }
+
+    /// <summary>Creates the network; <paramref name="encoder"/> (pre-trained) is required when pre-training is on.</summary>
+    public PreRoutGnnNetwork(PreRoutGnnArchitecture architecture, DeepGcnii? encoder = null) : base(nameof(PreRoutGnnNetwork))
+    {
+        Architecture = architecture;
+        if (architecture.Pretraining) _encoder = encoder ?? new DeepGcnii(TimingGraphTensors.BaseFeatureCount, GraphAutoEncoder.Latent, 12);
+        int h = architecture.Hidden;
+        _stem = Linear(architecture.InputFeatures, h);
+        _netConvs = new ModuleList<NetConv>(Enumerable.Range(0, architecture.NetConvLayers).Select(_ => new NetConv(h, h, 2 * h)).ToArray());
+        _netDelay = new GraphMlp(h, h, 4);
+        _propagation = new SignalPropagation(architecture.InputFeatures + h, architecture.PropagationHidden, architecture.Residual, architecture.Readout);
+        RegisterComponents();
+    }
+
+    /// <summary>Node features for propagation [N, InputFeatures + Hidden] and the net-delay predictions [N, 4].</summary>
+    public (Tensor Nodes, Tensor NetDelay) Embed(TimingGraphTensors g)
+    {
+        var nf = g.NodeFeatures;
+        if (_encoder is not null)
+        {
+            var (s, t, f) = g.Homogeneous;
+            var z = _encoder.call(nf, s, t, f);
+            nf = cat(new[] { nf, z, z.mean(new long[] { 0 }, keepdim: true).expand(z.shape[0], z.shape[1]) }, 1);
+        }
+        var x = functional.leaky_relu(_stem.call(nf), 0.2);
+        foreach (var layer in _netConvs) x = Architecture.Residual ? layer.call(x, g) + x : layer.call(x, g);
+        return (cat(new[] { nf, x }, 1), _netDelay.call(x));
+    }
+
+    /// <summary>Training pass with teacher forcing: every step runs once, in parallel, from the true predecessor states.</summary>
+    public TimingOutputs TeacherForced(TimingGraphTensors g)
+    {
+        var (h, netDelay) = Embed(g);
+        long n = g.NodeCount;
+        var truth = g.State;
+        var hs = h.index_select(0, g.NetSource);
+        var sinks = GraphScatter.Sum(_propagation.NetStep(truth.index_select(0, g.NetSource), hs, h.index_select(0, g.NetTarget)), g.NetTarget, n);
+        var (sum, max, delay) = _propagation.CellArcs(truth.index_select(0, g.CellSource), h.index_select(0, g.CellSource), h.index_select(0, g.CellTarget),
+            g.LutAxes, g.LutValues, g.LutMask);
+        var outputs = _propagation.Reduce(h, GraphScatter.Sum(sum, g.CellTarget, n), GraphScatter.Extreme(max, g.CellTarget, n, max: true));
+        var state = g.IsNetSink * sinks + (1 - g.IsNetSink) * outputs;
+        return new TimingOutputs(state, netDelay, delay);
+    }
+
+    /// <summary>Inference: level by level from the primary inputs (true arrival/slew given there, 0 at other sources).</summary>
+    public TimingOutputs Propagate(TimingGraphTensors g)
+    {
+        var (h, netDelay) = Embed(g);
+        var state = g.State * g.IsPrimaryInput;
+        var cellDelay = zeros(g.CellSource.shape[0], 4, device: h.device);
+        foreach (var step in g.Schedule)
+        {
+            using var scope = NewDisposeScope();
+            long m = step.Nodes.shape[0];
+            var hn = h.index_select(0, step.Nodes);
+            var netOut = zeros(m, 8, device: h.device);
+            if (step.NetEdges.shape[0] > 0)
+            {
+                var src = g.NetSource.index_select(0, step.NetEdges);
+                var dst = g.NetTarget.index_select(0, step.NetEdges);
+                netOut = netOut.index_add(0, step.NetLocalTarget, _propagation.NetStep(state.index_select(0, src), h.index_select(0, src), h.index_select(0, dst)), 1);
+            }
+            var cellOut = zeros(m, 8, device: h.device);
+            if (step.CellEdges.shape[0] > 0)
+            {
+                var src = g.CellSource.index_select(0, step.CellEdges);
+                var dst = g.CellTarget.index_select(0, step.CellEdges);
+                var (sum, max, delay) = _propagation.CellArcs(state.index_select(0, src), h.index_select(0, src), h.index_select(0, dst),
+                    g.LutAxes.index_select(0, step.CellEdges), g.LutValues.index_select(0, step.CellEdges), g.LutMask.index_select(0, step.CellEdges));
+                cellOut = _propagation.Reduce(hn, GraphScatter.Sum(sum, step.CellLocalTarget, m), GraphScatter.Extreme(max, step.CellLocalTarget, m, max: true));
+                cellDelay.index_copy_(0, step.CellEdges, delay);
+            }
+            var sink = g.IsNetSink.index_select(0, step.Nodes);
+            state.index_copy_(0, step.Nodes, sink * netOut + (1 - sink) * cellOut);
+        }
+        return new TimingOutputs(state, netDelay, cellDelay);
+    }
+}

@@ -1,0 +1,115 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace MLNetExt.PreRoutGnn;
+
+/// <summary>How a cell step reads the NLDM tables.</summary>
+public enum LutReadout
+{
+    /// <summary>PreRoutGNN: multi-head attention over the 49 entries per table (keys index_1·index_2, values the entries).</summary>
+    Attention,
+    /// <summary>TimingGCN: an MLP turns a query and the table axes into two 7-vectors whose outer product masks the table.</summary>
+    QueryMask,
+}
+
+/// <summary>
+/// Level-order signal propagation. The state of a pin is [arrival ×4, ln-slew ×4]. Net step: sink state = driver state +
+/// MLP(driver state, driver, sink) (residual local delay; without residual the MLP gives the state). Cell step: per arc a
+/// LUT readout of the 8 tables, then an MLP giving a gate, two 32-d messages and the arc's 4 delays; the output pin reduces
+/// the gated sum and max of its arcs' messages into its state.
+/// </summary>
+public sealed class SignalPropagation : Module
+{
+    private const int State = 8, Half = 32, Luts = 8, Heads = 4, Qdim = 32;
+    private readonly GraphMlp _netStep, _query, _cell, _reduce;
+    private readonly GraphMlp? _lutMask;
+    private readonly Linear? _qProj, _outProj;
+    private readonly Parameter? _kWeight, _kBias, _vWeight, _vBias;
+    private readonly bool _residual;
+    private readonly LutReadout _readout;
+
+    /// <summary>Propagation over nodes with <paramref name="nodeDim"/> features.</summary>
+    public SignalPropagation(int nodeDim, int hidden, bool residualNetStep, LutReadout readout) : base(nameof(SignalPropagation))
+    {
+        _residual = residualNetStep;
+        _readout = readout;
+        int stepIn = State + 2 * nodeDim;
+        _netStep = new GraphMlp(stepIn, hidden, hidden, State);
+        int lutOut;
+        if (readout == LutReadout.Attention)
+        {
+            _query = new GraphMlp(stepIn, hidden, Luts * Qdim);
+            _qProj = Linear(Qdim, Qdim);
+            _outProj = Linear(Qdim, Qdim);
+            // Keys and values are scalars (kdim = vdim = 1): their projections are one weight and one bias per channel.
+            _kWeight = Parameter(randn(Qdim) * 0.5f); _kBias = Parameter(zeros(Qdim));
+            _vWeight = Parameter(randn(Qdim) * 0.5f); _vBias = Parameter(zeros(Qdim));
+            lutOut = Luts * Qdim;
+        }
+        else
+        {
+            _query = new GraphMlp(stepIn, hidden, Luts * 4 * 2);
+            _lutMask = new GraphMlp(2 + 15, 64, 14);
+            lutOut = Luts * 4;
+        }
+        _cell = new GraphMlp(lutOut + stepIn, hidden, hidden, 1 + 2 * Half + 4);
+        _reduce = new GraphMlp(nodeDim + 2 * Half, hidden, hidden, State);
+        RegisterComponents();
+    }
+
+    /// <summary>Net step for edges with driver state/features and sink features → sink state.</summary>
+    public Tensor NetStep(Tensor driverState, Tensor driver, Tensor sink)
+    {
+        var out1 = _netStep.call(cat(new[] { driverState, driver, sink }, 1));
+        return _residual ? driverState + out1 : out1;
+    }
+
+    /// <summary>Per-arc outputs: gate·f1, gate·f2 (messages) and the 4 cell delays.</summary>
+    public (Tensor Sum, Tensor Max, Tensor Delay) CellArcs(Tensor srcState, Tensor src, Tensor dst, Tensor axes, Tensor values, Tensor mask)
+    {
+        var input = cat(new[] { srcState, src, dst }, 1);
+        var lut = _readout == LutReadout.Attention ? Attention(input, axes, values, mask) : QueryMask(input, axes, values, mask);
+        var o = _cell.call(cat(new[] { lut, input }, 1));
+        var k = sigmoid(o[.., ..1]);
+        return (k * o[.., 1..(1 + Half)], k * o[.., (1 + Half)..(1 + 2 * Half)], o[.., (1 + 2 * Half)..]);
+    }
+
+    /// <summary>Output-pin state from its features and the aggregated arc messages.</summary>
+    public Tensor Reduce(Tensor node, Tensor sum, Tensor max) => _reduce.call(cat(new[] { node, sum, max }, 1));
+
+    // Multi-head attention with one query per (arc, table) over the table's 49 entries. With scalar keys k and values v the
+    // projections are k·w_k + b_k and v·w_v + b_v, so per head the score is k·(q·w_k) + q·b_k and, because the weights sum
+    // to one, the output is (Σ a·v)·w_v + b_v: exact MHA without materialising [E, 8, 49, 32] tensors.
+    private Tensor Attention(Tensor input, Tensor axes, Tensor values, Tensor mask)
+    {
+        long e = input.shape[0];
+        int d = Qdim / Heads;
+        var q = _qProj!.call(_query.call(input).view(e, Luts, Qdim)).view(e, Luts, Heads, d);
+        var a = (q * _kWeight!.view(Heads, d)).sum(-1);            // [E, 8, H]
+        var b = (q * _kBias!.view(Heads, d)).sum(-1);
+        var i1 = axes[.., .., 1..8]; var i2 = axes[.., .., 8..15];
+        var keys = (i1.unsqueeze(-1) * i2.unsqueeze(-2)).reshape(e, Luts, 49); // index_1 ⊗ index_2
+        var scores = (a.unsqueeze(-1) * keys.unsqueeze(2) + b.unsqueeze(-1)) / MathF.Sqrt(d); // [E, 8, H, 49]
+        var valid = mask.unsqueeze(2) > 0;
+        scores = scores.masked_fill(valid.logical_not(), -1e9f);
+        var weights = softmax(scores, -1) * valid;                   // a table with no entry gives zeros
+        var pooled = (weights * values.unsqueeze(2)).sum(-1);        // [E, 8, H]
+        var heads = pooled.unsqueeze(-1) * _vWeight!.view(Heads, d) + _vBias!.view(Heads, d) * weights.sum(-1, keepdim: true);
+        var tableValid = axes[.., .., ..1];                          // [E, 8, 1]
+        return (_outProj!.call(heads.reshape(e, Luts, Qdim)) * tableValid).reshape(e, Luts * Qdim);
+    }
+
+    // TimingGCN's LUT query: 4 two-dimensional queries per table, an MLP on [query, axes] gives two 7-vectors, their outer
+    // product is a soft mask over the 7×7 entries, and the masked sum is one number per query.
+    private Tensor QueryMask(Tensor input, Tensor axes, Tensor values, Tensor mask)
+    {
+        long e = input.shape[0];
+        var q = _query.call(input).view(e, Luts, 4, 2);
+        var ax = axes.unsqueeze(2).expand(e, Luts, 4, 15);
+        var ab = _lutMask!.call(cat(new[] { q, ax }, -1));           // [E, 8, 4, 14]
+        var outer = (ab[.., .., .., ..7].unsqueeze(-1) * ab[.., .., .., 7..].unsqueeze(-2)).reshape(e, Luts, 4, 49);
+        return (outer * (values * mask).unsqueeze(2)).sum(-1).reshape(e, Luts * 4);
+    }
+}

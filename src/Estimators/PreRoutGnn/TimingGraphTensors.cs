@@ -1,0 +1,236 @@
+using MLNetExt.Transforms.Circuits;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetExt.PreRoutGnn;
+
+/// <summary>
+/// A <see cref="TimingGraph"/> as model tensors, preprocessed like the PreRoutGNN reference: positions min–max normalised
+/// per design, a 9-dimensional level encoding appended, targets in the model's scales (log slew, log net delay) with masks,
+/// and the level schedule for sequential propagation.
+/// </summary>
+public sealed class TimingGraphTensors : IDisposable
+{
+    /// <summary>Base node features: 10 graph features + 9 level encodings.</summary>
+    public const int BaseFeatureCount = TimingGraph.NodeFeatureCount + 1 + 2 * LevelFrequencies;
+    /// <summary>Frequencies of the sinusoidal level encoding.</summary>
+    public const int LevelFrequencies = 4;
+    /// <summary>Level scale of the encoding (the reference's max_level).</summary>
+    public const float MaxLevel = 200;
+
+    /// <summary>Source graph.</summary>
+    public required TimingGraph Graph { get; init; }
+    /// <summary>[N, 19] node features.</summary>
+    public required Tensor NodeFeatures { get; init; }
+    /// <summary>Net edge driver / sink indices [E_net].</summary>
+    public required Tensor NetSource { get; init; }
+    /// <summary>Net edge sinks [E_net].</summary>
+    public required Tensor NetTarget { get; init; }
+    /// <summary>[E_net, 2] (dx, dy) scaled by the die span.</summary>
+    public required Tensor NetEdgeFeatures { get; init; }
+    /// <summary>Cell arc sources [E_cell].</summary>
+    public required Tensor CellSource { get; init; }
+    /// <summary>Cell arc targets [E_cell].</summary>
+    public required Tensor CellTarget { get; init; }
+    /// <summary>[E_cell, 8, 15] LUT axes (valid flag, input transition ns, load ×10 pF).</summary>
+    public required Tensor LutAxes { get; init; }
+    /// <summary>[E_cell, 8, 49] LUT values (ns).</summary>
+    public required Tensor LutValues { get; init; }
+    /// <summary>[E_cell, 8, 49] 1 for real table entries.</summary>
+    public required Tensor LutMask { get; init; }
+    /// <summary>[N, 8] target state: arrival (4, ns) and ln(1e-4 + slew) + 3 (4); 0 where unknown.</summary>
+    public required Tensor State { get; init; }
+    /// <summary>[N, 8] 1 where <see cref="State"/> is a real label.</summary>
+    public required Tensor StateMask { get; init; }
+    /// <summary>[N, 4] ln(1e-4 + net delay) + 7.6 on net sinks.</summary>
+    public required Tensor NetDelay { get; init; }
+    /// <summary>[N, 4] mask of <see cref="NetDelay"/>.</summary>
+    public required Tensor NetDelayMask { get; init; }
+    /// <summary>[E_cell, 4] cell delay (ns).</summary>
+    public required Tensor CellDelay { get; init; }
+    /// <summary>[E_cell, 4] mask of <see cref="CellDelay"/>.</summary>
+    public required Tensor CellDelayMask { get; init; }
+    /// <summary>[N] 1 for nodes whose losses count (all, or a partition window's own nodes).</summary>
+    public required Tensor Valid { get; init; }
+    /// <summary>Per level ≥ 1, for sequential inference: the level's nodes, the net edges and cell arcs into them, and each
+    /// edge's target as a position in <c>Nodes</c>.</summary>
+    public required IReadOnlyList<LevelStep> Schedule { get; init; }
+    /// <summary>[N, 1] 1 for net sinks (their state comes from a net step; others from cell steps).</summary>
+    public required Tensor IsNetSink { get; init; }
+    /// <summary>[N, 1] 1 for primary inputs, whose true arrival and slew are given at inference.</summary>
+    public required Tensor IsPrimaryInput { get; init; }
+    /// <summary>Edges of the undirected homogeneous graph of the pre-training auto-encoder (net, cell and both reversed).</summary>
+    public required (Tensor Source, Tensor Target, Tensor Features) Homogeneous { get; init; }
+    /// <summary>Nodes at level 0 (sources): primary inputs and pins without fan-in.</summary>
+    public required Tensor Sources { get; init; }
+    /// <summary>Number of nodes.</summary>
+    public int NodeCount => Graph.NodeCount;
+
+    /// <summary>Converts <paramref name="graph"/>; <paramref name="valid"/> marks the nodes whose losses count (default: all).</summary>
+    /// <exception cref="ArgumentException">The graph is malformed (NaN features, bad edge index, arc without any LUT).</exception>
+    public static TimingGraphTensors From(TimingGraph graph, Device? device = null, bool[]? valid = null)
+    {
+        Validate(graph);
+        device ??= CPU;
+        int n = graph.NodeCount;
+        const int F = TimingGraph.NodeFeatureCount, C = TimingGraph.CornerCount;
+        var nf = new float[n * BaseFeatureCount];
+        var min = new float[4]; var max = new float[4];
+        Array.Fill(min, float.MaxValue); Array.Fill(max, float.MinValue);
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < 4; k++) { float v = graph.NodeFeatures[i * F + 2 + k]; min[k] = Math.Min(min[k], v); max[k] = Math.Max(max[k], v); }
+        for (int i = 0; i < n; i++)
+        {
+            int o = i * BaseFeatureCount;
+            nf[o] = graph.NodeFeatures[i * F]; nf[o + 1] = graph.NodeFeatures[i * F + 1];
+            for (int k = 0; k < 4; k++) nf[o + 2 + k] = max[k] > min[k] ? (graph.NodeFeatures[i * F + 2 + k] - min[k]) / (max[k] - min[k]) : 0;
+            for (int k = 0; k < 4; k++) nf[o + 6 + k] = graph.NodeFeatures[i * F + 6 + k] * 1000; // pF → fF: values of order 1
+            float level = graph.Levels[i];
+            nf[o + F] = level / MaxLevel;
+            for (int k = 0; k < LevelFrequencies; k++)
+            {
+                double angle = Math.PI * Math.Pow(2, k) * level / MaxLevel;
+                nf[o + F + 1 + 2 * k] = (float)Math.Sin(angle);
+                nf[o + F + 2 + 2 * k] = (float)Math.Cos(angle);
+            }
+        }
+        float span = Math.Max(1e-6f, Math.Max(max[1] + max[2], max[0] + max[3])); // die width/height in µm
+        var ef = graph.NetEdgeFeatures.Select(v => v / span).ToArray();
+        var axes = (float[])graph.CellLutAxes.Clone();
+        for (int a = 0; a < axes.Length; a += TimingGraph.LutAxisWidth)
+            for (int j = 0; j < TimingGraph.LutSize; j++) axes[a + 1 + TimingGraph.LutSize + j] *= 10;
+
+        var state = new float[n * 8]; var stateMask = new float[n * 8];
+        var netDelay = new float[n * C]; var netMask = new float[n * C];
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < C; c++)
+            {
+                float at = graph.ArrivalTime[i * C + c], slew = graph.Slew[i * C + c], nd = graph.NetDelay[i * C + c];
+                if (float.IsFinite(at) && Math.Abs(at) < 1e6) { state[i * 8 + c] = at; stateMask[i * 8 + c] = 1; }
+                if (float.IsFinite(slew) && slew >= 0) { state[i * 8 + 4 + c] = MathF.Log(1e-4f + slew) + 3; stateMask[i * 8 + 4 + c] = 1; }
+                if (float.IsFinite(nd) && nd >= 0) { netDelay[i * C + c] = MathF.Log(1e-4f + nd) + 7.6f; netMask[i * C + c] = 1; }
+            }
+        var cellDelay = graph.CellDelay.Select(v => float.IsFinite(v) ? v : 0f).ToArray();
+        var cellMask = graph.CellDelay.Select(v => float.IsFinite(v) ? 1f : 0f).ToArray();
+
+        var byLevel = new List<int>[graph.LevelCount];
+        for (int i = 0; i < n; i++) (byLevel[graph.Levels[i]] ??= new List<int>()).Add(i);
+        var netByLevel = new List<long>[graph.LevelCount]; var cellByLevel = new List<long>[graph.LevelCount];
+        for (int e = 0; e < graph.NetTarget.Length; e++) (netByLevel[graph.Levels[graph.NetTarget[e]]] ??= new()).Add(e);
+        for (int e = 0; e < graph.CellTarget.Length; e++) (cellByLevel[graph.Levels[graph.CellTarget[e]]] ??= new()).Add(e);
+        var schedule = new List<LevelStep>();
+        var position = new int[n];
+        for (int l = 1; l < graph.LevelCount; l++)
+        {
+            if (byLevel[l] is null) continue;
+            for (int k = 0; k < byLevel[l].Count; k++) position[byLevel[l][k]] = k;
+            var nets = netByLevel[l] ?? new(); var cells = cellByLevel[l] ?? new();
+            schedule.Add(new LevelStep(tensor(byLevel[l].Select(i => (long)i).ToArray(), device: device),
+                tensor(nets.ToArray(), device: device), tensor(nets.Select(e => (long)position[graph.NetTarget[e]]).ToArray(), device: device),
+                tensor(cells.ToArray(), device: device), tensor(cells.Select(e => (long)position[graph.CellTarget[e]]).ToArray(), device: device)));
+        }
+        var isSink = new float[n];
+        foreach (var t in graph.NetTarget) isSink[t] = 1;
+        var isPi = new float[n];
+        for (int i = 0; i < n; i++) isPi[i] = graph.NodeFeatures[i * F] == 1 && graph.NodeFeatures[i * F + 1] == 1 ? 1 : 0;
+        // Homogeneous graph for pre-training: 12-d edge features; reversed edges carry the negated features.
+        int en = graph.NetSource.Length, ec = graph.CellSource.Length;
+        var hsrc = new long[2 * (en + ec)]; var hdst = new long[2 * (en + ec)]; var hf = new float[2 * (en + ec) * 12];
+        for (int e = 0; e < en; e++)
+        {
+            hsrc[e] = graph.NetSource[e]; hdst[e] = graph.NetTarget[e];
+            hf[e * 12 + 1] = 1; hf[e * 12 + 10] = ef[2 * e]; hf[e * 12 + 11] = ef[2 * e + 1];
+        }
+        for (int e = 0; e < ec; e++)
+        {
+            int o = en + e;
+            hsrc[o] = graph.CellSource[e]; hdst[o] = graph.CellTarget[e];
+            hf[o * 12] = 1;
+            for (int t = 0; t < TimingGraph.LutCount; t++)
+            {
+                double sum = 0, count = 0;
+                for (int j = 0; j < 49; j++) { int at = (e * TimingGraph.LutCount + t) * 49 + j; sum += graph.CellLutValues[at] * graph.CellLutMask[at]; count += graph.CellLutMask[at]; }
+                hf[o * 12 + 2 + t] = count > 0 ? (float)(sum / count) : 0;
+            }
+        }
+        int half = en + ec;
+        for (int e = 0; e < half; e++)
+        {
+            hsrc[half + e] = hdst[e]; hdst[half + e] = hsrc[e];
+            for (int j = 0; j < 12; j++) hf[(half + e) * 12 + j] = -hf[e * 12 + j];
+        }
+        long E = graph.CellSource.Length;
+        return new TimingGraphTensors
+        {
+            Graph = graph,
+            NodeFeatures = tensor(nf, new long[] { n, BaseFeatureCount }, device: device),
+            NetSource = tensor(graph.NetSource.Select(i => (long)i).ToArray(), device: device),
+            NetTarget = tensor(graph.NetTarget.Select(i => (long)i).ToArray(), device: device),
+            NetEdgeFeatures = tensor(ef, new long[] { graph.NetSource.Length, 2 }, device: device),
+            CellSource = tensor(graph.CellSource.Select(i => (long)i).ToArray(), device: device),
+            CellTarget = tensor(graph.CellTarget.Select(i => (long)i).ToArray(), device: device),
+            LutAxes = tensor(axes, new long[] { E, TimingGraph.LutCount, TimingGraph.LutAxisWidth }, device: device),
+            LutValues = tensor(graph.CellLutValues, new long[] { E, TimingGraph.LutCount, 49 }, device: device),
+            LutMask = tensor(graph.CellLutMask, new long[] { E, TimingGraph.LutCount, 49 }, device: device),
+            State = tensor(state, new long[] { n, 8 }, device: device),
+            StateMask = tensor(stateMask, new long[] { n, 8 }, device: device),
+            NetDelay = tensor(netDelay, new long[] { n, C }, device: device),
+            NetDelayMask = tensor(netMask, new long[] { n, C }, device: device),
+            CellDelay = tensor(cellDelay, new long[] { E, C }, device: device),
+            CellDelayMask = tensor(cellMask, new long[] { E, C }, device: device),
+            Valid = tensor(valid?.Select(v => v ? 1f : 0f).ToArray() ?? Enumerable.Repeat(1f, n).ToArray(), device: device),
+            Schedule = schedule,
+            IsNetSink = tensor(isSink, new long[] { n, 1 }, device: device),
+            IsPrimaryInput = tensor(isPi, new long[] { n, 1 }, device: device),
+            Homogeneous = (tensor(hsrc, device: device), tensor(hdst, device: device), tensor(hf, new long[] { hsrc.Length, 12 }, device: device)),
+            Sources = tensor((byLevel.Length > 0 ? byLevel[0] : new List<int>()).Select(i => (long)i).ToArray(), device: device),
+        };
+    }
+
+    /// <summary>Rejects graphs the model cannot learn from, naming what is wrong.</summary>
+    /// <exception cref="ArgumentException">NaN/∞ features, edge index out of range, inconsistent array sizes, or an arc without LUTs.</exception>
+    public static void Validate(TimingGraph g)
+    {
+        int n = g.NodeCount;
+        string where = $"timing graph '{g.Technology}/{g.Design}'";
+        void Check(bool ok, string what) { if (!ok) throw new ArgumentException($"{where}: {what}", "graph"); }
+        Check(g.NodeFeatures.Length == n * TimingGraph.NodeFeatureCount, $"NodeFeatures has {g.NodeFeatures.Length} values for {n} pins × {TimingGraph.NodeFeatureCount}");
+        Check(g.Levels.Length == n, "Levels length differs from the pin count");
+        for (int i = 0; i < g.NodeFeatures.Length; i++)
+            Check(float.IsFinite(g.NodeFeatures[i]), $"node feature {i % TimingGraph.NodeFeatureCount} of pin '{g.PinNames[i / TimingGraph.NodeFeatureCount]}' is {g.NodeFeatures[i]}");
+        Check(g.NetSource.Length == g.NetTarget.Length && g.NetEdgeFeatures.Length == 2 * g.NetSource.Length, "net edge arrays differ in length");
+        Check(g.CellSource.Length == g.CellTarget.Length, "cell arc arrays differ in length");
+        foreach (var (arr, name) in new[] { (g.NetSource, "NetSource"), (g.NetTarget, "NetTarget"), (g.CellSource, "CellSource"), (g.CellTarget, "CellTarget") })
+            foreach (var i in arr) Check(i >= 0 && i < n, $"{name} holds pin index {i} outside 0..{n - 1}");
+        for (int e = 0; e < g.NetSource.Length; e++)
+            Check(g.Levels[g.NetTarget[e]] > g.Levels[g.NetSource[e]], $"net edge {g.PinNames[g.NetSource[e]]} → {g.PinNames[g.NetTarget[e]]} does not go to a higher level (loop or stale levels)");
+        for (int e = 0; e < g.CellSource.Length; e++)
+        {
+            Check(g.Levels[g.CellTarget[e]] > g.Levels[g.CellSource[e]], $"cell arc {g.PinNames[g.CellSource[e]]} → {g.PinNames[g.CellTarget[e]]} does not go to a higher level (loop or stale levels)");
+            bool any = false;
+            for (int t = 0; t < TimingGraph.LutCount; t++) any |= g.CellLutAxes[(e * TimingGraph.LutCount + t) * TimingGraph.LutAxisWidth] == 1;
+            Check(any, $"cell arc {g.PinNames[g.CellSource[e]]} → {g.PinNames[g.CellTarget[e]]} has no LUT (missing Liberty tables)");
+        }
+        Check(g.CellLutValues.All(float.IsFinite), "a LUT value is NaN or infinite");
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var t in new[] { NodeFeatures, NetSource, NetTarget, NetEdgeFeatures, CellSource, CellTarget, LutAxes, LutValues, LutMask,
+                     State, StateMask, NetDelay, NetDelayMask, CellDelay, CellDelayMask, Valid, Sources, IsNetSink, IsPrimaryInput,
+                     Homogeneous.Source, Homogeneous.Target, Homogeneous.Features })
+            t.Dispose();
+        foreach (var step in Schedule) step.Dispose();
+    }
+}
+
+/// <summary>One level of sequential propagation: its nodes and the edges into them (targets as positions in <see cref="Nodes"/>).</summary>
+public sealed record LevelStep(Tensor Nodes, Tensor NetEdges, Tensor NetLocalTarget, Tensor CellEdges, Tensor CellLocalTarget) : IDisposable
+{
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Nodes.Dispose(); NetEdges.Dispose(); NetLocalTarget.Dispose(); CellEdges.Dispose(); CellLocalTarget.Dispose();
+    }
+}
