@@ -1,0 +1,111 @@
+using MLNetExt.PreRoutGnn;
+using MLNetExt.Transforms.Circuits;
+
+namespace MLNetExt.Tests.PreRoutGnn;
+
+public sealed class PreRoutGnnTests
+{
+    private static PreRoutGnnOptions Quick(int epochs = 40) => new() { Epochs = epochs, PretrainEpochs = 20, LearningRate = 2e-3, Seed = 1 };
+
+    [Fact]
+    public void SyntheticCircuitsAreDeepAndFullyLabelled()
+    {
+        var g = SyntheticCircuits.Generate(1, 60);
+        Assert.True(g.LevelCount >= 8, $"{g.LevelCount} levels");
+        Assert.Equal(60 + 8, g.PinNames.Count(p => p.EndsWith("/Y", StringComparison.Ordinal)) + 8);
+        Assert.All(g.ArrivalTime, a => Assert.True(float.IsFinite(a)));
+        Assert.Equal(4, g.IsEndpoint.Count(e => e));
+    }
+
+    [Fact]
+    public void TrainingOnTwoTinyDesignsReducesLossAndPredictsEveryPinAndArc()
+    {
+        var train = new[] { SyntheticCircuits.Generate(1, 60, "a"), SyntheticCircuits.Generate(2, 60, "b") };
+        var trainer = new PreRoutGnnTrainer(Quick());
+        using var model = trainer.Fit(train);
+        Assert.True(trainer.PretrainLossHistory[^1] < trainer.PretrainLossHistory[0] * 0.7, $"pre-training {trainer.PretrainLossHistory[0]} → {trainer.PretrainLossHistory[^1]}");
+        double first = trainer.LossHistory.Take(3).Average(), last = trainer.LossHistory.TakeLast(3).Average();
+        Assert.True(last < first * 0.5, $"loss {first} → {last}");
+        var test = SyntheticCircuits.Generate(3, 50, "c");
+        var p = model.Predict(test);
+        Assert.Equal(test.NodeCount * 4, p.ArrivalTime.Length);
+        Assert.Equal(test.NodeCount * 4, p.Slew.Length);
+        Assert.Equal(test.CellSource.Length * 4, p.CellDelay.Length);
+        Assert.All(p.ArrivalTime, a => Assert.True(float.IsFinite(a)));
+        // Sequential propagation on an unseen design already tracks arrival better than its mean.
+        var (_, mean) = model.Evaluate(new[] { test });
+        Assert.True(mean.ArrivalR2 > 0, $"arrival R² {mean.ArrivalR2}");
+    }
+
+    [Fact]
+    public void SavedModelReloadsWithIdenticalPredictions()
+    {
+        var g = SyntheticCircuits.Generate(4, 40);
+        using var model = new PreRoutGnnTrainer(Quick(epochs: 3)).Fit(new[] { g });
+        var path = Path.Combine(Path.GetTempPath(), $"prg{Guid.NewGuid():N}.bin");
+        try
+        {
+            model.Save(path);
+            using var loaded = PreRoutGnnModel.Load(path);
+            Assert.Equal(model.Predict(g).ArrivalTime, loaded.Predict(g).ArrivalTime);
+            Assert.Equal(model.Predict(g).CellDelay, loaded.Predict(g).CellDelay);
+            var bytes = File.ReadAllBytes(path);
+            bytes[^10] ^= 0xFF;
+            File.WriteAllBytes(path, bytes);
+            Assert.Throws<InvalidDataException>(() => PreRoutGnnModel.Load(path));
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void PartitionMakesEveryPinValidInExactlyOnePieceAndBoundsPieceSize()
+    {
+        var g = SyntheticCircuits.Generate(5, 300);
+        var pieces = OrderPreservingPartition.Split(g, maxNodes: 150, padLevels: 2);
+        Assert.True(pieces.Count >= 3, $"{pieces.Count} pieces");
+        var owned = pieces.SelectMany(p => p.Graph.PinNames.Where((_, i) => p.Valid[i])).ToList();
+        Assert.Equal(g.NodeCount, owned.Count);
+        Assert.Equal(g.PinNames.Order(), owned.Order());
+        Assert.True(pieces.Max(p => p.Graph.NodeCount) < g.NodeCount);
+        // Windows are consecutive and even-sized in levels (except the last), so net and cell steps stay paired.
+        for (int k = 1; k < pieces.Count; k++) Assert.Equal(pieces[k - 1].EndLevel, pieces[k].FirstLevel);
+        Assert.All(pieces.SkipLast(1), p => Assert.Equal(0, (p.EndLevel - p.FirstLevel) % 2));
+        // Training on the pieces works (loss on own pins only).
+        var trainer = new PreRoutGnnTrainer(new PreRoutGnnOptions { Epochs = 2, PretrainEpochs = 1, PartitionNodes = 150, PartitionPadLevels = 2 });
+        using var model = trainer.Fit(new[] { g });
+        Assert.All(trainer.LossHistory, l => Assert.True(double.IsFinite(l)));
+    }
+
+    [Fact]
+    public void MalformedGraphsAreRejectedNamingTheProblem()
+    {
+        var g = SyntheticCircuits.Generate(6, 20);
+        var nan = Copy(g, features: g.NodeFeatures.Select((v, i) => i == 13 ? float.NaN : v).ToArray());
+        var e1 = Assert.Throws<ArgumentException>(() => TimingGraphTensors.Validate(nan));
+        Assert.Contains("node feature 3", e1.Message);
+        var noLut = Copy(g, axes: g.CellLutAxes.Select((v, i) => i < TimingGraph.LutCount * TimingGraph.LutAxisWidth ? 0f : v).ToArray());
+        var e2 = Assert.Throws<ArgumentException>(() => TimingGraphTensors.Validate(noLut));
+        Assert.Contains("has no LUT", e2.Message);
+        var loop = Copy(g, levels: g.Levels.Select(_ => 0).ToArray());
+        var e3 = Assert.Throws<ArgumentException>(() => TimingGraphTensors.Validate(loop));
+        Assert.Contains("does not go to a higher level", e3.Message);
+        Assert.Throws<ArgumentException>(() => new PreRoutGnnTrainer(Quick()).Fit(new[] { noLut }));
+    }
+
+    [Fact]
+    public void OptionsAreValidated()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PreRoutGnnTrainer(new PreRoutGnnOptions { Epochs = 0 }));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new PreRoutGnnTrainer(new PreRoutGnnOptions { PretrainEpochs = 0 }));
+        Assert.Contains("Pre-training is on", e.Message);
+        _ = new PreRoutGnnTrainer(new PreRoutGnnOptions { PretrainEpochs = 0, Architecture = new PreRoutGnnArchitecture(false, false, LutReadout.QueryMask) });
+    }
+
+    private static TimingGraph Copy(TimingGraph g, float[]? features = null, float[]? axes = null, int[]? levels = null) => new()
+    {
+        Design = g.Design, Technology = g.Technology, PinNames = g.PinNames, NodeFeatures = features ?? g.NodeFeatures, Levels = levels ?? g.Levels,
+        NetSource = g.NetSource, NetTarget = g.NetTarget, NetEdgeFeatures = g.NetEdgeFeatures, CellSource = g.CellSource, CellTarget = g.CellTarget,
+        CellLutAxes = axes ?? g.CellLutAxes, CellLutValues = g.CellLutValues, CellLutMask = g.CellLutMask, ArrivalTime = g.ArrivalTime, Slew = g.Slew,
+        RequiredTime = g.RequiredTime, NetDelay = g.NetDelay, CellDelay = g.CellDelay, IsEndpoint = g.IsEndpoint,
+    };
+}
