@@ -1,20 +1,172 @@
-// quick check (replaced by the benchmark below)
+// PreRoutGNN benchmark: train on some designs, test on designs never seen in training (split by design), and compare
+// PreRoutGNN with a TimingGCN-style model, the ablations (no pre-training / no residual / no LUT attention) and an ML.NET
+// FastTree regressor on per-pin hand features, all in one run; plus peak memory with and without the order-preserving
+// partition on one design (each measured in its own process).
+// Usage: dotnet run -c Release --project bench/PreRoutGnnBench -- <cache> <train,...> <validation,...> <test,...>
+//        [epochs=200] [pretrainEpochs=200] [seeds=1] [models=all] [partitionDesign=] [partitionNodes=]
+//   design ids are cache file stems (technology_design, see bench/CircuitDatasetBench).
+//   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,fasttree
+//   child mode for memory: -- memory <cache> <design> <partitionNodes> <epochs>
+using System.Diagnostics;
+using Microsoft.ML;
+using MLNetExt.Bench;
+using MLNetExt.Core;
 using MLNetExt.PreRoutGnn;
 using MLNetExt.Transforms.Circuits;
 using TorchSharp;
 
-var cache = args[0];
-var train = args[1].Split(',').Select(d => TimingGraphFile.Load(Path.Combine(cache, d + ".tgraph"))).ToList();
-var test = args[2].Split(',').Select(d => TimingGraphFile.Load(Path.Combine(cache, d + ".tgraph"))).ToList();
-int epochs = int.Parse(args[3]);
-torch.set_num_threads(2);
-var sw = System.Diagnostics.Stopwatch.StartNew();
-var trainer = new PreRoutGnnTrainer(new PreRoutGnnOptions { Epochs = epochs, PretrainEpochs = int.Parse(args[4]),
-    Progress = new Progress<MLNetExt.Core.TrainingProgress>(p => { if (p.Epoch % 10 == 0) Console.WriteLine($"epoch {p.Epoch} loss {p.TrainLoss:F4} {p.Elapsed.TotalSeconds:F0}s"); }) });
-var model = trainer.Fit(train);
-Console.WriteLine($"pretrain loss {trainer.PretrainLossHistory.FirstOrDefault():F4} -> {trainer.PretrainLossHistory.LastOrDefault():F4}; train {sw.Elapsed.TotalSeconds:F0}s");
-foreach (var (name, set) in new[] { ("train", train), ("test", test) })
+if (args.Length > 0 && args[0] == "memory") return Memory(args);
+if (args.Length < 4) { Console.Error.WriteLine("usage: <cache> <train,...> <validation,...> <test,...> [epochs] [pretrainEpochs] [seeds] [models] [partitionDesign] [partitionNodes]"); return 2; }
+string cache = args[0];
+List<TimingGraph> Load(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(d =>
 {
-    var (per, mean) = model.Evaluate(set);
-    foreach (var m in per) Console.WriteLine($"{name} {m}");
+    var path = Path.Combine(cache, d + ".tgraph");
+    if (!File.Exists(path)) throw new FileNotFoundException($"{path} not found: build the dataset with bench/CircuitDatasetBench first.");
+    return TimingGraphFile.Load(path);
+}).ToList();
+var train = Load(args[1]); var validation = Load(args[2]); var test = Load(args[3]);
+int epochs = args.Length > 4 ? int.Parse(args[4]) : 200;
+int pretrain = args.Length > 5 ? int.Parse(args[5]) : 200;
+int seeds = args.Length > 6 ? int.Parse(args[6]) : 1;
+var models = (args.Length > 7 ? args[7] : "preroutgnn,timinggcn,nopretrain,noresidual,noattention,fasttree").Split(',').ToHashSet();
+string? partitionDesign = args.Length > 8 && args[8].Length > 0 ? args[8] : null;
+int partitionNodes = args.Length > 9 ? int.Parse(args[9]) : 0;
+torch.set_num_threads(Environment.ProcessorCount);
+
+var report = new BenchReport("preroutgnn", $"dotnet run -c Release --project bench/PreRoutGnnBench -- {string.Join(' ', args)}");
+string Names(IEnumerable<TimingGraph> gs) => string.Join(", ", gs.Select(g => $"{g.Technology}/{g.Design} ({g.NodeCount:N0} pins)"));
+report.AddNote($"Train: {Names(train)}. Validation (weight selection): {Names(validation)}. Test (never seen): {Names(test)}.");
+report.AddNote($"{epochs} epochs, {pretrain} pre-training epochs, {seeds} seed(s); medians over seeds. R² per corner then averaged; slack R² over endpoints (worst late slack = required − predicted arrival).");
+var perModel = new Dictionary<string, List<TimingMetrics>>();
+var curves = new List<(string, double[], double[])>();
+
+var architectures = new (string Key, string Name, PreRoutGnnArchitecture Arch)[]
+{
+    ("preroutgnn", "PreRoutGNN", new(true, true, LutReadout.Attention)),
+    ("timinggcn", "TimingGCN-style", new(false, false, LutReadout.QueryMask)),
+    ("nopretrain", "PreRoutGNN − pre-training", new(false, true, LutReadout.Attention)),
+    ("noresidual", "PreRoutGNN − residual", new(true, false, LutReadout.Attention)),
+    ("noattention", "PreRoutGNN − LUT attention", new(true, true, LutReadout.QueryMask)),
+};
+foreach (var (key, name, arch) in architectures.Where(a => models.Contains(a.Key)))
+{
+    for (int seed = 0; seed < seeds; seed++)
+    {
+        var sw = Stopwatch.StartNew();
+        var trainer = new PreRoutGnnTrainer(new PreRoutGnnOptions
+        {
+            Architecture = arch, Epochs = epochs, PretrainEpochs = arch.Pretraining ? pretrain : 0, Seed = 3407 + seed,
+            Progress = new Progress<TrainingProgress>(p => { if (p.Epoch % 20 == 0) Console.WriteLine($"  {name} seed {seed} epoch {p.Epoch} loss {p.TrainLoss:F4} val(1−R²) {p.ValidationLoss:F3} {p.Elapsed.TotalSeconds:F0}s"); }),
+        });
+        using var model = trainer.Fit(train, validation);
+        double seconds = sw.Elapsed.TotalSeconds;
+        var (per, mean) = model.Evaluate(test);
+        Record(name, seed, per, mean, seconds, model.Network.parameters().Sum(p => p.numel()));
+        if (seed == 0) curves.Add((name, Enumerable.Range(1, trainer.LossHistory.Count).Select(i => (double)i).ToArray(), trainer.LossHistory.ToArray()));
+    }
 }
+
+if (models.Contains("fasttree"))
+{
+    // Per-pin hand features (node features, level, fan-in/out) → arrival per corner; slack from the predicted arrival.
+    var ml = new MLContext(seed: 0);
+    var sw = Stopwatch.StartNew();
+    var trainView = ml.Data.FilterByCustomPredicate<TimingPinRow>(TimingGraphDataView.Pins(ml, train), r => r.Level == 0 || r.Arrival.Any(float.IsNaN));
+    var predictions = new float[4][][];
+    for (int c = 0; c < 4; c++)
+    {
+        int corner = c;
+        var pipeline = ml.Transforms.CustomMapping<TimingPinRow, CornerLabel>((r, o) => o.Label = r.Arrival[corner], contractName: null)
+            .Append(ml.Transforms.Concatenate("X", nameof(TimingPinRow.Features), nameof(TimingPinRow.Level), nameof(TimingPinRow.Degree)))
+            .Append(ml.Regression.Trainers.FastTree(labelColumnName: "Label", featureColumnName: "X", numberOfLeaves: 31, numberOfTrees: 300));
+        var model = pipeline.Fit(trainView);
+        predictions[c] = test.Select(g => ml.Data.CreateEnumerable<ScoreRow>(model.Transform(TimingGraphDataView.Pins(ml, new[] { g })), reuseRowObject: false).Select(s => s.Score).ToArray()).ToArray();
+    }
+    var per = test.Select((g, k) =>
+    {
+        var arrival = new float[g.NodeCount * 4];
+        for (int i = 0; i < g.NodeCount; i++) for (int c = 0; c < 4; c++) arrival[i * 4 + c] = predictions[c][k][i];
+        return Metrics(g, arrival);
+    }).ToList();
+    Record("FastTree (per-pin features)", 0, per, TimingMetrics.Average(per), sw.Elapsed.TotalSeconds, 0);
+}
+
+foreach (var (name, list) in perModel)
+    report.AddRow("held-out designs (median over seeds)", new Dictionary<string, object?>
+    {
+        ["model"] = name, ["slack R²"] = R(Measure.Median(list.Select(m => m.SlackR2))), ["arrival R²"] = R(Measure.Median(list.Select(m => m.ArrivalR2))),
+        ["ln-slew R²"] = R(Measure.Median(list.Select(m => m.SlewR2))), ["ln net delay R²"] = R(Measure.Median(list.Select(m => m.NetDelayR2))),
+        ["cell delay R²"] = R(Measure.Median(list.Select(m => m.CellDelayR2))), ["runs"] = list.Count,
+    });
+
+if (partitionDesign is not null && partitionNodes > 0)
+{
+    foreach (var nodes in new[] { int.MaxValue / 2, partitionNodes })
+    {
+        var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
+        foreach (var a in new[] { typeof(Program).Assembly.Location, "memory", cache, partitionDesign, nodes.ToString(), Math.Min(epochs, 30).ToString() }) info.ArgumentList.Add(a);
+        using var child = Process.Start(info)!;
+        var line = child.StandardOutput.ReadToEnd().Split('\n').Last(l => l.StartsWith("RESULT", StringComparison.Ordinal)).Split(' ');
+        child.WaitForExit();
+        report.AddRow("partition on one design", new Dictionary<string, object?>
+        {
+            ["design"] = partitionDesign, ["partition"] = nodes == partitionNodes ? $"windows of {partitionNodes:N0} pins" : "none (whole graph)",
+            ["pieces"] = int.Parse(line[1]), ["peak working set MiB"] = Math.Round(double.Parse(line[2]) / 1048576), ["s per epoch"] = Math.Round(double.Parse(line[3]), 2),
+            ["arrival R² (train design)"] = R(double.Parse(line[4])), ["slack R² (train design)"] = R(double.Parse(line[5])),
+        });
+    }
+}
+
+var dir = BenchReport.DefaultDirectory();
+Plots.Lines(Path.Combine(dir, "preroutgnn-training-loss.png"), "Training loss (teacher forcing), seed 0", "epoch", "loss", curves);
+report.AddPlot("preroutgnn-training-loss.png");
+var (json, md) = report.Write();
+Console.WriteLine(File.ReadAllText(md));
+return 0;
+
+void Record(string name, int seed, IReadOnlyList<TimingMetrics> per, TimingMetrics mean, double seconds, long parameters)
+{
+    foreach (var m in per)
+        report.AddRow("per design and run", new Dictionary<string, object?>
+        {
+            ["model"] = name, ["seed"] = seed, ["design"] = m.Design, ["slack R²"] = R(m.SlackR2), ["arrival R²"] = R(m.ArrivalR2),
+            ["ln-slew R²"] = R(m.SlewR2), ["ln net delay R²"] = R(m.NetDelayR2), ["cell delay R²"] = R(m.CellDelayR2), ["endpoints"] = m.Endpoints,
+        });
+    report.AddRow("runs", new Dictionary<string, object?> { ["model"] = name, ["seed"] = seed, ["train s"] = Math.Round(seconds), ["parameters"] = parameters,
+        ["mean slack R²"] = R(mean.SlackR2), ["mean arrival R²"] = R(mean.ArrivalR2) });
+    (perModel.TryGetValue(name, out var l) ? l : perModel[name] = new()).Add(mean);
+    Console.WriteLine($"{name} seed {seed}: slack R² {mean.SlackR2:F3}, arrival R² {mean.ArrivalR2:F3} ({seconds:F0} s)");
+}
+
+static double R(double v) => double.IsFinite(v) ? Math.Round(v, 3) : double.NaN;
+
+static TimingMetrics Metrics(TimingGraph g, float[] arrival)
+{
+    double Corner(int c)
+    {
+        var t = new List<double>(); var p = new List<double>();
+        for (int i = 0; i < g.NodeCount; i++) if (g.Levels[i] > 0 && float.IsFinite(g.ArrivalTime[i * 4 + c])) { t.Add(g.ArrivalTime[i * 4 + c]); p.Add(arrival[i * 4 + c]); }
+        return TimingMetrics.R2(t, p);
+    }
+    var ts = TimingMetrics.EndpointSlack(g, g.ArrivalTime); var ps = TimingMetrics.EndpointSlack(g, arrival);
+    var ep = Enumerable.Range(0, g.NodeCount).Where(i => double.IsFinite(ts[i]) && double.IsFinite(ps[i])).ToList();
+    return new TimingMetrics($"{g.Technology}/{g.Design}", Enumerable.Range(0, 4).Select(Corner).Average(), double.NaN, double.NaN, double.NaN,
+        TimingMetrics.R2(ep.Select(i => ts[i]).ToList(), ep.Select(i => ps[i]).ToList()), ep.Count);
+}
+
+static int Memory(string[] a)
+{
+    var g = TimingGraphFile.Load(Path.Combine(a[1], a[2] + ".tgraph"));
+    int nodes = int.Parse(a[3]), epochs = int.Parse(a[4]);
+    var pieces = OrderPreservingPartition.Split(g, nodes, 4).Count;
+    var sw = Stopwatch.StartNew();
+    var trainer = new PreRoutGnnTrainer(new PreRoutGnnOptions { Epochs = epochs, PretrainEpochs = 5, PartitionNodes = nodes });
+    using var model = trainer.Fit(new[] { g });
+    double perEpoch = sw.Elapsed.TotalSeconds / epochs;
+    var (_, mean) = model.Evaluate(new[] { g });
+    Console.WriteLine($"RESULT {pieces} {Process.GetCurrentProcess().PeakWorkingSet64} {perEpoch} {mean.ArrivalR2} {mean.SlackR2}");
+    return 0;
+}
+
+sealed class CornerLabel { public float Label { get; set; } }
+sealed class ScoreRow { public float Score { get; set; } }
