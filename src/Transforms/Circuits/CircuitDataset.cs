@@ -20,8 +20,22 @@ public sealed record CircuitDesignSource(string Technology, string Name, string 
 }
 
 /// <summary>Figures of one built graph (the rows of the dataset table in docs).</summary>
+/// <param name="Design">technology/design.</param>
+/// <param name="Nodes">Pins.</param>
+/// <param name="NetEdges">Net edges.</param>
+/// <param name="CellArcs">Cell arcs.</param>
+/// <param name="Endpoints">Timing endpoints.</param>
+/// <param name="Levels">Topological levels.</param>
+/// <param name="BuildSeconds">Everything (parse, RC extraction, OpenSTA, graph).</param>
+/// <param name="StaSeconds">OpenSTA labelling.</param>
+/// <param name="GraphSeconds">Reading netlist, DEF and Liberty and building the graph (the pre-routing pipeline itself).</param>
+/// <param name="RcSeconds">SPEF extraction from the DEF routing (0 when the design has a SPEF).</param>
+/// <param name="PeakMemoryBytes">Peak working set of this process.</param>
+/// <param name="StaPeakMemoryBytes">Peak resident memory of the largest OpenSTA child so far.</param>
+/// <param name="LabelSource">Where the labels come from.</param>
+/// <param name="FromCache">Loaded from the cache instead of built.</param>
 public sealed record TimingGraphStats(string Design, int Nodes, int NetEdges, int CellArcs, int Endpoints, int Levels,
-    double BuildSeconds, double StaSeconds, long PeakMemoryBytes, string LabelSource, bool FromCache);
+    double BuildSeconds, double StaSeconds, double GraphSeconds, double RcSeconds, long PeakMemoryBytes, long StaPeakMemoryBytes, string LabelSource, bool FromCache);
 
 /// <summary>
 /// The circuit timing dataset: finds designs laid out like <c>circuitops/&lt;technology&gt;/&lt;design&gt;/6_final.*</c> with
@@ -67,6 +81,9 @@ public sealed class CircuitDataset
 
     private readonly Dictionary<string, IReadOnlyList<LibertyLibrary>> _libraries = new(StringComparer.Ordinal);
 
+    /// <summary>Largest undriven net (loads) a design may have before it is refused (see <see cref="TimingGraphBuilder.UndrivenNets"/>).</summary>
+    public int MaxUndrivenLoads { get; init; } = 1000;
+
     /// <summary>Where built graphs are cached (<c>&lt;technology&gt;_&lt;design&gt;.tgraph</c>).</summary>
     public string CacheDirectory { get; }
     /// <summary>The OpenSTA runner that labels the graphs.</summary>
@@ -90,11 +107,18 @@ public sealed class CircuitDataset
         if (!rebuild && File.Exists(path))
         {
             var cached = TimingGraphFile.Load(path);
-            return (cached, Stats(cached, clock.Elapsed.TotalSeconds, 0, 0, fromCache: true));
+            return (cached, Stats(cached, clock.Elapsed.TotalSeconds, 0, 0, 0, 0, fromCache: true));
         }
+        var graphClock = Stopwatch.StartNew();
         var libs = Libraries(design);
         var netlist = VerilogNetlistReader.Read(design.Netlist);
         var def = DefReader.Read(design.Def);
+        double graphSeconds = graphClock.Elapsed.TotalSeconds;
+        var undriven = TimingGraphBuilder.UndrivenNets(netlist, libs);
+        if (undriven.Count > 0 && undriven[0].Loads > MaxUndrivenLoads)
+            throw new TimingGraphException($"{design.Id}: net '{undriven[0].Net}' has {undriven[0].Loads:N0} loads and no driver (e.g. a clock tree cut off in the netlist). " +
+                "OpenSTA would connect every load to every other one and its timing of those pins is meaningless; fix the netlist or raise CircuitDataset.MaxUndrivenLoads.");
+        var rcClock = Stopwatch.StartNew();
         cancellation.ThrowIfCancellationRequested();
         string? spef = design.Spef;
         string labelSource = "OpenSTA on the design's SPEF";
@@ -110,14 +134,29 @@ public sealed class CircuitDataset
                         && cell.Pins.TryGetValue(pin, out var p) && p.Direction is "output" or "inout", w);
             labelSource = "OpenSTA on RC extracted from the DEF routing";
         }
+        double rcSeconds = design.Spef is null ? rcClock.Elapsed.TotalSeconds : 0;
         var staClock = Stopwatch.StartNew();
         var labels = Sta.Run(new StaDesignFiles(design.Liberty, design.Netlist, netlist.Name, design.Sdc, spef), cancellation);
         double staSeconds = staClock.Elapsed.TotalSeconds;
+        graphClock.Restart();
         var graph = TimingGraphBuilder.Build(netlist, def, libs, null, labels, design.Technology);
+        graphSeconds += graphClock.Elapsed.TotalSeconds;
         graph = graph.WithLabelSource($"{labelSource} (OpenSTA {labels.Version})");
         TimingGraphFile.Save(graph, path);
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
-        return (graph, Stats(graph, clock.Elapsed.TotalSeconds, staSeconds, peak, fromCache: false));
+        return (graph, Stats(graph, clock.Elapsed.TotalSeconds, staSeconds, graphSeconds, rcSeconds, peak, fromCache: false));
+    }
+
+    /// <summary>
+    /// The pre-routing graph of <paramref name="design"/> without labels (no OpenSTA): what a user predicting timing of a new
+    /// placement builds. Returns the graph and the seconds spent reading the files and building it.
+    /// </summary>
+    public (TimingGraph Graph, double Seconds) BuildUnlabelled(CircuitDesignSource design)
+    {
+        var clock = Stopwatch.StartNew();
+        var libs = Libraries(design);
+        var graph = TimingGraphBuilder.Build(VerilogNetlistReader.Read(design.Netlist), DefReader.Read(design.Def), libs, technology: design.Technology);
+        return (graph, clock.Elapsed.TotalSeconds);
     }
 
     private IReadOnlyList<LibertyLibrary> Libraries(CircuitDesignSource design)
@@ -130,7 +169,18 @@ public sealed class CircuitDataset
         return libs;
     }
 
-    private static TimingGraphStats Stats(TimingGraph g, double seconds, double sta, long peak, bool fromCache) =>
+    private static TimingGraphStats Stats(TimingGraph g, double seconds, double sta, double graph, double rc, long peak, bool fromCache) =>
         new($"{g.Technology}/{g.Design}", g.NodeCount, g.NetSource.Length, g.CellSource.Length, g.IsEndpoint.Count(e => e), g.LevelCount,
-            seconds, sta, peak, g.LabelSource, fromCache);
+            seconds, sta, graph, rc, peak, ChildPeakResidentBytes(), g.LabelSource, fromCache);
+
+    // getrusage(RUSAGE_CHILDREN).ru_maxrss: the largest resident set of any finished child (OpenSTA), in KiB on Linux.
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int getrusage(int who, long[] usage);
+
+    private static long ChildPeakResidentBytes()
+    {
+        if (!OperatingSystem.IsLinux()) return 0;
+        var usage = new long[18]; // struct rusage: two timevals (4 longs), then ru_maxrss
+        return getrusage(-1, usage) == 0 ? usage[4] * 1024 : 0;
+    }
 }

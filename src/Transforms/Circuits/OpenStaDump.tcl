@@ -29,6 +29,8 @@ foreach pin $pins {
     set it [$v in_edge_iterator]
     while {[$it has_next]} { set e [$it next]; set role [$e role]
       if {$role eq "setup" || $role eq "hold"} { set ep 1 }
+      # A net without a driver makes OpenSTA connect its loads to each other; those are not signal edges.
+      if {$role eq "wire" && ![sta::Pin_is_driver [[$e from] pin]]} { continue }
       set key "[get_full_name [[$e from] pin]] [string map {{ } _} $role]"
       if {[dict exists $merged $key]} { set d [dict get $merged $key] } else { set d [dict create rise,min nan fall,min nan rise,max nan fall,max nan] }
       set ai [$e timing_arc_iterator]

@@ -178,10 +178,16 @@ public static class TimingGraphBuilder
                 endpoint[i] = (t.HasTimingCheck || outputPort) && req.Any(float.IsFinite);
             }
             var edgeDelay = new Dictionary<(int, int), float[]>();
+            var netDriver = new Dictionary<int, int>();
+            for (int k = 0; k < netSrc.Count; k++) netDriver[netDst[k]] = netSrc[k];
             foreach (var edge in labels.Edges)
             {
                 if (edge.IsCheck || !index.TryGetValue(edge.From, out var f) || !index.TryGetValue(edge.To, out var t)) continue;
-                if (edge.IsWire) { for (int c = 0; c < 4; c++) netDelay[t * 4 + c] = edge.Delay[c]; }
+                if (edge.IsWire)
+                {
+                    if (netDriver.TryGetValue(t, out var d) && d == f)
+                        for (int c = 0; c < 4; c++) netDelay[t * 4 + c] = edge.Delay[c];
+                }
                 else edgeDelay.TryAdd((f, t), edge.Delay);
             }
             for (int k = 0; k < e; k++)
@@ -197,6 +203,26 @@ public static class TimingGraphBuilder
             CellSource = cellSrc, CellTarget = cellDst, CellLutAxes = axes, CellLutValues = values, CellLutMask = mask,
             ArrivalTime = arrival, Slew = slew, RequiredTime = required, NetDelay = netDelay, CellDelay = cellDelay, IsEndpoint = endpoint,
         };
+    }
+
+    /// <summary>Nets with loads but no driver (no output pin, no input port), largest first: a netlist defect OpenSTA handles badly.</summary>
+    public static IReadOnlyList<(string Net, int Loads)> UndrivenNets(VerilogModule netlist, IReadOnlyList<LibertyLibrary> libraries)
+    {
+        var cells = CellIndex(libraries);
+        var driven = new HashSet<string>(netlist.Ports.Where(p => p.Direction != PortDirection.Output).Select(p => Plain(p.Name)), StringComparer.Ordinal);
+        foreach (var (target, _) in netlist.Assigns) driven.Add(Plain(target));
+        var loads = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var inst in netlist.Instances)
+        {
+            if (!cells.TryGetValue(inst.CellType, out var cell)) continue;
+            foreach (var (pin, net) in inst.Connections)
+            {
+                if (!cell.Cell.Pins.TryGetValue(pin, out var p)) continue;
+                if (p.Direction is "output" or "inout") driven.Add(Plain(net));
+                else loads[Plain(net)] = loads.GetValueOrDefault(Plain(net)) + 1;
+            }
+        }
+        return loads.Where(kv => !driven.Contains(kv.Key)).Select(kv => (kv.Key, kv.Value)).OrderByDescending(x => x.Value).ToList();
     }
 
     /// <summary>
