@@ -35,7 +35,15 @@ await AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBa
             {
                 // A design the pipeline refuses is a result too: say which and why.
                 // The pre-routing graph itself can still be built (and timed): only the labels are refused.
-                var (unlabelled, seconds) = dataset.BuildUnlabelled(design);
+                TimingGraph unlabelled; double seconds;
+                try { (unlabelled, seconds) = dataset.BuildUnlabelled(design); }
+                catch (TimingGraphException)
+                {
+                    report.AddRow("designs", new Dictionary<string, object?> { ["design"] = design.Id, ["label source"] = "skipped: " + e.Message.Replace(design.Id + ": ", "") });
+                    Console.WriteLine($"{design.Id}: skipped: {e.Message}");
+                    task.Increment(1);
+                    continue;
+                }
                 report.AddRow("designs", new Dictionary<string, object?>
                 {
                     ["design"] = design.Id, ["nodes (pins)"] = unlabelled.NodeCount, ["net edges"] = unlabelled.NetSource.Length, ["cell arcs"] = unlabelled.CellSource.Length,

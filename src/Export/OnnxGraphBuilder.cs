@@ -23,7 +23,8 @@ public sealed partial class OnnxGraphBuilder
 
     private readonly ModelProto _model;
     private readonly GraphProto _graph;
-    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _names;
+    private readonly OnnxGraphBuilder? _parent;
     private int _counter;
 
     /// <summary>Creates an empty graph.</summary>
@@ -33,6 +34,7 @@ public sealed partial class OnnxGraphBuilder
     public OnnxGraphBuilder(string graphName, int opset = 20, long irVersion = 10)
     {
         Opset = opset;
+        _names = new HashSet<string>(StringComparer.Ordinal);
         _graph = new GraphProto { Name = graphName };
         _model = new ModelProto
         {
@@ -44,12 +46,30 @@ public sealed partial class OnnxGraphBuilder
         _model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
     }
 
+    // A subgraph (Loop/If body): shares the parent's name set, because ONNX forbids a body value from shadowing an
+    // outer-scope name, and may read any outer value by name.
+    private OnnxGraphBuilder(OnnxGraphBuilder parent, string graphName)
+    {
+        _parent = parent;
+        Opset = parent.Opset;
+        _names = parent._names;
+        _model = parent._model;
+        _graph = new GraphProto { Name = graphName };
+    }
+
     /// <summary>The ai.onnx opset the graph targets.</summary>
     public int Opset { get; }
+
+    /// <summary>A body graph for Loop/If nodes; pass <see cref="GraphProto"/> as the node's <c>body</c> attribute.</summary>
+    public OnnxGraphBuilder Subgraph(string graphName) => new(this, graphName);
+
+    /// <summary>This builder's graph (for a subgraph: the body to attach to a Loop/If node).</summary>
+    public GraphProto GraphProto => _graph;
 
     /// <summary>Returns a value name with the given prefix that the graph does not use yet.</summary>
     public string Unique(string prefix)
     {
+        if (_parent is not null) return _parent.Unique(prefix);
         string name;
         do { name = $"{prefix}_{_counter++}"; } while (_names.Contains(name));
         return name;
@@ -76,6 +96,20 @@ public sealed partial class OnnxGraphBuilder
     {
         if (value != outputName) value = Node("Identity", new[] { value }, outputName: outputName);
         _graph.Output.Add(ValueInfo(value, type, shape));
+        return value;
+    }
+
+    /// <summary>Declares a graph input whose shape is left unspecified (Loop body inputs).</summary>
+    public string AddInputAnyShape(string name, OnnxElementType type)
+    {
+        _graph.Input.Add(new ValueInfoProto { Name = Claim(name), Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
+        return name;
+    }
+
+    /// <summary>Declares a graph output whose shape is left unspecified (Loop body outputs).</summary>
+    public string AddOutputAnyShape(string value, OnnxElementType type)
+    {
+        _graph.Output.Add(new ValueInfoProto { Name = value, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
         return value;
     }
 
@@ -162,6 +196,7 @@ public sealed partial class OnnxGraphBuilder
             case int[] ints: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.AddRange(ints.Select(x => (long)x)); break;
             case float[] fs: a.Type = AttributeProto.Types.AttributeType.Floats; a.Floats.AddRange(fs); break;
             case TensorProto t: a.Type = AttributeProto.Types.AttributeType.Tensor; a.T = t; break;
+            case GraphProto g: a.Type = AttributeProto.Types.AttributeType.Graph; a.G = g; break;
             default: throw new ArgumentException($"Unsupported ONNX attribute type {value.GetType().Name} for '{name}'.");
         }
         return a;

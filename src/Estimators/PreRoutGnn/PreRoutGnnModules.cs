@@ -8,7 +8,7 @@ namespace MLNetExt.PreRoutGnn;
 /// <summary>Linear layers with LeakyReLU(0.2) between them (the reference's MLP).</summary>
 public sealed class GraphMlp : Module<Tensor, Tensor>
 {
-    private readonly ModuleList<Linear> _layers;
+    internal readonly ModuleList<Linear> _layers;
 
     /// <summary>Creates Linear(sizes[0]→sizes[1]) … with LeakyReLU after every layer but the last.</summary>
     public GraphMlp(params int[] sizes) : base(nameof(GraphMlp))
@@ -80,7 +80,7 @@ public static class GraphScatter
 public sealed class AllConv : Module<Tensor, Tensor, Tensor, Tensor, Tensor>
 {
     private const int Message = 12;
-    private readonly GraphMlp _edge, _node;
+    internal readonly GraphMlp _edge, _node;
 
     /// <summary>Layer from <paramref name="input"/> to <paramref name="output"/> features with edge features of width <paramref name="edge"/>.</summary>
     public AllConv(int input, int output, int edge, int hidden = 64) : base(nameof(AllConv))
@@ -113,8 +113,8 @@ public sealed class AllConv : Module<Tensor, Tensor, Tensor, Tensor, Tensor>
 /// </summary>
 public sealed class DeepGcnii : Module<Tensor, Tensor, Tensor, Tensor, Tensor>
 {
-    private readonly AllConv _first, _last;
-    private readonly ModuleList<AllConv> _middle;
+    internal readonly AllConv _first, _last;
+    internal readonly ModuleList<AllConv> _middle;
 
     /// <summary>Encoder/decoder with <paramref name="input"/> → <paramref name="output"/> features.</summary>
     public DeepGcnii(int input, int output, int edge, int width = 32, int middle = 2) : base(nameof(DeepGcnii))
@@ -141,7 +141,7 @@ public sealed class DeepGcnii : Module<Tensor, Tensor, Tensor, Tensor, Tensor>
 public sealed class NetConv : Module<Tensor, TimingGraphTensors, Tensor>
 {
     private const int Half = 32;
-    private readonly GraphMlp _toSink, _toDriver, _reduce;
+    internal readonly GraphMlp _toSink, _toDriver, _reduce;
     private readonly int _output;
 
     /// <summary>Layer <paramref name="input"/> → <paramref name="output"/> with MLP width <paramref name="hidden"/>.</summary>

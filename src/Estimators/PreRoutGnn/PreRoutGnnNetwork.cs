@@ -62,11 +62,11 @@ public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, Lut
 /// </summary>
 public sealed class PreRoutGnnNetwork : Module
 {
-    private readonly DeepGcnii? _encoder;
-    private readonly Linear _stem;
-    private readonly ModuleList<NetConv> _netConvs;
-    private readonly GraphMlp _netDelay;
-    private readonly SignalPropagation _propagation;
+    internal readonly DeepGcnii? _encoder;
+    internal readonly Linear _stem;
+    internal readonly ModuleList<NetConv> _netConvs;
+    internal readonly GraphMlp _netDelay;
+    internal readonly SignalPropagation _propagation;
 
     /// <summary>The architecture (component switches and widths).</summary>
     public PreRoutGnnArchitecture Architecture { get; }

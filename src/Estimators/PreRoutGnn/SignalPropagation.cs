@@ -23,12 +23,12 @@ public enum LutReadout
 public sealed class SignalPropagation : Module
 {
     private const int State = 8, Half = 32, Luts = 8, Heads = 4, Qdim = 32;
-    private readonly GraphMlp _netStep, _query, _cell, _reduce;
-    private readonly GraphMlp? _lutMask;
-    private readonly Linear? _qProj, _outProj;
-    private readonly Parameter? _kWeight, _kBias, _vWeight, _vBias;
-    private readonly bool _residual;
-    private readonly LutReadout _readout;
+    internal readonly GraphMlp _netStep, _query, _cell, _reduce;
+    internal readonly GraphMlp? _lutMask;
+    internal readonly Linear? _qProj, _outProj;
+    internal readonly Parameter? _kWeight, _kBias, _vWeight, _vBias;
+    internal readonly bool _residual;
+    internal readonly LutReadout _readout;
 
     /// <summary>Propagation over nodes with <paramref name="nodeDim"/> features.</summary>
     public SignalPropagation(int nodeDim, int hidden, bool residualNetStep, LutReadout readout) : base(nameof(SignalPropagation))

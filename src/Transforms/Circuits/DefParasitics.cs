@@ -92,7 +92,7 @@ public static class DefParasiticsExtractor
         output.WriteLine("*T_UNIT 1 NS\n*C_UNIT 1 PF\n*R_UNIT 1 OHM\n*L_UNIT 1 HENRY\n");
         output.WriteLine("*PORTS");
         foreach (var pin in design.Pins.Values)
-            output.WriteLine($"{pin.Name} {(pin.Direction.StartsWith("OUT", StringComparison.OrdinalIgnoreCase) ? 'O' : pin.Direction.StartsWith("IN", StringComparison.OrdinalIgnoreCase) && !pin.Direction.StartsWith("INOUT", StringComparison.OrdinalIgnoreCase) ? 'I' : 'B')}");
+            output.WriteLine($"{SpefName(pin.Name)} {(pin.Direction.StartsWith("OUT", StringComparison.OrdinalIgnoreCase) ? 'O' : pin.Direction.StartsWith("IN", StringComparison.OrdinalIgnoreCase) && !pin.Direction.StartsWith("INOUT", StringComparison.OrdinalIgnoreCase) ? 'I' : 'B')}");
         output.WriteLine();
 
         int written = 0;
@@ -122,7 +122,7 @@ public static class DefParasiticsExtractor
                     Cap(a, len * c * toPf / 2); Cap(b, len * c * toPf / 2);
                 }
             }
-            var conns = new List<(string Name, char Dir, int Node)>();
+            var conns = new List<(string Name, char Dir, int Node, bool Port)>();
             var nodeList = nodes.ToDictionary(kv => kv.Value, kv => kv.Key);
             foreach (var (inst, pin) in net.Connections)
             {
@@ -130,13 +130,13 @@ public static class DefParasiticsExtractor
                 if (inst == "PIN")
                 {
                     if (!design.Pins.TryGetValue(pin, out var port)) continue;
-                    at = (port.X, port.Y); name = pin;
+                    at = (port.X, port.Y); name = SpefName(pin);
                     dir = port.Direction.StartsWith("OUT", StringComparison.OrdinalIgnoreCase) ? 'I' : 'O'; // a port that is an output loads the net
                 }
                 else
                 {
                     if (!design.Components.TryGetValue(inst, out var comp)) continue;
-                    at = (comp.X, comp.Y); name = inst + ":" + pin; dir = isOutput(inst, pin) ? 'O' : 'I';
+                    at = (comp.X, comp.Y); name = SpefName(inst) + ":" + SpefName(pin); dir = isOutput(inst, pin) ? 'O' : 'I';
                 }
                 int nearest = 0; long best = long.MaxValue;
                 foreach (var (id, p) in nodeList)
@@ -144,7 +144,7 @@ public static class DefParasiticsExtractor
                     long d = Math.Abs(p.Item1 - at.X) + Math.Abs(p.Item2 - at.Y);
                     if (d < best) { best = d; nearest = id; }
                 }
-                conns.Add((name, dir, nearest));
+                conns.Add((name, dir, nearest, inst == "PIN"));
             }
             if (conns.Count < 2) continue;
 
@@ -170,21 +170,39 @@ public static class DefParasiticsExtractor
             }
 
             while (caps.Count < nodes.Count) caps.Add(0);
-            string NodeName(int id) => $"{net.Name}:{id + 1}";
-            output.WriteLine($"*D_NET {net.Name} {caps.Sum().ToString("G6", inv)}");
+            var netName = SpefName(net.Name);
+            string NodeName(int id) => $"{netName}:{id + 1}";
+            output.WriteLine($"*D_NET {netName} {caps.Sum().ToString("G6", inv)}");
             output.WriteLine("*CONN");
-            foreach (var (name, dir, _) in conns) output.WriteLine(name.Contains(':') ? $"*I {name} {dir}" : $"*P {name} {dir}");
+            foreach (var (name, dir, _, port) in conns) output.WriteLine(port ? $"*P {name} {dir}" : $"*I {name} {dir}");
             output.WriteLine("*CAP");
             int k = 1;
             for (int i = 0; i < caps.Count; i++) if (caps[i] > 0) output.WriteLine($"{k++} {NodeName(i)} {caps[i].ToString("G6", inv)}");
             output.WriteLine("*RES");
             k = 1;
             foreach (var (a, b, ohm) in res) output.WriteLine($"{k++} {NodeName(a)} {NodeName(b)} {ohm.ToString("G6", inv)}");
-            foreach (var (name, _, node) in conns) output.WriteLine($"{k++} {name} {NodeName(node)} 0.001");
+            foreach (var (name, _, node, _) in conns) output.WriteLine($"{k++} {name} {NodeName(node)} 0.001");
             output.WriteLine("*END\n");
             written++;
         }
         return written;
+    }
+
+    /// <summary>
+    /// A DEF name in SPEF notation: DEF escapes only some characters (e.g. <c>\[</c>), SPEF needs every special character
+    /// of an identifier escaped (<c>a.b$c</c> → <c>a\.b\$c</c>); unescaped <c>[ ]</c> stay bus-bit delimiters.
+    /// </summary>
+    public static string SpefName(string defName)
+    {
+        var sb = new System.Text.StringBuilder(defName.Length + 8);
+        for (int i = 0; i < defName.Length; i++)
+        {
+            char c = defName[i];
+            if (c == '\\' && i + 1 < defName.Length) { sb.Append('\\').Append(defName[++i]); continue; }
+            if (char.IsLetterOrDigit(c) || c is '_' or '[' or ']') sb.Append(c);
+            else sb.Append('\\').Append(c);
+        }
+        return sb.ToString();
     }
 
     private static bool OnSegment((long X, long Y) p, DefRouteSegment w) =>

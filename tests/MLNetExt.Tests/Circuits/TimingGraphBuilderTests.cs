@@ -392,3 +392,13 @@ public sealed class OpenStaFactAttribute : FactAttribute
         }
     }
 }
+
+public sealed class SpefNameTests
+{
+    [Theory]
+    [InlineData("_345_", "_345_")]
+    [InlineData("req_msg[0]", "req_msg[0]")]
+    [InlineData(@"ex_block_i.mult_q\[0\]$_DFF_PN1_", @"ex_block_i\.mult_q\[0\]\$_DFF_PN1_")]
+    [InlineData("u0/x", @"u0\/x")]
+    public void DefNamesAreEscapedForSpef(string def, string spef) => Assert.Equal(spef, DefParasiticsExtractor.SpefName(def));
+}
