@@ -99,6 +99,32 @@ public sealed partial class OnnxGraphBuilder
         return value;
     }
 
+    /// <summary>
+    /// Declares a graph input whose dimensions are numbers or symbolic names (<c>"nodes"</c>): inputs sharing a name must
+    /// agree in size, so unrelated dynamic sizes (pins vs edges) need different names.
+    /// </summary>
+    public string AddInputDims(string name, OnnxElementType type, params object[] dims)
+    {
+        _graph.Input.Add(ValueInfoDims(Claim(name), type, dims));
+        return name;
+    }
+
+    /// <summary>Declares an output with numeric or symbolic dimensions (see <see cref="AddInputDims"/>).</summary>
+    public string AddOutputDims(string value, string outputName, OnnxElementType type, params object[] dims)
+    {
+        if (value != outputName) value = Node("Identity", new[] { value }, outputName: outputName);
+        _graph.Output.Add(ValueInfoDims(value, type, dims));
+        return value;
+    }
+
+    private static ValueInfoProto ValueInfoDims(string name, OnnxElementType type, object[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims)
+            shape.Dim.Add(d is string s ? new TensorShapeProto.Types.Dimension { DimParam = s } : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(d) });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } } };
+    }
+
     /// <summary>Declares a graph input whose shape is left unspecified (Loop body inputs).</summary>
     public string AddInputAnyShape(string name, OnnxElementType type)
     {

@@ -109,3 +109,49 @@ public sealed class PreRoutGnnTests
         RequiredTime = g.RequiredTime, NetDelay = g.NetDelay, CellDelay = g.CellDelay, IsEndpoint = g.IsEndpoint,
     };
 }
+
+public sealed class PreRoutGnnOnnxTests
+{
+    [Theory]
+    [InlineData(true, true, LutReadout.Attention)]
+    [InlineData(false, false, LutReadout.QueryMask)]
+    public void OnnxExportReproducesSequentialPropagationOnAHeldOutDesign(bool pretraining, bool residual, LutReadout readout)
+    {
+        var train = SyntheticCircuits.Generate(11, 50, "train");
+        var heldOut = SyntheticCircuits.Generate(12, 70, "held_out");
+        using var model = new PreRoutGnnTrainer(new PreRoutGnnOptions
+        {
+            Architecture = new PreRoutGnnArchitecture(pretraining, residual, readout), Epochs = 5, PretrainEpochs = pretraining ? 3 : 0, Seed = 2,
+        }).Fit(new[] { train });
+        var path = Path.Combine(Path.GetTempPath(), $"prg{Guid.NewGuid():N}.onnx");
+        try
+        {
+            PreRoutGnnOnnx.Export(model.Network, path);
+            var inputs = PreRoutGnnOnnxInputs.From(heldOut, pretraining);
+            using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path);
+            var feeds = inputs.Floats.Select(kv => Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(kv.Key,
+                    new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(kv.Value.Data, kv.Value.Shape.Select(d => (int)d).ToArray())))
+                .Concat(inputs.Longs.Select(kv => Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(kv.Key,
+                    new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<long>(kv.Value.Data, kv.Value.Shape.Select(d => (int)d).ToArray())))).ToList();
+            using var results = session.Run(feeds);
+            var onnx = results.ToDictionary(r => r.Name, r => r.AsEnumerable<float>().ToArray());
+            var p = model.Predict(heldOut);
+            var arrival = new float[heldOut.NodeCount * 4];
+            for (int i = 0; i < heldOut.NodeCount; i++) for (int c = 0; c < 4; c++) arrival[i * 4 + c] = onnx["state"][i * 8 + c];
+            Assert.Equal(heldOut.NodeCount * 8, onnx["state"].Length);
+            Assert.InRange(MaxAbs(arrival, p.ArrivalTime), 0, 1e-4);
+            Assert.InRange(MaxAbs(onnx["cell_delay"], p.CellDelay), 0, 1e-4);
+            var netLog = p.NetDelay.Select(v => MathF.Log(v + 1e-4f) + 7.6f).ToArray();
+            Assert.InRange(MaxAbs(onnx["net_delay"], netLog), 0, 1e-3);
+        }
+        finally { File.Delete(path); }
+    }
+
+    private static double MaxAbs(float[] a, float[] b)
+    {
+        Assert.Equal(a.Length, b.Length);
+        double m = 0;
+        for (int i = 0; i < a.Length; i++) m = Math.Max(m, Math.Abs(a[i] - b[i]));
+        return m;
+    }
+}
