@@ -81,8 +81,8 @@ public sealed record LibertyTimingArc(string RelatedPin, string TimingType, stri
 public sealed record LibertyPin(string Name, string Direction, double Capacitance, double RiseCapacitance, double FallCapacitance,
     bool IsClock, IReadOnlyList<LibertyTimingArc> Timing);
 
-/// <summary>A library cell.</summary>
-public sealed record LibertyCell(string Name, double Area, bool IsSequential, IReadOnlyDictionary<string, LibertyPin> Pins);
+/// <summary>A library cell; <paramref name="IsLatch"/> for level-sensitive storage (a <c>latch</c> group).</summary>
+public sealed record LibertyCell(string Name, double Area, bool IsSequential, IReadOnlyDictionary<string, LibertyPin> Pins, bool IsLatch = false);
 
 /// <summary>A Liberty library: units and cells with pins, capacitances and NLDM timing arcs.</summary>
 public sealed class LibertyLibrary
@@ -140,7 +140,8 @@ public sealed class LibertyLibrary
                     pin.Attribute("clock") == "true", arcs);
             }
             bool sequential = cell.Groups.Any(g => g.Kind is "ff" or "latch" or "ff_bank" or "statetable");
-            cells[cell.Name] = new LibertyCell(cell.Name, Number(cell.Attribute("area"), 0, source, cell.Line, "area"), sequential, pins);
+            cells[cell.Name] = new LibertyCell(cell.Name, Number(cell.Attribute("area"), 0, source, cell.Line, "area"), sequential, pins,
+                cell.Groups.Any(g => g.Kind == "latch"));
         }
         return new LibertyLibrary(library.Name, time, cap, cells);
     }

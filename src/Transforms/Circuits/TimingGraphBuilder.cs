@@ -115,6 +115,9 @@ public static class TimingGraphBuilder
                 foreach (var arc in pin.Timing)
                 {
                     if (IsCheck(arc.TimingType) || !local.TryGetValue(arc.RelatedPin, out var from) || from == to || !seen.Add(arc.RelatedPin)) continue;
+                    // A latch's transparent D→Q arc closes loops through clock gates (latch → gated clock → flops → latch D).
+                    // Like a static timer without time borrowing, keep only the enable→Q launch and end paths at D.
+                    if (cell.IsLatch && arc.TimingType is not ("rising_edge" or "falling_edge")) continue;
                     var lateArc = lateCell.Pins.GetValueOrDefault(pinName)?.Timing.FirstOrDefault(a => a.RelatedPin == arc.RelatedPin && !IsCheck(a.TimingType));
                     cellArcs.Add((from, to, arc, earlyLib, lateArc ?? arc, lateArc is null ? earlyLib : lateLib));
                 }

@@ -402,3 +402,44 @@ public sealed class SpefNameTests
     [InlineData("u0/x", @"u0\/x")]
     public void DefNamesAreEscapedForSpef(string def, string spef) => Assert.Equal(spef, DefParasiticsExtractor.SpefName(def));
 }
+
+public sealed class LatchLoopTests
+{
+    [Fact]
+    public void LatchDataToOutputArcIsCutSoClockGatingLoopsLevelize()
+    {
+        // A clock gate: latch Q gates the clock of r1, whose Q feeds the latch's D back through an inverter.
+        var latch = """
+              cell (LATCH) {
+                area : 3;
+                latch (IQ, IQN) { data_in : "D"; enable : "G"; }
+                pin (D) { direction : input; capacitance : 1.0; }
+                pin (G) { direction : input; clock : true; capacitance : 1.0; }
+                pin (Q) { direction : output; function : "IQ";
+                  timing () { related_pin : "D"; timing_sense : positive_unate; cell_rise (scalar) { values ("0.1"); } cell_fall (scalar) { values ("0.1"); } }
+                  timing () { related_pin : "G"; timing_type : rising_edge; cell_rise (scalar) { values ("0.2"); } cell_fall (scalar) { values ("0.2"); } } }
+              }
+            }
+            """;
+        var liberty = TinyDesign.Liberty[..TinyDesign.Liberty.LastIndexOf('}')] + latch;
+        var lib = LibertyLibrary.From(LibertyParser.Parse(new StringReader(liberty), "latch.lib"), "latch.lib");
+        Assert.True(lib.Cells["LATCH"].IsLatch);
+        Assert.False(lib.Cells["DFF"].IsLatch);
+        var netlist = """
+            module top (clk, a, y);
+              input clk; input a; output y;
+              wire en; wire gclk; wire q; wire nq;
+              LATCH l1 (.D(nq), .G(clk), .Q(en));
+              INV g1 (.A(en), .Y(gclk));
+              DFF r1 (.CK(gclk), .D(a), .Q(q));
+              INV u1 (.A(q), .Y(nq));
+              INV u2 (.A(q), .Y(y));
+            endmodule
+            """;
+        var g = TimingGraphBuilder.Build(VerilogNetlistReader.Read(new StringReader(netlist), "gate.v"), TinyDesign.Placement(), new[] { lib });
+        var arcs = g.CellSource.Zip(g.CellTarget, (s, t) => $"{g.PinNames[s]}>{g.PinNames[t]}").ToList();
+        Assert.Contains("l1/G>l1/Q", arcs);
+        Assert.DoesNotContain("l1/D>l1/Q", arcs);
+        Assert.True(g.Levels[Array.IndexOf(g.PinNames, "l1/D")] > g.Levels[Array.IndexOf(g.PinNames, "r1/Q")]);
+    }
+}
