@@ -149,14 +149,18 @@ public sealed class CircuitDataset
 
     /// <summary>
     /// The pre-routing graph of <paramref name="design"/> without labels (no OpenSTA): what a user predicting timing of a new
-    /// placement builds. Returns the graph and the seconds spent reading the files and building it.
+    /// placement builds. Returns the graph, the seconds spent reading the files and building it, and how many instances
+    /// of cells missing from the libraries were left out (black boxes) when <paramref name="blackBoxUnknownCells"/>.
     /// </summary>
-    public (TimingGraph Graph, double Seconds) BuildUnlabelled(CircuitDesignSource design)
+    public (TimingGraph Graph, double Seconds, int BlackBoxes) BuildUnlabelled(CircuitDesignSource design, bool blackBoxUnknownCells = false)
     {
         var clock = Stopwatch.StartNew();
         var libs = Libraries(design);
-        var graph = TimingGraphBuilder.Build(VerilogNetlistReader.Read(design.Netlist), DefReader.Read(design.Def), libs, technology: design.Technology);
-        return (graph, clock.Elapsed.TotalSeconds);
+        var netlist = VerilogNetlistReader.Read(design.Netlist);
+        var graph = TimingGraphBuilder.Build(netlist, DefReader.Read(design.Def), libs, technology: design.Technology, blackBoxUnknownCells: blackBoxUnknownCells);
+        var known = libs.SelectMany(l => l.Cells.Keys).ToHashSet(StringComparer.Ordinal);
+        int boxes = blackBoxUnknownCells ? netlist.Instances.Count(i => i.Connections.Count > 0 && !known.Contains(i.CellType)) : 0;
+        return (graph, clock.Elapsed.TotalSeconds, boxes);
     }
 
     private IReadOnlyList<LibertyLibrary> Libraries(CircuitDesignSource design)

@@ -21,8 +21,12 @@ public static class TimingGraphBuilder
     /// <param name="late">Libraries of the late (max) corner; null duplicates <paramref name="early"/>.</param>
     /// <param name="labels">OpenSTA timing of the routed design; null leaves every label NaN.</param>
     /// <param name="technology">Technology name stored in the graph.</param>
+    /// <param name="blackBoxUnknownCells">
+    /// Leave instances of cells missing from the libraries out of the graph (OpenSTA's "black box") instead of failing;
+    /// their nets lose that driver or load. Off by default: a missing library is usually a mistake.
+    /// </param>
     public static TimingGraph Build(VerilogModule netlist, DefDesign placement, IReadOnlyList<LibertyLibrary> early,
-        IReadOnlyList<LibertyLibrary>? late = null, StaTimingReport? labels = null, string technology = "")
+        IReadOnlyList<LibertyLibrary>? late = null, StaTimingReport? labels = null, string technology = "", bool blackBoxUnknownCells = false)
     {
         late ??= early;
         var cellsEarly = CellIndex(early);
@@ -92,7 +96,7 @@ public static class TimingGraphBuilder
             var instName = Plain(inst.Name);
             if (!cellsEarly.TryGetValue(inst.CellType, out var found))
             {
-                if (inst.Connections.Count == 0) continue; // physical-only cells (tap, filler, decap) have no signal pins
+                if (inst.Connections.Count == 0 || blackBoxUnknownCells) continue; // physical-only cells (tap, filler, decap) have no signal pins
                 throw new TimingGraphException($"cell '{inst.CellType}' of instance '{inst.Name}' (netlist line {inst.Line}) is in none of the Liberty libraries given ({string.Join(", ", early.Select(l => l.Name))}).");
             }
             var (cell, earlyLib) = found;
