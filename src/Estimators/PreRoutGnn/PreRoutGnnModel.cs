@@ -88,6 +88,22 @@ public sealed class PreRoutGnnModel : IDisposable
         return new TimingPrediction(arrival, slew, netDelay, cell, slack);
     }
 
+    /// <summary>
+    /// Predictions of <paramref name="graph"/> as ML.NET rows, one per pin: design, pin, predicted arrival and slew (4 corners,
+    /// ns) and predicted worst late slack where the graph has a required time.
+    /// </summary>
+    public Microsoft.ML.IDataView PredictPins(Microsoft.ML.MLContext mlContext, TimingGraph graph)
+    {
+        var p = Predict(graph);
+        var rows = Enumerable.Range(0, graph.NodeCount).Select(i => new PredictedPin
+        {
+            Design = $"{graph.Technology}/{graph.Design}", Pin = graph.PinNames[i],
+            Arrival = p.ArrivalTime.AsSpan(i * 4, 4).ToArray(), Slew = p.Slew.AsSpan(i * 4, 4).ToArray(),
+            Slack = (float)TimingMetrics.EndpointSlack(graph, p.ArrivalTime)[i], IsEndpoint = graph.IsEndpoint[i],
+        }).ToList();
+        return mlContext.Data.LoadFromEnumerable(rows);
+    }
+
     /// <summary>R² metrics of each graph (labels needed) and their mean.</summary>
     public (IReadOnlyList<TimingMetrics> PerDesign, TimingMetrics Mean) Evaluate(IReadOnlyList<TimingGraph> graphs)
     {
@@ -153,4 +169,21 @@ public sealed class PreRoutGnnModel : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => Network.Dispose();
+}
+
+/// <summary>One pin's prediction as an ML.NET row (see <see cref="PreRoutGnnModel.PredictPins"/>).</summary>
+public sealed class PredictedPin
+{
+    /// <summary>technology/design.</summary>
+    public string Design { get; set; } = "";
+    /// <summary>Pin name.</summary>
+    public string Pin { get; set; } = "";
+    /// <summary>Predicted arrival per corner (ns).</summary>
+    [Microsoft.ML.Data.VectorType(4)] public float[] Arrival { get; set; } = Array.Empty<float>();
+    /// <summary>Predicted slew per corner (ns).</summary>
+    [Microsoft.ML.Data.VectorType(4)] public float[] Slew { get; set; } = Array.Empty<float>();
+    /// <summary>Predicted worst late slack at endpoints (NaN elsewhere).</summary>
+    public float Slack { get; set; }
+    /// <summary>Timing endpoint.</summary>
+    public bool IsEndpoint { get; set; }
 }
