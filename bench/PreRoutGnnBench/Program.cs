@@ -5,7 +5,7 @@
 // Usage: dotnet run -c Release --project bench/PreRoutGnnBench -- <cache> <train,...> <validation,...> <test,...>
 //        [epochs=200] [pretrainEpochs=200] [seeds=1] [models=all] [partitionDesign=] [partitionNodes=]
 //   design ids are cache file stems (technology_design, see bench/CircuitDatasetBench).
-//   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,fasttree
+//   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,fasttree
 //   child mode for memory: -- memory <cache> <design> <partitionNodes> <epochs>
 using System.Diagnostics;
 using Microsoft.ML;
@@ -28,7 +28,7 @@ var train = Load(args[1]); var validation = Load(args[2]); var test = Load(args[
 int epochs = args.Length > 4 ? int.Parse(args[4]) : 200;
 int pretrain = args.Length > 5 ? int.Parse(args[5]) : 200;
 int seeds = args.Length > 6 ? int.Parse(args[6]) : 1;
-var models = (args.Length > 7 ? args[7] : "preroutgnn,timinggcn,nopretrain,noresidual,noattention,fasttree").Split(',').ToHashSet();
+var models = (args.Length > 7 ? args[7] : "preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,fasttree").Split(',').ToHashSet();
 string? partitionDesign = args.Length > 8 && args[8].Length > 0 ? args[8] : null;
 int partitionNodes = args.Length > 9 ? int.Parse(args[9]) : 0;
 torch.set_num_threads(Environment.ProcessorCount);
@@ -47,6 +47,7 @@ var architectures = new (string Key, string Name, PreRoutGnnArchitecture Arch)[]
     ("nopretrain", "PreRoutGNN − pre-training", new(false, true, LutReadout.Attention)),
     ("noresidual", "PreRoutGNN − residual", new(true, false, LutReadout.Attention)),
     ("noattention", "PreRoutGNN − LUT attention", new(true, true, LutReadout.QueryMask)),
+    ("cellresidual", "PreRoutGNN + cell residual (ours)", new(true, true, LutReadout.Attention, CellResidual: true)),
 };
 foreach (var (key, name, arch) in architectures.Where(a => models.Contains(a.Key)))
 {

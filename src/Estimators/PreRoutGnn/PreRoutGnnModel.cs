@@ -148,7 +148,7 @@ public sealed class PreRoutGnnModel : IDisposable
         var bytes = TorchModelPayload.Create(MethodName, w =>
         {
             var a = Network.Architecture;
-            w.Write(a.Pretraining); w.Write(a.Residual); w.Write((int)a.Readout); w.Write(a.Hidden); w.Write(a.PropagationHidden); w.Write(a.NetConvLayers);
+            w.Write(a.Pretraining); w.Write(a.Residual); w.Write((int)a.Readout); w.Write(a.Hidden); w.Write(a.PropagationHidden); w.Write(a.NetConvLayers); w.Write(a.CellResidual);
         }, Network);
         AtomicFile.Write(path, s => s.Write(bytes));
     }
@@ -160,7 +160,7 @@ public sealed class PreRoutGnnModel : IDisposable
         if (!File.Exists(path)) throw new FileNotFoundException($"PreRoutGNN model not found: {path}", path);
         var stored = TorchModelPayload.Read(File.ReadAllBytes(path), MethodName, path);
         using var r = stored.OpenConfig();
-        var a = new PreRoutGnnArchitecture(r.ReadBoolean(), r.ReadBoolean(), (LutReadout)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32());
+        var a = new PreRoutGnnArchitecture(r.ReadBoolean(), r.ReadBoolean(), (LutReadout)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean());
         var network = new PreRoutGnnNetwork(a);
         stored.LoadWeights(network);
         network.eval();

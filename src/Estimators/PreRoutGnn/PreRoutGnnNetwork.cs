@@ -50,7 +50,12 @@ public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
 /// <param name="Hidden">Embedding width of the NetConv stack.</param>
 /// <param name="PropagationHidden">MLP width of the propagation steps.</param>
 /// <param name="NetConvLayers">Number of NetConv layers.</param>
-public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, LutReadout Readout, int Hidden = 64, int PropagationHidden = 128, int NetConvLayers = 4)
+/// <param name="CellResidual">
+/// Ours, off in the paper's code: a cell step adds its output to the latest input state over its arcs (arrival and ln-slew
+/// of the worst input), so cells also learn a local delay instead of carrying absolute times through an MLP.
+/// </param>
+public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, LutReadout Readout, int Hidden = 64, int PropagationHidden = 128, int NetConvLayers = 4,
+    bool CellResidual = false)
 {
     /// <summary>Node features the propagation sees: base (+ latent + graph mean) + NetConv embedding.</summary>
     public int InputFeatures => TimingGraphTensors.BaseFeatureCount + (Pretraining ? 2 * GraphAutoEncoder.Latent : 0);
@@ -110,6 +115,7 @@ public sealed class PreRoutGnnNetwork : Module
         var (sum, max, delay) = _propagation.CellArcs(truth.index_select(0, g.CellSource), h.index_select(0, g.CellSource), h.index_select(0, g.CellTarget),
             g.LutAxes, g.LutValues, g.LutMask);
         var outputs = _propagation.Reduce(h, GraphScatter.Sum(sum, g.CellTarget, n), GraphScatter.Extreme(max, g.CellTarget, n, max: true));
+        if (Architecture.CellResidual) outputs = outputs + GraphScatter.Extreme(truth.index_select(0, g.CellSource), g.CellTarget, n, max: true);
         var state = g.IsNetSink * sinks + (1 - g.IsNetSink) * outputs;
         return new TimingOutputs(state, netDelay, delay);
     }
@@ -140,6 +146,7 @@ public sealed class PreRoutGnnNetwork : Module
                 var (sum, max, delay) = _propagation.CellArcs(state.index_select(0, src), h.index_select(0, src), h.index_select(0, dst),
                     g.LutAxes.index_select(0, step.CellEdges), g.LutValues.index_select(0, step.CellEdges), g.LutMask.index_select(0, step.CellEdges));
                 cellOut = _propagation.Reduce(hn, GraphScatter.Sum(sum, step.CellLocalTarget, m), GraphScatter.Extreme(max, step.CellLocalTarget, m, max: true));
+                if (Architecture.CellResidual) cellOut = cellOut + GraphScatter.Extreme(state.index_select(0, src), step.CellLocalTarget, m, max: true);
                 cellDelay.index_copy_(0, step.CellEdges, delay);
             }
             var sink = g.IsNetSink.index_select(0, step.Nodes);

@@ -137,6 +137,7 @@ public static class PreRoutGnnOnnx
             body.Gather(axesPad, ce), body.Gather(valuesPad, ce), body.Gather(maskPad, ce));
         var cellOut = Mlp(body, network._propagation._reduce, body.Concat(1, hn,
             First(body, ScatterSum(body, sum, cl, widthPlus, 32), width), First(body, ScatterExtreme(body, max, cl, widthPlus, 32, true), width)));
+        if (a.CellResidual) cellOut = body.Add(cellOut, First(body, ScatterExtreme(body, body.Gather(state, cs), cl, widthPlus, 8, true), width));
         var sink = body.Gather(sinkPad, nodes);
         var one = body.Scalar(1f);
         var update = body.Add(body.Mul(sink, netOut), body.Mul(body.Sub(one, sink), cellOut));

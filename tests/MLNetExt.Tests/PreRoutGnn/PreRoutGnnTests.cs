@@ -115,13 +115,14 @@ public sealed class PreRoutGnnOnnxTests
     [Theory]
     [InlineData(true, true, LutReadout.Attention)]
     [InlineData(false, false, LutReadout.QueryMask)]
-    public void OnnxExportReproducesSequentialPropagationOnAHeldOutDesign(bool pretraining, bool residual, LutReadout readout)
+    [InlineData(true, true, LutReadout.Attention, true)]
+    public void OnnxExportReproducesSequentialPropagationOnAHeldOutDesign(bool pretraining, bool residual, LutReadout readout, bool cellResidual = false)
     {
         var train = SyntheticCircuits.Generate(11, 50, "train");
         var heldOut = SyntheticCircuits.Generate(12, 70, "held_out");
         using var model = new PreRoutGnnTrainer(new PreRoutGnnOptions
         {
-            Architecture = new PreRoutGnnArchitecture(pretraining, residual, readout), Epochs = 5, PretrainEpochs = pretraining ? 3 : 0, Seed = 2,
+            Architecture = new PreRoutGnnArchitecture(pretraining, residual, readout, CellResidual: cellResidual), Epochs = 5, PretrainEpochs = pretraining ? 3 : 0, Seed = 2,
         }).Fit(new[] { train });
         var path = Path.Combine(Path.GetTempPath(), $"prg{Guid.NewGuid():N}.onnx");
         try
