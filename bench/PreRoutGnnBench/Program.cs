@@ -3,7 +3,7 @@
 // FastTree regressor on per-pin hand features, all in one run; plus peak memory with and without the order-preserving
 // partition on one design (each measured in its own process).
 // Usage: dotnet run -c Release --project bench/PreRoutGnnBench -- <cache> <train,...> <validation,...> <test,...>
-//        [epochs=200] [pretrainEpochs=200] [seeds=1] [models=all] [partitionDesign=] [partitionNodes=]
+//        [epochs=200] [pretrainEpochs=200] [seeds=1] [models=all] [partitionDesign=] [partitionNodes=] [pinsPerEpoch=0 (all)] [trainWindow=50000]
 //   design ids are cache file stems (technology_design, see bench/CircuitDatasetBench).
 //   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,fasttree
 //   child mode for memory: -- memory <cache> <design> <partitionNodes> <epochs>
@@ -31,12 +31,14 @@ int seeds = args.Length > 6 ? int.Parse(args[6]) : 1;
 var models = (args.Length > 7 ? args[7] : "preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,fasttree").Split(',').ToHashSet();
 string? partitionDesign = args.Length > 8 && args[8].Length > 0 ? args[8] : null;
 int partitionNodes = args.Length > 9 ? int.Parse(args[9]) : 0;
+int pinsPerEpoch = args.Length > 10 ? int.Parse(args[10]) : 0;
+int trainWindow = args.Length > 11 ? int.Parse(args[11]) : 50_000;
 torch.set_num_threads(Environment.ProcessorCount);
 
 var report = new BenchReport("preroutgnn", $"dotnet run -c Release --project bench/PreRoutGnnBench -- {string.Join(' ', args)}");
 string Names(IEnumerable<TimingGraph> gs) => string.Join(", ", gs.Select(g => $"{g.Technology}/{g.Design} ({g.NodeCount:N0} pins)"));
 report.AddNote($"Train: {Names(train)}. Validation (weight selection): {Names(validation)}. Test (never seen): {Names(test)}.");
-report.AddNote($"{epochs} epochs, {pretrain} pre-training epochs, {seeds} seed(s); medians over seeds. R² per corner then averaged; slack R² over endpoints (worst late slack = required − predicted arrival).");
+report.AddNote($"{epochs} epochs of about {(pinsPerEpoch == 0 ? "all" : pinsPerEpoch.ToString("N0"))} pins (training pieces of ≤ {trainWindow:N0} pins), {pretrain} pre-training epochs, {seeds} seed(s); medians over seeds. R² per corner then averaged; slack R² over endpoints (worst late slack = required − predicted arrival).");
 var perModel = new Dictionary<string, List<TimingMetrics>>();
 var curves = new List<(string, double[], double[])>();
 
@@ -57,6 +59,7 @@ foreach (var (key, name, arch) in architectures.Where(a => models.Contains(a.Key
         var trainer = new PreRoutGnnTrainer(new PreRoutGnnOptions
         {
             Architecture = arch, Epochs = epochs, PretrainEpochs = arch.Pretraining ? pretrain : 0, Seed = 3407 + seed,
+            PinsPerEpoch = pinsPerEpoch, PartitionNodes = trainWindow,
             Progress = new Progress<TrainingProgress>(p => { if (p.Epoch % 20 == 0) Console.WriteLine($"  {name} seed {seed} epoch {p.Epoch} loss {p.TrainLoss:F4} val(1−R²) {p.ValidationLoss:F3} {p.Elapsed.TotalSeconds:F0}s"); }),
         });
         using var model = trainer.Fit(train, validation);
@@ -105,7 +108,7 @@ if (partitionDesign is not null && partitionNodes > 0)
     foreach (var nodes in new[] { int.MaxValue / 2, partitionNodes })
     {
         var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
-        foreach (var a in new[] { typeof(Program).Assembly.Location, "memory", cache, partitionDesign, nodes.ToString(), Math.Min(epochs, 30).ToString() }) info.ArgumentList.Add(a);
+        foreach (var a in new[] { typeof(Program).Assembly.Location, "memory", cache, partitionDesign, nodes.ToString(), Math.Min(epochs, 10).ToString() }) info.ArgumentList.Add(a);
         using var child = Process.Start(info)!;
         var line = child.StandardOutput.ReadToEnd().Split('\n').Last(l => l.StartsWith("RESULT", StringComparison.Ordinal)).Split(' ');
         child.WaitForExit();

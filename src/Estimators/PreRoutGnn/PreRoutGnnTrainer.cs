@@ -30,6 +30,12 @@ public sealed class PreRoutGnnOptions
     public int PartitionNodes { get; set; } = 50_000;
     /// <summary>Context levels before and after each window (reference 4).</summary>
     public int PartitionPadLevels { get; set; } = 4;
+    /// <summary>
+    /// Pins per epoch (0 = every piece every epoch): each epoch trains on a random subset of the training pieces holding
+    /// about this many pins, so large designs enter training without making every epoch as slow as the whole set.
+    /// Pre-training samples its pieces the same way.
+    /// </summary>
+    public int PinsPerEpoch { get; set; }
     /// <summary>Evaluate the validation graphs every this many epochs and keep the best weights (by mean arrival R²).</summary>
     public int ValidateEvery { get; set; } = 10;
     /// <summary>Seed (reference 3407).</summary>
@@ -48,6 +54,7 @@ public sealed class PreRoutGnnOptions
             throw new ArgumentOutOfRangeException(nameof(PretrainEpochs), 0, "Pre-training is on (Architecture.Pretraining) but PretrainEpochs is 0.");
         if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be positive.");
         if (PartitionNodes < 100) throw new ArgumentOutOfRangeException(nameof(PartitionNodes), PartitionNodes, "PartitionNodes must be at least 100.");
+        if (PinsPerEpoch < 0) throw new ArgumentOutOfRangeException(nameof(PinsPerEpoch), PinsPerEpoch, "PinsPerEpoch must not be negative (0 = all).");
         if (PartitionPadLevels < 0) throw new ArgumentOutOfRangeException(nameof(PartitionPadLevels), PartitionPadLevels, "PartitionPadLevels must not be negative.");
     }
 }
@@ -102,18 +109,19 @@ public sealed class PreRoutGnnTrainer
                 network.train();
                 double total = 0;
                 if (!o.StepPerPiece) optimizer.zero_grad();
-                foreach (var piece in pieces.OrderBy(_ => rng.Next()))
+                var epochPieces = Sample(pieces, rng);
+                foreach (var piece in epochPieces)
                 {
                     using var scope = NewDisposeScope();
                     if (o.StepPerPiece) optimizer.zero_grad();
                     using var outputs = network.TeacherForced(piece);
                     var loss = Loss(outputs, piece);
-                    (o.StepPerPiece ? loss : loss / pieces.Count).backward();
+                    (o.StepPerPiece ? loss : loss / epochPieces.Count).backward();
                     total += loss.item<float>();
                     if (o.StepPerPiece) { nn.utils.clip_grad_norm_(network.parameters(), o.GradientClip); optimizer.step(); }
                 }
                 if (!o.StepPerPiece) { nn.utils.clip_grad_norm_(network.parameters(), o.GradientClip); optimizer.step(); }
-                double mean = total / pieces.Count;
+                double mean = total / epochPieces.Count;
                 if (!double.IsFinite(mean)) throw new InvalidOperationException($"PreRoutGNN training diverged at epoch {epoch} (loss {mean}); lower LearningRate.");
                 losses.Add(mean);
                 double? validationScore = null;
@@ -157,10 +165,11 @@ public sealed class PreRoutGnnTrainer
             Options.CancellationToken.ThrowIfCancellationRequested();
             optimizer.zero_grad();
             double total = 0;
-            foreach (var piece in pieces.OrderBy(_ => rng.Next()))
+            var epochPieces = Sample(pieces, rng);
+            foreach (var piece in epochPieces)
             {
                 using var scope = NewDisposeScope();
-                var loss = autoEncoder.call(piece) / pieces.Count;
+                var loss = autoEncoder.call(piece) / epochPieces.Count;
                 loss.backward();
                 total += loss.item<float>();
             }
@@ -169,6 +178,21 @@ public sealed class PreRoutGnnTrainer
         }
         PretrainLossHistory = history;
         return autoEncoder.Encoder;
+    }
+
+    // A random order of all pieces, cut after about PinsPerEpoch pins (at least one piece).
+    private List<TimingGraphTensors> Sample(List<TimingGraphTensors> pieces, Random rng)
+    {
+        var order = pieces.OrderBy(_ => rng.Next()).ToList();
+        if (Options.PinsPerEpoch == 0) return order;
+        var chosen = new List<TimingGraphTensors>();
+        long pins = 0;
+        foreach (var p in order)
+        {
+            if (chosen.Count > 0 && pins + p.NodeCount > Options.PinsPerEpoch) continue;
+            chosen.Add(p); pins += p.NodeCount;
+        }
+        return chosen;
     }
 
     /// <summary>
