@@ -3,9 +3,10 @@
 // FastTree regressor on per-pin hand features, all in one run; plus peak memory with and without the order-preserving
 // partition on one design (each measured in its own process).
 // Usage: dotnet run -c Release --project bench/PreRoutGnnBench -- <cache> <train,...> <validation,...> <test,...>
-//        [epochs=200] [pretrainEpochs=200] [seeds=1] [models=all] [partitionDesign=] [partitionNodes=] [pinsPerEpoch=0 (all)] [trainWindow=50000]
+//        [epochs=200] [pretrainEpochs=200] [seeds=1] [models=all] [partitionDesign=] [partitionNodes=] [pinsPerEpoch=0 (all)] [trainWindow=50000] [report=preroutgnn]
 //   design ids are cache file stems (technology_design, see bench/CircuitDatasetBench).
-//   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,fasttree
+//   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,units,units-cellresidual,
+//           units-cellresidual-nopretrain,fasttree
 //   child mode for memory: -- memory <cache> <design> <partitionNodes> <epochs>
 using System.Diagnostics;
 using Microsoft.ML;
@@ -33,9 +34,10 @@ string? partitionDesign = args.Length > 8 && args[8].Length > 0 ? args[8] : null
 int partitionNodes = args.Length > 9 ? int.Parse(args[9]) : 0;
 int pinsPerEpoch = args.Length > 10 ? int.Parse(args[10]) : 0;
 int trainWindow = args.Length > 11 ? int.Parse(args[11]) : 50_000;
+string reportName = args.Length > 12 ? args[12] : "preroutgnn";
 torch.set_num_threads(Environment.ProcessorCount);
 
-var report = new BenchReport("preroutgnn", $"dotnet run -c Release --project bench/PreRoutGnnBench -- {string.Join(' ', args)}");
+var report = new BenchReport(reportName, $"dotnet run -c Release --project bench/PreRoutGnnBench -- {string.Join(' ', args)}");
 string Names(IEnumerable<TimingGraph> gs) => string.Join(", ", gs.Select(g => $"{g.Technology}/{g.Design} ({g.NodeCount:N0} pins)"));
 report.AddNote($"Train: {Names(train)}. Validation (weight selection): {Names(validation)}. Test (never seen): {Names(test)}.");
 report.AddNote($"{epochs} epochs of about {(pinsPerEpoch == 0 ? "all" : pinsPerEpoch.ToString("N0"))} pins (training pieces of ≤ {trainWindow:N0} pins), {pretrain} pre-training epochs, {seeds} seed(s); medians over seeds. R² per corner then averaged; slack R² over endpoints (worst late slack = required − predicted arrival).");
@@ -50,6 +52,9 @@ var architectures = new (string Key, string Name, PreRoutGnnArchitecture Arch)[]
     ("noresidual", "PreRoutGNN − residual", new(true, false, LutReadout.Attention)),
     ("noattention", "PreRoutGNN − LUT attention", new(true, true, LutReadout.QueryMask)),
     ("cellresidual", "PreRoutGNN + cell residual (ours)", new(true, true, LutReadout.Attention, CellResidual: true)),
+    ("units", "PreRoutGNN + design units (ours)", new(true, true, LutReadout.Attention, DesignUnits: true)),
+    ("units-cellresidual", "PreRoutGNN + design units + cell residual (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
+    ("units-cellresidual-nopretrain", "PreRoutGNN − pre-training + design units + cell residual (ours)", new(false, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
 };
 foreach (var (key, name, arch) in architectures.Where(a => models.Contains(a.Key)))
 {
@@ -125,8 +130,8 @@ if (partitionDesign is not null && partitionNodes > 0)
 }
 
 var dir = BenchReport.DefaultDirectory();
-Plots.Lines(Path.Combine(dir, "preroutgnn-training-loss.png"), "Training loss (teacher forcing), seed 0", "epoch", "loss", curves);
-report.AddPlot("preroutgnn-training-loss.png");
+Plots.Lines(Path.Combine(dir, $"{reportName}-training-loss.png"), "Training loss (teacher forcing), seed 0", "epoch", "loss", curves);
+report.AddPlot($"{reportName}-training-loss.png");
 var (json, md) = report.Write();
 Console.WriteLine(File.ReadAllText(md));
 return 0;

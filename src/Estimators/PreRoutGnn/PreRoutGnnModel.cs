@@ -72,18 +72,19 @@ public sealed class PreRoutGnnModel : IDisposable
     /// <summary>Predicts <paramref name="graph"/>'s timing (true sequential propagation from the primary inputs).</summary>
     public TimingPrediction Predict(TimingGraph graph)
     {
-        using var g = TimingGraphTensors.From(graph);
+        using var g = TimingGraphTensors.From(graph, designUnits: Network.Architecture.DesignUnits);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         Network.eval();
+        float ts = g.TimeScale;
         var o = Network.Propagate(g);
         var state = o.State.cpu().data<float>().ToArray();
         int n = graph.NodeCount;
         var arrival = new float[n * 4]; var slew = new float[n * 4];
         for (int i = 0; i < n; i++)
-            for (int c = 0; c < 4; c++) { arrival[i * 4 + c] = state[i * 8 + c]; slew[i * 4 + c] = MathF.Exp(state[i * 8 + 4 + c] - 3) - 1e-4f; }
-        var netDelay = o.NetDelay.cpu().data<float>().Select(v => MathF.Exp(v - 7.6f) - 1e-4f).ToArray();
-        var cell = o.CellDelay.cpu().data<float>().ToArray();
+            for (int c = 0; c < 4; c++) { arrival[i * 4 + c] = state[i * 8 + c] * ts; slew[i * 4 + c] = (MathF.Exp(state[i * 8 + 4 + c] - 3) - 1e-4f) * ts; }
+        var netDelay = o.NetDelay.cpu().data<float>().Select(v => (MathF.Exp(v - 7.6f) - 1e-4f) * ts).ToArray();
+        var cell = o.CellDelay.cpu().data<float>().Select(v => v * ts).ToArray();
         var slack = graph.RequiredTime.Select((r, i) => r - arrival[i]).ToArray();
         return new TimingPrediction(arrival, slew, netDelay, cell, slack);
     }
@@ -107,7 +108,7 @@ public sealed class PreRoutGnnModel : IDisposable
     /// <summary>R² metrics of each graph (labels needed) and their mean.</summary>
     public (IReadOnlyList<TimingMetrics> PerDesign, TimingMetrics Mean) Evaluate(IReadOnlyList<TimingGraph> graphs)
     {
-        var list = graphs.Select(graph => { using var g = TimingGraphTensors.From(graph); return Score(Network, g); }).ToList();
+        var list = graphs.Select(graph => { using var g = TimingGraphTensors.From(graph, designUnits: Network.Architecture.DesignUnits); return Score(Network, g); }).ToList();
         return (list, TimingMetrics.Average(list));
     }
 
@@ -132,7 +133,7 @@ public sealed class PreRoutGnnModel : IDisposable
         double Mean(Func<int, double> f) => Enumerable.Range(0, 4).Select(f).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average();
         bool Predicted(int i) => graph.Levels[i] > 0;
         var arrival = new float[n * 4];
-        for (int i = 0; i < n; i++) for (int c = 0; c < 4; c++) arrival[i * 4 + c] = state[i * 8 + c];
+        for (int i = 0; i < n; i++) for (int c = 0; c < 4; c++) arrival[i * 4 + c] = state[i * 8 + c] * g.TimeScale;
         var trueSlack = TimingMetrics.EndpointSlack(graph, graph.ArrivalTime);
         var predSlack = TimingMetrics.EndpointSlack(graph, arrival);
         var ep = Enumerable.Range(0, n).Where(i => double.IsFinite(trueSlack[i]) && double.IsFinite(predSlack[i])).ToList();
@@ -148,7 +149,7 @@ public sealed class PreRoutGnnModel : IDisposable
         var bytes = TorchModelPayload.Create(MethodName, w =>
         {
             var a = Network.Architecture;
-            w.Write(a.Pretraining); w.Write(a.Residual); w.Write((int)a.Readout); w.Write(a.Hidden); w.Write(a.PropagationHidden); w.Write(a.NetConvLayers); w.Write(a.CellResidual);
+            w.Write(a.Pretraining); w.Write(a.Residual); w.Write((int)a.Readout); w.Write(a.Hidden); w.Write(a.PropagationHidden); w.Write(a.NetConvLayers); w.Write(a.CellResidual); w.Write(a.DesignUnits);
         }, Network);
         AtomicFile.Write(path, s => s.Write(bytes));
     }
@@ -160,7 +161,7 @@ public sealed class PreRoutGnnModel : IDisposable
         if (!File.Exists(path)) throw new FileNotFoundException($"PreRoutGNN model not found: {path}", path);
         var stored = TorchModelPayload.Read(File.ReadAllBytes(path), MethodName, path);
         using var r = stored.OpenConfig();
-        var a = new PreRoutGnnArchitecture(r.ReadBoolean(), r.ReadBoolean(), (LutReadout)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean());
+        var a = new PreRoutGnnArchitecture(r.ReadBoolean(), r.ReadBoolean(), (LutReadout)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean(), r.ReadBoolean());
         var network = new PreRoutGnnNetwork(a);
         stored.LoadWeights(network);
         network.eval();

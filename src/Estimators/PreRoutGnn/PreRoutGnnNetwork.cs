@@ -54,8 +54,10 @@ public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
 /// Ours, off in the paper's code: a cell step adds its output to the latest input state over its arcs (arrival and ln-slew
 /// of the worst input), so cells also learn a local delay instead of carrying absolute times through an MLP.
 /// </param>
+/// <param name="DesignUnits">Ours, off in the reference: times in the design's typical gate delay, capacitances in its mean
+/// pin capacitance (see <see cref="TimingGraphTensors.From"/>).</param>
 public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, LutReadout Readout, int Hidden = 64, int PropagationHidden = 128, int NetConvLayers = 4,
-    bool CellResidual = false)
+    bool CellResidual = false, bool DesignUnits = false)
 {
     /// <summary>Node features the propagation sees: base (+ latent + graph mean) + NetConv embedding.</summary>
     public int InputFeatures => TimingGraphTensors.BaseFeatureCount + (Pretraining ? 2 * GraphAutoEncoder.Latent : 0);

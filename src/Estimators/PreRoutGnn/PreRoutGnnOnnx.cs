@@ -17,11 +17,16 @@ public sealed class PreRoutGnnOnnxInputs
     /// <summary>Int64 inputs by name.</summary>
     public Dictionary<string, (long[] Data, long[] Shape)> Longs { get; } = new();
 
-    /// <summary>Inputs of <paramref name="graph"/>; primary inputs get their known arrival/slew from the graph's labels (or SDC).</summary>
-    public static PreRoutGnnOnnxInputs From(TimingGraph graph, bool withHomogeneous)
+    /// <summary>
+    /// Inputs of <paramref name="graph"/> for a model of <paramref name="architecture"/>; primary inputs get their known
+    /// arrival/slew from the graph's labels (or SDC).
+    /// </summary>
+    public static PreRoutGnnOnnxInputs From(TimingGraph graph, PreRoutGnnArchitecture architecture)
     {
-        using var t = TimingGraphTensors.From(graph);
+        bool withHomogeneous = architecture.Pretraining;
+        using var t = TimingGraphTensors.From(graph, designUnits: architecture.DesignUnits);
         var r = new PreRoutGnnOnnxInputs();
+        r.Floats["time_scale"] = (new[] { t.TimeScale }, new long[] { 1 });
         void F(string name, Tensor x) => r.Floats[name] = (x.cpu().data<float>().ToArray(), x.shape);
         void L(string name, Tensor x) => r.Longs[name] = (x.cpu().data<long>().ToArray(), x.shape);
         F("node_features", t.NodeFeatures); F("is_net_sink", t.IsNetSink); F("pi_state", t.State * t.IsPrimaryInput);
@@ -52,8 +57,9 @@ public sealed class PreRoutGnnOnnxInputs
 /// <summary>
 /// Exports a <see cref="PreRoutGnnNetwork"/> to ONNX: the embedding (pre-trained encoder, NetConv stack, net-delay head)
 /// as plain operators and the level-order propagation as an ONNX <c>Loop</c> over the padded level schedule, so the file
-/// predicts any design from its graph arrays (<see cref="PreRoutGnnOnnxInputs"/>). Outputs: <c>state</c> [N, 8] (arrival
-/// ns ×4, ln-slew + 3 ×4), <c>net_delay</c> [N, 4] (ln + 7.6), <c>cell_delay</c> [E_cell, 4] (ns).
+/// predicts any design from its graph arrays (<see cref="PreRoutGnnOnnxInputs"/>). Outputs: <c>arrival</c> [N, 4] (ns),
+/// <c>state</c> [N, 8] (arrival ×4, ln-slew + 3 ×4), <c>net_delay</c> [N, 4] (ln + 7.6), <c>cell_delay</c> [E_cell, 4], the
+/// last three in model time units (ns × <c>time_scale</c>; time_scale is 1 unless the model uses design units).
 /// </summary>
 public static class PreRoutGnnOnnx
 {
@@ -80,6 +86,7 @@ public static class PreRoutGnnOnnx
         var levelNetLocal = b.AddInputDims("level_net_local", OnnxElementType.Int64, "levels", "level_net_width");
         var levelCell = b.AddInputDims("level_cell", OnnxElementType.Int64, "levels", "level_cell_width");
         var levelCellLocal = b.AddInputDims("level_cell_local", OnnxElementType.Int64, "levels", "level_cell_width");
+        var timeScale = b.AddInputDims("time_scale", OnnxElementType.Float, 1);
         var n = Dim(b, nf, 0);
 
         var features = nf;
@@ -154,6 +161,7 @@ public static class PreRoutGnnOnnx
         var finalState = First(b, loop[0], n);
         var finalCellDelay = First(b, loop[1], ec);
         b.AddOutputDims(finalState, "state", OnnxElementType.Float, "pins", 8);
+        b.AddOutputDims(b.Mul(b.Slice(finalState, new long[] { 0 }, new long[] { 4 }, new long[] { 1 }), timeScale), "arrival", OnnxElementType.Float, "pins", 4);
         b.AddOutputDims(netDelay, "net_delay", OnnxElementType.Float, "pins", 4);
         b.AddOutputDims(finalCellDelay, "cell_delay", OnnxElementType.Float, "cell_arcs", 4);
         File.WriteAllBytes(path, b.ToBytes());

@@ -92,8 +92,8 @@ public sealed class PreRoutGnnTrainer
         var rng = new Random(o.Seed);
         var clock = Stopwatch.StartNew();
         var pieces = train.SelectMany(g => OrderPreservingPartition.Split(g, o.PartitionNodes, o.PartitionPadLevels))
-            .Select(p => TimingGraphTensors.From(p.Graph, valid: p.Valid)).ToList();
-        var validationTensors = (validation ?? Array.Empty<TimingGraph>()).Select(g => TimingGraphTensors.From(g)).ToList();
+            .Select(p => TimingGraphTensors.From(p.Graph, valid: p.Valid, designUnits: o.Architecture.DesignUnits)).ToList();
+        var validationTensors = (validation ?? Array.Empty<TimingGraph>()).Select(g => TimingGraphTensors.From(g, designUnits: o.Architecture.DesignUnits)).ToList();
         try
         {
             DeepGcnii? encoder = null;

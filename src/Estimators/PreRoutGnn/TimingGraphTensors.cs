@@ -65,15 +65,26 @@ public sealed class TimingGraphTensors : IDisposable
     public required Tensor Sources { get; init; }
     /// <summary>Number of nodes.</summary>
     public int NodeCount => Graph.NodeCount;
+    /// <summary>Nanoseconds per model time unit (1, or the design's typical gate delay with design units).</summary>
+    public float TimeScale { get; init; } = 1;
 
     /// <summary>Converts <paramref name="graph"/>; <paramref name="valid"/> marks the nodes whose losses count (default: all).</summary>
     /// <exception cref="ArgumentException">The graph is malformed (NaN features, bad edge index, arc without any LUT).</exception>
-    public static TimingGraphTensors From(TimingGraph graph, Device? device = null, bool[]? valid = null)
+    /// <param name="graph">The graph.</param>
+    /// <param name="device">Tensor device (CPU by default).</param>
+    /// <param name="valid">Pins whose losses count (default: all).</param>
+    /// <param name="designUnits">
+    /// Express times in the design's typical gate delay (mean late cell_rise LUT entry) and capacitances in its mean input
+    /// pin capacitance, so technologies whose delays differ tenfold share one scale (ours; false = the reference's ns/fF).
+    /// </param>
+    public static TimingGraphTensors From(TimingGraph graph, Device? device = null, bool[]? valid = null, bool designUnits = false)
     {
         Validate(graph);
         device ??= CPU;
         int n = graph.NodeCount;
         const int F = TimingGraph.NodeFeatureCount, C = TimingGraph.CornerCount;
+        var (timeScale, capScale) = designUnits ? DesignScales(graph) : (1f, 1e-3f);
+        float loadScale = designUnits ? capScale : 0.1f; // reference: loads in pF × 10
         var nf = new float[n * BaseFeatureCount];
         var min = new float[4]; var max = new float[4];
         Array.Fill(min, float.MaxValue); Array.Fill(max, float.MinValue);
@@ -84,7 +95,7 @@ public sealed class TimingGraphTensors : IDisposable
             int o = i * BaseFeatureCount;
             nf[o] = graph.NodeFeatures[i * F]; nf[o + 1] = graph.NodeFeatures[i * F + 1];
             for (int k = 0; k < 4; k++) nf[o + 2 + k] = max[k] > min[k] ? (graph.NodeFeatures[i * F + 2 + k] - min[k]) / (max[k] - min[k]) : 0;
-            for (int k = 0; k < 4; k++) nf[o + 6 + k] = graph.NodeFeatures[i * F + 6 + k] * 1000; // pF → fF: values of order 1
+            for (int k = 0; k < 4; k++) nf[o + 6 + k] = graph.NodeFeatures[i * F + 6 + k] / capScale; // values of order 1
             float level = graph.Levels[i];
             nf[o + F] = level / MaxLevel;
             for (int k = 0; k < LevelFrequencies; k++)
@@ -98,19 +109,20 @@ public sealed class TimingGraphTensors : IDisposable
         var ef = graph.NetEdgeFeatures.Select(v => v / span).ToArray();
         var axes = (float[])graph.CellLutAxes.Clone();
         for (int a = 0; a < axes.Length; a += TimingGraph.LutAxisWidth)
-            for (int j = 0; j < TimingGraph.LutSize; j++) axes[a + 1 + TimingGraph.LutSize + j] *= 10;
+            for (int j = 0; j < TimingGraph.LutSize; j++) { axes[a + 1 + j] /= timeScale; axes[a + 1 + TimingGraph.LutSize + j] /= loadScale; }
+        var lutValues = timeScale == 1 ? graph.CellLutValues : graph.CellLutValues.Select(v => v / timeScale).ToArray();
 
         var state = new float[n * 8]; var stateMask = new float[n * 8];
         var netDelay = new float[n * C]; var netMask = new float[n * C];
         for (int i = 0; i < n; i++)
             for (int c = 0; c < C; c++)
             {
-                float at = graph.ArrivalTime[i * C + c], slew = graph.Slew[i * C + c], nd = graph.NetDelay[i * C + c];
+                float at = graph.ArrivalTime[i * C + c] / timeScale, slew = graph.Slew[i * C + c] / timeScale, nd = graph.NetDelay[i * C + c] / timeScale;
                 if (float.IsFinite(at) && Math.Abs(at) < 1e6) { state[i * 8 + c] = at; stateMask[i * 8 + c] = 1; }
                 if (float.IsFinite(slew) && slew >= 0) { state[i * 8 + 4 + c] = MathF.Log(1e-4f + slew) + 3; stateMask[i * 8 + 4 + c] = 1; }
                 if (float.IsFinite(nd) && nd >= 0) { netDelay[i * C + c] = MathF.Log(1e-4f + nd) + 7.6f; netMask[i * C + c] = 1; }
             }
-        var cellDelay = graph.CellDelay.Select(v => float.IsFinite(v) ? v : 0f).ToArray();
+        var cellDelay = graph.CellDelay.Select(v => float.IsFinite(v) ? v / timeScale : 0f).ToArray();
         var cellMask = graph.CellDelay.Select(v => float.IsFinite(v) ? 1f : 0f).ToArray();
 
         var byLevel = new List<int>[graph.LevelCount];
@@ -163,6 +175,7 @@ public sealed class TimingGraphTensors : IDisposable
         return new TimingGraphTensors
         {
             Graph = graph,
+            TimeScale = timeScale,
             NodeFeatures = tensor(nf, new long[] { n, BaseFeatureCount }, device: device),
             NetSource = tensor(graph.NetSource.Select(i => (long)i).ToArray(), device: device),
             NetTarget = tensor(graph.NetTarget.Select(i => (long)i).ToArray(), device: device),
@@ -170,7 +183,7 @@ public sealed class TimingGraphTensors : IDisposable
             CellSource = tensor(graph.CellSource.Select(i => (long)i).ToArray(), device: device),
             CellTarget = tensor(graph.CellTarget.Select(i => (long)i).ToArray(), device: device),
             LutAxes = tensor(axes, new long[] { E, TimingGraph.LutCount, TimingGraph.LutAxisWidth }, device: device),
-            LutValues = tensor(graph.CellLutValues, new long[] { E, TimingGraph.LutCount, 49 }, device: device),
+            LutValues = tensor(lutValues, new long[] { E, TimingGraph.LutCount, 49 }, device: device),
             LutMask = tensor(graph.CellLutMask, new long[] { E, TimingGraph.LutCount, 49 }, device: device),
             State = tensor(state, new long[] { n, 8 }, device: device),
             StateMask = tensor(stateMask, new long[] { n, 8 }, device: device),
@@ -185,6 +198,30 @@ public sealed class TimingGraphTensors : IDisposable
             Homogeneous = (tensor(hsrc, device: device), tensor(hdst, device: device), tensor(hf, new long[] { hsrc.Length, 12 }, device: device)),
             Sources = tensor((byLevel.Length > 0 ? byLevel[0] : new List<int>()).Select(i => (long)i).ToArray(), device: device),
         };
+    }
+
+    /// <summary>
+    /// The design's time scale (ns: mean of the real entries of every arc's late cell_rise table) and capacitance scale (pF:
+    /// mean late rise capacitance of the input pins); 1 ns / 1 fF when the design has none.
+    /// </summary>
+    public static (float Time, float Capacitance) DesignScales(TimingGraph g)
+    {
+        const int S2 = TimingGraph.LutSize * TimingGraph.LutSize;
+        double sum = 0; long count = 0;
+        for (int e = 0; e < g.CellSource.Length; e++)
+        {
+            int o = (e * TimingGraph.LutCount + 4) * S2; // late cell_rise
+            for (int j = 0; j < S2; j++) if (g.CellLutMask[o + j] > 0) { sum += g.CellLutValues[o + j]; count++; }
+        }
+        double caps = 0; long pins = 0;
+        for (int i = 0; i < g.NodeCount; i++)
+        {
+            float c = g.NodeFeatures[i * TimingGraph.NodeFeatureCount + 8];
+            if (c > 0) { caps += c; pins++; }
+        }
+        float time = count > 0 && sum > 0 ? (float)(sum / count) : 1f;
+        float cap = pins > 0 && caps > 0 ? (float)(caps / pins) : 1e-3f;
+        return (time, cap);
     }
 
     /// <summary>Rejects graphs the model cannot learn from, naming what is wrong.</summary>

@@ -116,19 +116,20 @@ public sealed class PreRoutGnnOnnxTests
     [InlineData(true, true, LutReadout.Attention)]
     [InlineData(false, false, LutReadout.QueryMask)]
     [InlineData(true, true, LutReadout.Attention, true)]
-    public void OnnxExportReproducesSequentialPropagationOnAHeldOutDesign(bool pretraining, bool residual, LutReadout readout, bool cellResidual = false)
+    [InlineData(true, true, LutReadout.Attention, true, true)]
+    public void OnnxExportReproducesSequentialPropagationOnAHeldOutDesign(bool pretraining, bool residual, LutReadout readout, bool cellResidual = false, bool designUnits = false)
     {
         var train = SyntheticCircuits.Generate(11, 50, "train");
         var heldOut = SyntheticCircuits.Generate(12, 70, "held_out");
         using var model = new PreRoutGnnTrainer(new PreRoutGnnOptions
         {
-            Architecture = new PreRoutGnnArchitecture(pretraining, residual, readout, CellResidual: cellResidual), Epochs = 5, PretrainEpochs = pretraining ? 3 : 0, Seed = 2,
+            Architecture = new PreRoutGnnArchitecture(pretraining, residual, readout, CellResidual: cellResidual, DesignUnits: designUnits), Epochs = 5, PretrainEpochs = pretraining ? 3 : 0, Seed = 2,
         }).Fit(new[] { train });
         var path = Path.Combine(Path.GetTempPath(), $"prg{Guid.NewGuid():N}.onnx");
         try
         {
             PreRoutGnnOnnx.Export(model.Network, path);
-            var inputs = PreRoutGnnOnnxInputs.From(heldOut, pretraining);
+            var inputs = PreRoutGnnOnnxInputs.From(heldOut, model.Network.Architecture);
             using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path);
             var feeds = inputs.Floats.Select(kv => Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(kv.Key,
                     new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(kv.Value.Data, kv.Value.Shape.Select(d => (int)d).ToArray())))
@@ -137,12 +138,11 @@ public sealed class PreRoutGnnOnnxTests
             using var results = session.Run(feeds);
             var onnx = results.ToDictionary(r => r.Name, r => r.AsEnumerable<float>().ToArray());
             var p = model.Predict(heldOut);
-            var arrival = new float[heldOut.NodeCount * 4];
-            for (int i = 0; i < heldOut.NodeCount; i++) for (int c = 0; c < 4; c++) arrival[i * 4 + c] = onnx["state"][i * 8 + c];
+            float ts = inputs.Floats["time_scale"].Data[0];
             Assert.Equal(heldOut.NodeCount * 8, onnx["state"].Length);
-            Assert.InRange(MaxAbs(arrival, p.ArrivalTime), 0, 1e-4);
-            Assert.InRange(MaxAbs(onnx["cell_delay"], p.CellDelay), 0, 1e-4);
-            var netLog = p.NetDelay.Select(v => MathF.Log(v + 1e-4f) + 7.6f).ToArray();
+            Assert.InRange(MaxAbs(onnx["arrival"], p.ArrivalTime), 0, 1e-4);
+            Assert.InRange(MaxAbs(onnx["cell_delay"].Select(v => v * ts).ToArray(), p.CellDelay), 0, 1e-4);
+            var netLog = p.NetDelay.Select(v => MathF.Log(v / ts + 1e-4f) + 7.6f).ToArray();
             Assert.InRange(MaxAbs(onnx["net_delay"], netLog), 0, 1e-3);
         }
         finally { File.Delete(path); }
