@@ -35,9 +35,15 @@ public sealed class GraphMlp : Module<Tensor, Tensor>
 /// <summary>Scatter helpers: sum, mean, max and min of edge messages into their target nodes.</summary>
 public static class GraphScatter
 {
+    /// <summary>
+    /// The alpha of every index_add, held for the process lifetime: an implicitly converted Scalar can be finalized while
+    /// its native call still runs (TorchSharp 0.107), which crashed a benchmark inside index_add ("Scalar.h:279").
+    /// </summary>
+    internal static readonly Scalar One = 1.ToScalar();
+
     /// <summary>Σ of <paramref name="messages"/> [E, D] into [N, D] by <paramref name="target"/>.</summary>
     public static Tensor Sum(Tensor messages, Tensor target, long n) =>
-        zeros(n, messages.shape[1], dtype: messages.dtype, device: messages.device).index_add(0, target, messages, 1);
+        zeros(n, messages.shape[1], dtype: messages.dtype, device: messages.device).index_add(0, target, messages, One);
 
     /// <summary>Max (or min) of messages per target; nodes without edges get 0. Exact, with (sub)gradients to the extreme elements.</summary>
     /// <remarks>
@@ -59,7 +65,7 @@ public static class GraphScatter
             order = key.argsort(0);
         }
         var sorted = x.gather(0, order);
-        var count = zeros(n, dtype: ScalarType.Int64, device: messages.device).index_add(0, target, ones_like(target), 1);
+        var count = zeros(n, dtype: ScalarType.Int64, device: messages.device).index_add(0, target, ones_like(target), One);
         var last = (count.cumsum(0) - 1).clamp_min(0);
         var picked = sorted.index_select(0, last) * (count > 0).unsqueeze(1).to_type(messages.dtype);
         return (max ? picked : -picked).MoveToOuterDisposeScope();
@@ -68,7 +74,7 @@ public static class GraphScatter
     /// <summary>Mean of messages per target; nodes without edges get 0.</summary>
     public static Tensor Mean(Tensor messages, Tensor target, long n)
     {
-        var count = zeros(n, 1, dtype: messages.dtype, device: messages.device).index_add(0, target, ones(messages.shape[0], 1, dtype: messages.dtype, device: messages.device), 1);
+        var count = zeros(n, 1, dtype: messages.dtype, device: messages.device).index_add(0, target, ones(messages.shape[0], 1, dtype: messages.dtype, device: messages.device), One);
         return Sum(messages, target, n) / count.clamp_min(1);
     }
 }

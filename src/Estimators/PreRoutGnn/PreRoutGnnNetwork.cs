@@ -138,7 +138,7 @@ public sealed class PreRoutGnnNetwork : Module
             {
                 var src = g.NetSource.index_select(0, step.NetEdges);
                 var dst = g.NetTarget.index_select(0, step.NetEdges);
-                netOut = netOut.index_add(0, step.NetLocalTarget, _propagation.NetStep(state.index_select(0, src), h.index_select(0, src), h.index_select(0, dst)), 1);
+                netOut = netOut.index_add(0, step.NetLocalTarget, _propagation.NetStep(state.index_select(0, src), h.index_select(0, src), h.index_select(0, dst)), GraphScatter.One);
             }
             var cellOut = zeros(m, 8, device: h.device);
             if (step.CellEdges.shape[0] > 0)
