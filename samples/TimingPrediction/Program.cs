@@ -48,6 +48,9 @@ AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColum
     var trainer = ml.Regression.Trainers.PreRoutGnn(new PreRoutGnnOptions
     {
         Epochs = epochs, PretrainEpochs = 100,
+        // The paper's components plus our two options that helped most on held-out designs (docs/preroutgnn.md):
+        // times in each design's typical gate delay, and a residual cell step.
+        Architecture = new PreRoutGnnArchitecture(Pretraining: true, Residual: true, Readout: LutReadout.Attention, CellResidual: true, DesignUnits: true),
         Progress = new Progress<TrainingProgress>(p => { task.Value = p.Epoch; task.Description = $"PreRoutGNN training (loss {p.TrainLoss:F3})"; }),
     });
     model = trainer.Fit(train);
