@@ -107,7 +107,7 @@ public static class DefReader
     }
 
     // The "- name … ;" items of a section, until "END <section>".
-    private static IEnumerable<List<Lexer.Token>> Items(Lexer lexer, string section)
+    private static IEnumerable<List<CircuitToken>> Items(Lexer lexer, string section)
     {
         while (true)
         {
@@ -123,7 +123,7 @@ public static class DefReader
         }
     }
 
-    private static (long X, long Y, string Orientation, bool Placed) Placement(List<Lexer.Token> item, string source)
+    private static (long X, long Y, string Orientation, bool Placed) Placement(List<CircuitToken> item, string source)
     {
         for (int i = 0; i < item.Count; i++)
         {
@@ -137,7 +137,7 @@ public static class DefReader
         return (0, 0, "", false);
     }
 
-    private static DefNet Net(List<Lexer.Token> item, string source)
+    private static DefNet Net(List<CircuitToken> item, string source)
     {
         var connections = new List<(string, string)>();
         var routes = new List<DefRouteSegment>();
@@ -192,7 +192,7 @@ public static class DefReader
         return new DefNet(item[0].Text, connections, routes);
     }
 
-    private static List<(long X, long Y)> Points(List<Lexer.Token> words, string source)
+    private static List<(long X, long Y)> Points(List<CircuitToken> words, string source)
     {
         var points = new List<(long, long)>();
         for (int i = 0; i + 3 < words.Count; i++)
@@ -201,42 +201,14 @@ public static class DefReader
         return points;
     }
 
-    private static long Long(Lexer.Token t, string source) =>
+    private static long Long(CircuitToken t, string source) =>
         long.TryParse(t.Text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
             ? v : throw new DefFormatException(source, t.Line, $"'{t.Text}' is not an integer coordinate");
 
-    internal sealed class Lexer(TextReader reader, string source)
+    internal sealed class Lexer(TextReader reader, string source) : TokenLexer(reader, source)
     {
-        internal readonly record struct Token(string Text, int Line);
-
-        private Token? _peeked;
-        private readonly CharacterReader _chars = new(reader);
-
-        public string Source { get; } = source;
-        public int Line => _chars.Line;
-
-        public Token? Peek() => _peeked ??= Scan();
-
-        public Token? Next()
-        {
-            var t = Peek();
-            _peeked = null;
-            return t;
-        }
-
-        public Token Expect(string what) => Next() ?? throw new DefFormatException(Source, Line, $"end of file: expected {what}");
-
         /// <summary>Tokens up to (not including) the next ';'.</summary>
-        public List<Token> Statement()
-        {
-            var words = new List<Token>();
-            while (true)
-            {
-                var t = Expect("';'");
-                if (t.Text == ";") return words;
-                words.Add(t);
-            }
-        }
+        public List<CircuitToken> Statement() => Until(";").ToList();
 
         public void SkipStatement() => Statement();
 
@@ -249,29 +221,27 @@ public static class DefReader
             }
         }
 
-        private int PeekChar() => _chars.Peek();
+        protected override Exception Error(int line, string message) => new DefFormatException(Source, line, message);
 
-        private int ReadChar() => _chars.Read();
-
-        private Token? Scan()
+        protected override CircuitToken? Scan()
         {
             while (true)
             {
                 int c = ReadChar();
                 if (c < 0) return null;
                 if (char.IsWhiteSpace((char)c)) continue;
-                if (c == '#') { _chars.SkipLine(); continue; }
+                if (c == '#') { Chars.SkipLine(); continue; }
                 int line = Line;
                 if (c == '"')
                 {
                     var s = new StringBuilder();
                     while (PeekChar() >= 0 && PeekChar() != '"') s.Append((char)ReadChar());
                     ReadChar();
-                    return new Token(s.ToString(), line);
+                    return new CircuitToken(s.ToString(), line);
                 }
                 var word = new StringBuilder().Append((char)c);
                 while (PeekChar() >= 0 && !char.IsWhiteSpace((char)PeekChar())) word.Append((char)ReadChar());
-                return new Token(word.ToString(), line);
+                return new CircuitToken(word.ToString(), line);
             }
         }
     }

@@ -96,7 +96,7 @@ public static class VerilogNetlistReader
         throw new NetlistFormatException(source, lexer.Line, name is null ? "no module found" : $"module '{name}' has no 'endmodule'");
     }
 
-    private static NetlistInstance Instance(Lexer lexer, Token cell)
+    private static NetlistInstance Instance(Lexer lexer, CircuitToken cell)
     {
         if (lexer.Peek()?.Text == "#") throw new NetlistFormatException(lexer.Source, cell.Line, $"parameterised instance of '{cell.Text}' is not supported");
         var instance = lexer.Expect($"an instance name after cell '{cell.Text}'");
@@ -163,66 +163,35 @@ public static class VerilogNetlistReader
         }
     }
 
-    private readonly record struct Token(string Text, int Line);
-
-    private sealed class Lexer(TextReader reader, string source)
+    private sealed class Lexer(TextReader reader, string source) : TokenLexer(reader, source)
     {
-        private Token? _peeked;
-        private readonly CharacterReader _chars = new(reader);
-
-        public string Source { get; } = source;
-        public int Line => _chars.Line;
-
-        public Token? Peek() => _peeked ??= Scan();
-
-        public Token? Next()
-        {
-            var t = Peek();
-            _peeked = null;
-            return t;
-        }
-
-        public Token Expect(string what) => Next() ?? throw new NetlistFormatException(Source, Line, $"end of file: expected {what}");
-
         public void ExpectSymbol(string symbol)
         {
             var t = Expect($"'{symbol}'");
             if (t.Text != symbol) throw new NetlistFormatException(Source, t.Line, $"expected '{symbol}', found '{t.Text}'");
         }
 
-        public IEnumerable<Token> Until(string end)
-        {
-            while (true)
-            {
-                var t = Expect($"'{end}'");
-                if (t.Text == end) yield break;
-                yield return t;
-            }
-        }
+        protected override Exception Error(int line, string message) => new NetlistFormatException(Source, line, message);
 
-        private int PeekChar() => _chars.Peek();
-
-        private int ReadChar() => _chars.Read();
-
-        private Token? Scan()
+        protected override CircuitToken? Scan()
         {
             while (true)
             {
                 int c = ReadChar();
                 if (c < 0) return null;
                 if (char.IsWhiteSpace((char)c)) continue;
-                if (c == '/' && PeekChar() == '/') { _chars.SkipLine(); continue; }
+                if (c == '/' && PeekChar() == '/') { Chars.SkipLine(); continue; }
                 if (c == '/' && PeekChar() == '*')
                 {
                     int start = Line;
                     ReadChar();
-                    if (!_chars.SkipPast('*', '/')) throw new NetlistFormatException(Source, start, "unterminated /* comment");
+                    if (!Chars.SkipPast('*', '/')) throw new NetlistFormatException(Source, start, "unterminated /* comment");
                     continue;
                 }
                 if (c == '(' && PeekChar() == '*') // (* attribute *)
                 {
                     ReadChar();
-                    if (!_chars.SkipPast('*', ')')) throw new NetlistFormatException(Source, Line, "unterminated (* attribute *)");
+                    if (!Chars.SkipPast('*', ')')) throw new NetlistFormatException(Source, Line, "unterminated (* attribute *)");
                     continue;
                 }
                 int line = Line;
@@ -231,12 +200,12 @@ public static class VerilogNetlistReader
                     // Escaped identifier: everything up to the next white space, kept without the backslash.
                     var escaped = new StringBuilder();
                     while (PeekChar() >= 0 && !char.IsWhiteSpace((char)PeekChar())) escaped.Append((char)ReadChar());
-                    return new Token(escaped.ToString(), line);
+                    return new CircuitToken(escaped.ToString(), line);
                 }
-                if ("().,;:[]{}=#".IndexOf((char)c) >= 0) return new Token(((char)c).ToString(), line);
+                if ("().,;:[]{}=#".IndexOf((char)c) >= 0) return new CircuitToken(((char)c).ToString(), line);
                 var word = new StringBuilder().Append((char)c);
                 while (PeekChar() >= 0 && (char.IsLetterOrDigit((char)PeekChar()) || "_$'".IndexOf((char)PeekChar()) >= 0)) word.Append((char)ReadChar());
-                return new Token(word.ToString(), line);
+                return new CircuitToken(word.ToString(), line);
             }
         }
     }
