@@ -96,11 +96,12 @@ public sealed class PreRoutGnnModel : IDisposable
     public Microsoft.ML.IDataView PredictPins(Microsoft.ML.MLContext mlContext, TimingGraph graph)
     {
         var p = Predict(graph);
+        var slack = TimingMetrics.EndpointSlack(graph, p.ArrivalTime);
         var rows = Enumerable.Range(0, graph.NodeCount).Select(i => new PredictedPin
         {
             Design = $"{graph.Technology}/{graph.Design}", Pin = graph.PinNames[i],
             Arrival = p.ArrivalTime.AsSpan(i * 4, 4).ToArray(), Slew = p.Slew.AsSpan(i * 4, 4).ToArray(),
-            Slack = (float)TimingMetrics.EndpointSlack(graph, p.ArrivalTime)[i], IsEndpoint = graph.IsEndpoint[i],
+            Slack = (float)slack[i], IsEndpoint = graph.IsEndpoint[i],
         }).ToList();
         return mlContext.Data.LoadFromEnumerable(rows);
     }

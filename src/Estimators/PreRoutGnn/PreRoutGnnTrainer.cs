@@ -201,14 +201,11 @@ public sealed class PreRoutGnnTrainer
     /// </summary>
     public static Tensor Loss(TimingOutputs outputs, TimingGraphTensors g)
     {
-        var predicted = (g.IsNetSink + (1 - g.IsNetSink) * HasCellFanIn(g)) * g.Valid.unsqueeze(1);
+        var predicted = g.HasFanIn * g.Valid.unsqueeze(1);
         var stateMask = g.StateMask * predicted;
         var netMask = g.NetDelayMask * g.IsNetSink * g.Valid.unsqueeze(1);
         var cellMask = g.CellDelayMask * g.Valid.index_select(0, g.CellTarget).unsqueeze(1);
         Tensor Mse(Tensor p, Tensor t, Tensor m) => ((p - t).pow(2) * m).sum() / m.sum().clamp_min(1);
         return Mse(outputs.State, g.State, stateMask) + Mse(outputs.NetDelay, g.NetDelay, netMask) + Mse(outputs.CellDelay, g.CellDelay, cellMask);
     }
-
-    private static Tensor HasCellFanIn(TimingGraphTensors g) =>
-        zeros(g.NodeCount, 1, device: g.NodeFeatures.device).index_fill(0, g.CellTarget, 1);
 }

@@ -57,6 +57,8 @@ public sealed class TimingGraphTensors : IDisposable
     public required IReadOnlyList<LevelStep> Schedule { get; init; }
     /// <summary>[N, 1] 1 for net sinks (their state comes from a net step; others from cell steps).</summary>
     public required Tensor IsNetSink { get; init; }
+    /// <summary>[N, 1] 1 for pins with fan-in (level > 0): the pins whose state a net or cell step predicts.</summary>
+    public required Tensor HasFanIn { get; init; }
     /// <summary>[N, 1] 1 for primary inputs, whose true arrival and slew are given at inference.</summary>
     public required Tensor IsPrimaryInput { get; init; }
     /// <summary>Edges of the undirected homogeneous graph of the pre-training auto-encoder (net, cell and both reversed).</summary>
@@ -194,6 +196,7 @@ public sealed class TimingGraphTensors : IDisposable
             Valid = tensor(valid?.Select(v => v ? 1f : 0f).ToArray() ?? Enumerable.Repeat(1f, n).ToArray(), device: device),
             Schedule = schedule,
             IsNetSink = tensor(isSink, new long[] { n, 1 }, device: device),
+            HasFanIn = tensor(graph.Levels.Select(l => l > 0 ? 1f : 0f).ToArray(), new long[] { n, 1 }, device: device),
             IsPrimaryInput = tensor(isPi, new long[] { n, 1 }, device: device),
             Homogeneous = (tensor(hsrc, device: device), tensor(hdst, device: device), tensor(hf, new long[] { hsrc.Length, 12 }, device: device)),
             Sources = tensor((byLevel.Length > 0 ? byLevel[0] : new List<int>()).Select(i => (long)i).ToArray(), device: device),
@@ -255,7 +258,7 @@ public sealed class TimingGraphTensors : IDisposable
     public void Dispose()
     {
         foreach (var t in new[] { NodeFeatures, NetSource, NetTarget, NetEdgeFeatures, CellSource, CellTarget, LutAxes, LutValues, LutMask,
-                     State, StateMask, NetDelay, NetDelayMask, CellDelay, CellDelayMask, Valid, Sources, IsNetSink, IsPrimaryInput,
+                     State, StateMask, NetDelay, NetDelayMask, CellDelay, CellDelayMask, Valid, Sources, IsNetSink, HasFanIn, IsPrimaryInput,
                      Homogeneous.Source, Homogeneous.Target, Homogeneous.Features })
             t.Dispose();
         foreach (var step in Schedule) step.Dispose();

@@ -127,11 +127,11 @@ public sealed class CircuitDataset
             if (design.SetRc is null)
                 throw new FileNotFoundException($"{design.Id} has no SPEF and no platforms/{design.Technology}/setRC.tcl to extract RC from its DEF.");
             spef = Path.Combine(CacheDirectory, $"{design.Technology}_{design.Name}.spef");
-            var cells = libs.SelectMany(l => l.Cells.Values).GroupBy(c => c.Name).ToDictionary(g => g.Key, g => g.First());
+            var cells = TimingGraphBuilder.CellIndex(libs);
             using (var w = File.CreateText(spef))
                 DefParasiticsExtractor.WriteSpef(def, LayerRc.Read(design.SetRc), libs[0].CapacitanceUnitFarads,
                     (inst, pin) => def.Components.TryGetValue(inst, out var c) && cells.TryGetValue(c.Cell, out var cell)
-                        && cell.Pins.TryGetValue(pin, out var p) && p.Direction is "output" or "inout", w);
+                        && cell.Cell.Pins.TryGetValue(pin, out var p) && p.Direction is "output" or "inout", w);
             labelSource = "OpenSTA on RC extracted from the DEF routing";
         }
         double rcSeconds = design.Spef is null ? rcClock.Elapsed.TotalSeconds : 0;
@@ -158,8 +158,8 @@ public sealed class CircuitDataset
         var libs = Libraries(design);
         var netlist = VerilogNetlistReader.Read(design.Netlist);
         var graph = TimingGraphBuilder.Build(netlist, DefReader.Read(design.Def), libs, technology: design.Technology, blackBoxUnknownCells: blackBoxUnknownCells);
-        var known = libs.SelectMany(l => l.Cells.Keys).ToHashSet(StringComparer.Ordinal);
-        int boxes = blackBoxUnknownCells ? netlist.Instances.Count(i => i.Connections.Count > 0 && !known.Contains(i.CellType)) : 0;
+        var known = TimingGraphBuilder.CellIndex(libs);
+        int boxes = blackBoxUnknownCells ? netlist.Instances.Count(i => i.Connections.Count > 0 && !known.ContainsKey(i.CellType)) : 0;
         return (graph, clock.Elapsed.TotalSeconds, boxes);
     }
 

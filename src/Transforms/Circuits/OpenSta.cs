@@ -157,8 +157,10 @@ public sealed class OpenStaRunner
         }
     }
 
-    /// <summary>OpenSTA's version (e.g. 2.0.17).</summary>
-    public string Version() => Execute(Executable, new[] { "-version" }, default).Stdout.Trim();
+    private string? _version;
+
+    /// <summary>OpenSTA's version (e.g. 2.0.17); asked once per runner, not once per design.</summary>
+    public string Version() => _version ??= Execute(Executable, new[] { "-version" }, default).Stdout.Trim();
 
     private (int Code, string Stdout, string Stderr) Execute(string exe, string[] args, CancellationToken cancellation)
     {

@@ -261,12 +261,11 @@ public static class TimingGraphBuilder
         return level;
     }
 
-    // Walk forward inside the unprocessed sub-graph (every node there has an unprocessed predecessor, so following
-    // successors with indegree > 0 must revisit a node) and return the cycle.
+    // Every node Kahn left unprocessed has an unprocessed predecessor, so walking predecessors inside that sub-graph must
+    // revisit a node; the walk from there back to itself is a loop.
     private static IEnumerable<string> FindLoop(int n, List<int>[] fanout, int[] indegree, IReadOnlyList<string> names)
     {
         var residual = Enumerable.Range(0, n).Where(i => indegree[i] > 0).ToHashSet();
-        // Predecessor walk is guaranteed to cycle: every residual node has a residual predecessor.
         var pred = new Dictionary<int, int>();
         for (int v = 0; v < n; v++)
             if (residual.Contains(v) && fanout[v] is not null)
@@ -284,7 +283,8 @@ public static class TimingGraphBuilder
         || timingType.StartsWith("skew", StringComparison.Ordinal) || timingType.StartsWith("min", StringComparison.Ordinal)
         || timingType.StartsWith("nochange", StringComparison.Ordinal) || timingType.StartsWith("non_seq", StringComparison.Ordinal);
 
-    private static Dictionary<string, (LibertyCell Cell, LibertyLibrary Library)> CellIndex(IReadOnlyList<LibertyLibrary> libraries)
+    /// <summary>Cells by name over <paramref name="libraries"/> (the first library defining a name wins).</summary>
+    internal static Dictionary<string, (LibertyCell Cell, LibertyLibrary Library)> CellIndex(IReadOnlyList<LibertyLibrary> libraries)
     {
         var cells = new Dictionary<string, (LibertyCell, LibertyLibrary)>(StringComparer.Ordinal);
         foreach (var lib in libraries)

@@ -103,8 +103,8 @@ internal static class SyntheticCircuits
             foreach (var arc in cellIn[i])
             {
                 int s = g.CellSource[arc];
-                var (inst, pin) = (g.PinNames[i].Split('/')[0], g.PinNames[s].Split('/')[1]);
-                var cell = lib.Cells[g.PinNames[i].StartsWith("g", StringComparison.Ordinal) && CellOf(g, i) == "NAND2" ? "NAND2" : "INV"];
+                var pin = g.PinNames[s].Split('/')[1];
+                var cell = lib.Cells[cellIn[i].Count() == 2 ? "NAND2" : "INV"]; // a NAND2 output has two arcs into it
                 var timing = cell.Pins["Y"].Timing.First(t => t.RelatedPin == pin);
                 // Negative unate: output rise follows input fall.
                 double rise = timing.Table("cell_rise")!.Lookup(slew[s, 1], load[i]), fall = timing.Table("cell_fall")!.Lookup(slew[s, 0], load[i]);
@@ -112,7 +112,6 @@ internal static class SyntheticCircuits
                 slew[i, 0] = Math.Max(slew[i, 0], timing.Table("rise_transition")!.Lookup(slew[s, 1], load[i]));
                 slew[i, 1] = Math.Max(slew[i, 1], timing.Table("fall_transition")!.Lookup(slew[s, 0], load[i]));
                 edges.Add(new StaEdgeTiming(g.PinNames[s], g.PinNames[i], "combinational", new[] { (float)rise, (float)fall, (float)rise, (float)fall }));
-                _ = inst;
             }
         }
         var pins = new Dictionary<string, StaPinTiming>();
@@ -125,13 +124,5 @@ internal static class SyntheticCircuits
             pins[g.PinNames[i]] = new StaPinTiming(new[] { R(0), R(1), R(0), R(1) }, new[] { S(0), S(1), S(0), S(1) }, slack, false);
         }
         return new StaTimingReport { Pins = pins, Edges = edges, Version = "synthetic" };
-    }
-
-    private static string CellOf(TimingGraph g, int outputPin)
-    {
-        // NAND2 outputs have two cell arcs into them.
-        int arcs = 0;
-        for (int e = 0; e < g.CellTarget.Length; e++) if (g.CellTarget[e] == outputPin) arcs++;
-        return arcs == 2 ? "NAND2" : "INV";
     }
 }
