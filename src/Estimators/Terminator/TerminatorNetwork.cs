@@ -28,15 +28,16 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
     private readonly Linear head;
     private readonly Tensor? permutation;
     private readonly SpatialShape _shape;
-    private readonly int _inputChannels;
+    private readonly int _inputChannels, _patch;
 
     internal TerminatorNetwork(TerminatorArchitecture a) : base("TerminatorNetwork")
     {
         Architecture = a;
-        _shape = new SpatialShape(a.Dims);
+        _patch = a.Options.PatchSize;
+        _shape = new SpatialShape(a.Dims.Select(d => d / _patch).ToArray());
         _inputChannels = a.InputChannels;
         var random = new Random(a.InitSeed);
-        int channels = a.InputChannels;
+        int channels = a.InputChannels * _patch * _patch;
         var outputs = new List<int>();
         for (int i = 0; i < a.Options.BlockChannels.Length; i++)
         {
@@ -60,7 +61,9 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
     /// <inheritdoc/>
     public override Tensor forward(Tensor features)
     {
-        var x = features.view(features.shape[0], _inputChannels, _shape.Points);
+        var x = _patch == 1
+            ? features.view(features.shape[0], _inputChannels, _shape.Points)
+            : features.view(SpaceToDepthView(features.shape[0])).permute(SpaceToDepthOrder).reshape(features.shape[0], _inputChannels * _patch * _patch, _shape.Points);
         if (permutation is not null) x = x.index_select(2, permutation);
         var outputs = new List<Tensor>();
         for (int i = 0; i < blocks.Count; i++)
@@ -70,6 +73,11 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
         }
         return head.call(x.mean(new long[] { 2 }));
     }
+
+    // Space-to-depth: [N, C, H/p, p, W/p, p] → [N, C, p, p, H/p, W/p], so channel c·p² + dy·p + dx holds pixel (p·y + dy, p·x + dx).
+    private static readonly long[] SpaceToDepthOrder = { 0, 1, 3, 5, 2, 4 };
+
+    private long[] SpaceToDepthView(long n) => new[] { n, _inputChannels, _shape.Dims[0], _patch, _shape.Dims[1], _patch };
 
     /// <summary>
     /// The slow networks' local feedback loss: Σ over block pairs j &lt; i of mean over positions of
@@ -91,7 +99,9 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
     /// <summary>Adds the network (inference mode) to an ONNX graph; returns the [N, classes] logits.</summary>
     public string ToOnnx(OnnxGraphBuilder g, string features)
     {
-        var x = g.Reshape(features, 0, _inputChannels, _shape.Points);
+        var x = _patch == 1
+            ? g.Reshape(features, 0, _inputChannels, _shape.Points)
+            : g.Reshape(g.Transpose(g.Reshape(features, SpaceToDepthView(0)), SpaceToDepthOrder), 0, _inputChannels * _patch * _patch, _shape.Points);
         if (permutation is not null) x = g.Gather(x, g.AddInitializer(g.Unique("permutation"), Architecture.Permutation!.Select(v => (long)v).ToArray(), Architecture.Permutation!.Length), 2);
         var outputs = new List<string>();
         for (int i = 0; i < blocks.Count; i++)
@@ -126,6 +136,8 @@ internal sealed record TerminatorArchitecture(TerminatorOptions Options, int Inp
             }
             else if (side * side == points) dims = new[] { side, side };
             else throw new ArgumentException($"The feature column has {points} values per channel, which is not a square image; set ImageHeight and ImageWidth, or use Input = Sequence.");
+            if (dims.Any(d => d % o.PatchSize != 0))
+                throw new ArgumentException($"PatchSize = {o.PatchSize} must divide the image size {dims[0]}×{dims[1]}; pick a divisor or resize the images.");
         }
         else dims = new[] { points };
         int[]? permutation = null;
@@ -150,6 +162,7 @@ internal sealed record TerminatorArchitecture(TerminatorOptions Options, int Inp
         w.Write(Options.GlobalHidden); w.Write(Options.LocalHidden); w.Write(Options.SlowLayers);
         w.Write(Options.Omega0); w.Write(Options.GammaAlpha); w.Write(Options.GammaBeta);
         w.Write(Options.HyperKernels); w.Write(Options.BlockDropout); w.Write(Options.NormalizationGroups);
+        w.Write(Options.PatchSize);
     }
 
     public static TerminatorArchitecture Read(BinaryReader r)
@@ -169,6 +182,7 @@ internal sealed record TerminatorArchitecture(TerminatorOptions Options, int Inp
             GlobalHidden = r.ReadInt32(), LocalHidden = r.ReadInt32(), SlowLayers = r.ReadInt32(),
             Omega0 = r.ReadDouble(), GammaAlpha = r.ReadDouble(), GammaBeta = r.ReadDouble(),
             HyperKernels = r.ReadBoolean(), BlockDropout = r.ReadDouble(), NormalizationGroups = r.ReadInt32(),
+            PatchSize = r.ReadInt32(),
         };
         return new TerminatorArchitecture(o, channels, dims, classes, permutation, seed);
     }

@@ -69,16 +69,18 @@ public sealed class TerminatorTests
     }
 
     [Theory]
-    [InlineData(TerminatorInputKind.Image, false)]
-    [InlineData(TerminatorInputKind.Sequence, false)]
-    [InlineData(TerminatorInputKind.Sequence, true)]
-    public void SavesLoadsAndExportsToOnnxWithMatchingScores(TerminatorInputKind input, bool permuted)
+    [InlineData(TerminatorInputKind.Image, false, 1)]
+    [InlineData(TerminatorInputKind.Image, false, 2)]
+    [InlineData(TerminatorInputKind.Sequence, false, 1)]
+    [InlineData(TerminatorInputKind.Sequence, true, 1)]
+    public void SavesLoadsAndExportsToOnnxWithMatchingScores(TerminatorInputKind input, bool permuted, int patch)
     {
         if (!FashionMnist.IsInstalled()) return;
         var (ml, train) = Data(96);
         var o = Tiny(input);
         o.Epochs = 1;
         o.PermuteSequence = permuted;
+        o.PatchSize = patch;
         var model = ml.MulticlassClassification.Trainers.Terminator(o).Fit(train);
         var features = ml.Data.CreateEnumerable<ImageRow>(train, false).Take(32).SelectMany(r => r.Features).ToArray();
         var expected = model.Score(features, 32)[0];
@@ -167,6 +169,12 @@ public sealed class TerminatorTests
         o = Tiny(); o.LocalKernelSizes = new[] { 3, 4, 5, 7 };
         e = Assert.ThrowsAny<ArgumentException>(() => ml.MulticlassClassification.Trainers.Terminator(o).Fit(data));
         Assert.Contains("LocalKernelSizes", e.Message);
+        o = Tiny(); o.InputChannels = 30; o.PatchSize = 2;   // a 1×1 image cannot be cut into 2×2 patches
+        e = Assert.ThrowsAny<ArgumentException>(() => ml.MulticlassClassification.Trainers.Terminator(o).Fit(data));
+        Assert.Contains("PatchSize = 2 must divide the image size 1×1", e.Message);
+        o = Tiny(TerminatorInputKind.Sequence); o.PatchSize = 2;
+        e = Assert.ThrowsAny<ArgumentException>(() => ml.MulticlassClassification.Trainers.Terminator(o).Fit(data));
+        Assert.Contains("PatchSize applies to images only", e.Message);
     }
 
     private sealed class ImageRow
