@@ -1,7 +1,7 @@
 // Federated benchmarks on Fashion-MNIST: FAL vs FedAvg (natural and PGD-20 robust accuracy), FFA-LoRA vs LoRA under
 // DP at ε ∈ {∞, 6, 3, 1} (accuracy, bytes sent, spread over seeds), and the gRPC runtime on loopback (rounds/s with 8
 // clients; a run where 2 clients drop mid-round and one sends NaNs). Writes docs/benchmarks/federated.{json,md} + PNGs.
-//   dotnet run -c Release --project bench/FederatedBench -- [fal,lora,grpc] [seeds=3] [loraSeeds=seeds]
+//   dotnet run -c Release --project bench/FederatedBench -- [fal,lora,grpc] [seeds=3] [loraSeeds=seeds] [reportName=federated] [pilotSeeds=2]
 using System.Diagnostics;
 using Microsoft.ML;
 using MLNetExt;
@@ -20,7 +20,10 @@ if (!FashionMnist.IsInstalled())
     Console.Error.WriteLine($"Fashion-MNIST is not installed in {FashionMnist.DebianDirectory}: run bash scripts/setup.sh.");
     return 1;
 }
-var report = new BenchReport("federated", "dotnet run -c Release --project bench/FederatedBench -- " + string.Join(' ', args));
+string reportName = args.Length > 3 ? args[3] : "federated";
+int pilotSeeds = args.Length > 4 ? int.Parse(args[4]) : 2;
+string LoraPlot = reportName == "federated" ? "federated-lora.png" : $"{reportName}.png";
+var report = new BenchReport(reportName, "dotnet run -c Release --project bench/FederatedBench -- " + string.Join(' ', args));
 var dir = BenchReport.DefaultDirectory();
 var ml = new MLContext(seed: 0);
 var train = ml.Data.Cache(FashionMnist.LoadTrain(ml, 12000));
@@ -77,24 +80,47 @@ if (parts.Contains("lora"))
     double baseAccuracy = ml.MulticlassClassification.Evaluate(baseModel.Transform(test)).MicroAccuracy;
     report.AddNote($"FFA-LoRA / LoRA: base MLP 784→256→128→10 trained on classes 0–4 only (test accuracy on all ten classes {baseAccuracy:P1}); " +
                    "federated fine-tuning on the 12,000 training images of all ten classes over 5 clients, Dirichlet(0.5), 10 rounds × 1 local epoch, " +
-                   "LoRA r 8, α 8 on every Linear, head frozen except through its adapter, SGD momentum 0.9; learning rates from each method's grid in the " +
-                   "FFA-LoRA paper, picked in a seed-0 pilot: FFA-LoRA 0.3 (non-private) / 0.5 (private), LoRA 0.03 / 0.05. " +
+                   "LoRA r 8, α 8 on every Linear, head frozen except through its adapter, SGD momentum 0.9; learning rate per method and ε from the " +
+                   $"FFA-LoRA paper's grids (FFA-LoRA 0.1–1.0, LoRA 0.01–0.1) chosen on a validation split (last 2,000 training rows, mean of {pilotSeeds} pilot seeds). " +
                    "Per-sample clip C 1, Poisson rate 32/n_c per client, δ 1e-5, σ per client from the RDP accountant so that its ε over all 10 rounds meets the target. " +
                    "Bytes sent: FFA-LoRA sends B (Σ out·r floats), LoRA sends A and B (Σ (in+out)·r) — half exactly when layers are square, less here.");
     var cells = new List<(string Method, string Eps, double Accuracy)>();
+    FfaLoraOptions LoraOptions(bool freezeA, double? eps, double learningRate, int seed) => new()
+    {
+        BaseModel = baseModel, Clients = 5, Rounds = 10, LocalEpochs = 1, Rank = 8, Alpha = 8, FreezeA = freezeA, Split = ClientSplit.NonIid(0.5),
+        LearningRate = learningRate, Seed = seed, ASeed = 1000 + seed,
+        Privacy = eps is double e ? new DifferentialPrivacyOptions { TargetEpsilon = e, ClipNorm = 1 } : null,
+    };
+    // Learning rate per method and ε from the FFA-LoRA paper's grids, chosen on a validation split (the last 2,000 of the
+    // 12,000 training rows; the test set is never used for selection), mean over the pilot seeds (seeds 100+).
+    var selectionTrain = ml.Data.TakeRows(train, 10000);
+    var validation = ml.Data.SkipRows(train, 10000);
+    var chosen = new Dictionary<(bool, double?), double>();
+    foreach (var eps in new double?[] { null, 6, 3, 1 })
+    foreach (var freezeA in new[] { true, false })
+    {
+        var grid = freezeA ? new[] { 0.1, 0.2, 0.5, 1.0 } : new[] { 0.01, 0.02, 0.05, 0.1 };
+        var scores = grid.Select(lr => Enumerable.Range(100, pilotSeeds).Average(seed =>
+        {
+            var t = ml.MulticlassClassification.Trainers.FederatedLora(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(0)), LoraOptions(freezeA, eps, lr, seed));
+            return ml.MulticlassClassification.Evaluate(t.Fit(selectionTrain).Transform(validation)).MicroAccuracy;
+        })).ToArray();
+        int best = Array.IndexOf(scores, scores.Max());
+        chosen[(freezeA, eps)] = grid[best];
+        string epsText = eps is null ? "∞" : eps.Value.ToString("0");
+        Console.WriteLine($"LoRA bench ε {epsText} {(freezeA ? "FFA-LoRA" : "LoRA")}: validation accuracy {string.Join(", ", grid.Zip(scores, (lr, a) => $"lr {lr} {a:P1}"))} → lr {grid[best]}");
+        report.AddRow("FFA-LoRA vs LoRA: learning rate chosen on validation", new Dictionary<string, object?>
+        {
+            ["ε"] = epsText, ["method"] = freezeA ? "FFA-LoRA" : "LoRA",
+            ["validation accuracy by lr"] = string.Join("; ", grid.Zip(scores, (lr, a) => $"{lr}: {a:F4}")), ["chosen lr"] = grid[best],
+        });
+    }
     foreach (var eps in new double?[] { null, 6, 3, 1 })
     foreach (var freezeA in new[] { true, false })
     for (int seed = 0; seed < loraSeeds; seed++)
     {
         var watch = Stopwatch.StartNew();
-        var options = new FfaLoraOptions
-        {
-            BaseModel = baseModel, Clients = 5, Rounds = 10, LocalEpochs = 1, Rank = 8, Alpha = 8, FreezeA = freezeA, Split = ClientSplit.NonIid(0.5),
-            // Learning rates from each method's grid in the FFA-LoRA paper (LoRA {0.01–0.1}, FFA-LoRA {0.1–1.0}), picked in a seed-0 pilot.
-            LearningRate = (freezeA, eps is null) switch { (true, true) => 0.3, (true, false) => 0.5, (false, true) => 0.03, (false, false) => 0.05 },
-            Seed = seed, ASeed = 1000 + seed,
-            Privacy = eps is double e ? new DifferentialPrivacyOptions { TargetEpsilon = e, ClipNorm = 1 } : null,
-        };
+        var options = LoraOptions(freezeA, eps, chosen[(freezeA, eps)], seed);
         var trainer = ml.MulticlassClassification.Trainers.FederatedLora(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(0)), options);
         var model = trainer.Fit(train);
         double accuracy = ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy;
@@ -118,9 +144,21 @@ if (parts.Contains("lora"))
             ["mean"] = Math.Round(mean, 4), ["std"] = Math.Round(std, 4), ["runs"] = values.Length,
         });
     }
-    Plots.Bars(Path.Combine(dir, "federated-lora.png"), "Median test accuracy by ε (FFA-LoRA vs LoRA)", "accuracy",
+    foreach (var eps in cells.Select(c => c.Eps).Distinct())
+    {
+        double[] Of(string method) => cells.Where(c => c.Eps == eps && c.Method == method).Select(c => c.Accuracy).ToArray();
+        double Std(double[] v) { double m = v.Average(); return Math.Sqrt(v.Sum(x => (x - m) * (x - m)) / Math.Max(1, v.Length - 1)); }
+        var (ffa, lora) = (Of("FFA-LoRA"), Of("LoRA"));
+        report.AddRow("FFA-LoRA vs LoRA (comparison)", new Dictionary<string, object?>
+        {
+            ["ε"] = eps, ["FFA-LoRA mean"] = Math.Round(ffa.Average(), 4), ["LoRA mean"] = Math.Round(lora.Average(), 4),
+            ["mean Δ (pt)"] = Math.Round((ffa.Average() - lora.Average()) * 100, 2), ["FFA-LoRA std (pt)"] = Math.Round(Std(ffa) * 100, 2),
+            ["LoRA std (pt)"] = Math.Round(Std(lora) * 100, 2), ["FFA-LoRA wins (seeds)"] = $"{ffa.Zip(lora).Count(p => p.First >= p.Second)}/{ffa.Length}",
+        });
+    }
+    Plots.Bars(Path.Combine(dir, LoraPlot), "Median test accuracy by ε (FFA-LoRA vs LoRA)", "accuracy",
         cells.GroupBy(c => (c.Eps, c.Method)).Select(g => ($"{g.Key.Method} ε={g.Key.Eps}", Measure.Median(g.Select(c => c.Accuracy)))).ToList());
-    report.AddPlot("federated-lora.png");
+    report.AddPlot(LoraPlot);
 }
 
 if (parts.Contains("grpc"))

@@ -1,7 +1,9 @@
 // Terminator benchmark on Fashion-MNIST: Terminator 2-D and 1-D (sequential) vs ML.NET LightGbm and SdcaMaximumEntropy
 // on the same split, ablations (feedback loss off, plain kernels), ONNX Runtime vs TorchSharp latency.
 // Usage: dotnet run -c Release --project bench/TerminatorBench -- [trainRows=60000] [epochs=4] [seeds=1] [models=all]
+//          [testRows=10000] [reportName=terminator] [patch=1] [learningRate=3e-3] [channels=12,24,32]
 //   models: comma list of terminator2d,terminator1d,nofeedback,plainkernels,lightgbm,sdca,latency (default all)
+//   patch: Terminator 2-D space-to-depth patch size (1 = full resolution); channels: block widths.
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
@@ -18,7 +20,11 @@ int epochs = args.Length > 1 ? int.Parse(args[1]) : 4;
 int seeds = args.Length > 2 ? int.Parse(args[2]) : 1;
 var models = (args.Length > 3 ? args[3] : "terminator2d,terminator1d,nofeedback,plainkernels,lightgbm,sdca,latency").Split(',').ToHashSet();
 int testRows = args.Length > 4 ? int.Parse(args[4]) : 10000;
-var report = new BenchReport("terminator", $"dotnet run -c Release --project bench/TerminatorBench -- {string.Join(' ', args)}");
+string reportName = args.Length > 5 ? args[5] : "terminator";
+int patch = args.Length > 6 ? int.Parse(args[6]) : 1;
+double? learningRate = args.Length > 7 ? double.Parse(args[7], System.Globalization.CultureInfo.InvariantCulture) : null;
+int[]? channels = args.Length > 8 ? args[8].Split(',').Select(int.Parse).ToArray() : null;
+var report = new BenchReport(reportName, $"dotnet run -c Release --project bench/TerminatorBench -- {string.Join(' ', args)}");
 var ml = new MLContext(seed: 0);
 if (!FashionMnist.IsInstalled()) { Console.Error.WriteLine($"Fashion-MNIST not found in {FashionMnist.DebianDirectory}: run scripts/setup.sh."); return 1; }
 var train = ml.Data.Cache(FashionMnist.LoadTrain(ml, trainRows));
@@ -59,13 +65,13 @@ void Run(string name, Func<int, IEstimator<ITransformer>> trainer, Func<ITransfo
     }
 }
 
-var channelsArg = Environment.GetEnvironmentVariable("TERMINATOR_CHANNELS");
 TerminatorOptions Options(int seed, Action<TerminatorOptions>? change = null)
 {
     var o = new TerminatorOptions
     {
         Epochs = epochs, Seed = seed,
-        BlockChannels = channelsArg is null ? new TerminatorOptions().BlockChannels : channelsArg.Split(',').Select(int.Parse).ToArray(),
+        BlockChannels = channels ?? new TerminatorOptions().BlockChannels,
+        LearningRate = learningRate ?? new TerminatorOptions().LearningRate,
         Progress = new Progress<TrainingProgress>(p => Console.WriteLine($"  epoch {p.Epoch}/{p.TotalEpochs} loss {p.TrainLoss:F4} ({p.Elapsed.TotalSeconds:F0} s)")),
     };
     change?.Invoke(o);
@@ -73,10 +79,10 @@ TerminatorOptions Options(int seed, Action<TerminatorOptions>? change = null)
 }
 long Params(ITransformer t) => ((TerminatorTransformer)t).Network.parameters().Sum(p => p.numel());
 
-if (models.Contains("terminator2d")) Run("Terminator 2-D", s => ml.MulticlassClassification.Trainers.Terminator(Options(s)), Params);
+if (models.Contains("terminator2d")) Run("Terminator 2-D", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => o.PatchSize = patch)), Params);
 if (models.Contains("terminator1d")) Run("Terminator 1-D sequential", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => { o.Input = TerminatorInputKind.Sequence; })), Params);
-if (models.Contains("nofeedback")) Run("Terminator 2-D, feedback loss off", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => o.FeedbackLossWeight = 0)), Params);
-if (models.Contains("plainkernels")) Run("Terminator 2-D, plain learned kernels", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => o.HyperKernels = false)), Params);
+if (models.Contains("nofeedback")) Run("Terminator 2-D, feedback loss off", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => { o.FeedbackLossWeight = 0; o.PatchSize = patch; })), Params);
+if (models.Contains("plainkernels")) Run("Terminator 2-D, plain learned kernels", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => { o.HyperKernels = false; o.PatchSize = patch; })), Params);
 if (models.Contains("lightgbm")) Run("ML.NET LightGbm (raw pixels)", s => ml.MulticlassClassification.Trainers.LightGbm(new Microsoft.ML.Trainers.LightGbm.LightGbmMulticlassTrainer.Options { Seed = s, NumberOfIterations = 200 }));
 if (models.Contains("sdca")) Run("ML.NET SdcaMaximumEntropy (raw pixels)", s => ml.MulticlassClassification.Trainers.SdcaMaximumEntropy());
 
@@ -84,14 +90,14 @@ foreach (var (name, list) in results)
     report.AddRow("summary (median over seeds)", new Dictionary<string, object?> { ["model"] = name, ["test macro accuracy"] = Measure.Median(list), ["runs"] = list.Count });
 if (results.Count > 0)
 {
-    Plots.Bars(Path.Combine(BenchReport.DefaultDirectory(), "terminator-accuracy.png"), "Fashion-MNIST test accuracy", "macro accuracy",
+    Plots.Bars(Path.Combine(BenchReport.DefaultDirectory(), $"{reportName}-accuracy.png"), "Fashion-MNIST test accuracy", "macro accuracy",
         results.Select(r => (r.Key, Measure.Median(r.Value))).ToList());
-    report.AddPlot("terminator-accuracy.png");
+    report.AddPlot($"{reportName}-accuracy.png");
 }
 
 if (models.Contains("latency"))
 {
-    var model = firstModel ?? ml.MulticlassClassification.Trainers.Terminator(Options(0, o => o.Epochs = 1)).Fit(ml.Data.TakeRows(train, 512));
+    var model = firstModel ?? ml.MulticlassClassification.Trainers.Terminator(Options(0, o => { o.Epochs = 1; o.PatchSize = patch; })).Fit(ml.Data.TakeRows(train, 512));
     var onnxPath = Path.Combine(Path.GetTempPath(), "terminator-bench.onnx");
     model.SaveAsOnnx(onnxPath);
     using var session = OnnxSessionFactory.Create(onnxPath);
@@ -109,7 +115,10 @@ if (models.Contains("latency"))
     }
 }
 report.AddNote("Fashion-MNIST from Debian's dataset-fashion-mnist (60,000 train / 10,000 test, the standard split); pixels scaled to [0, 1].");
-report.AddNote("Terminator runs at full 28×28 resolution with no pooling; inference uses instance statistics and running batch statistics (batch-independent).");
+report.AddNote(patch == 1
+    ? "Terminator 2-D runs at full 28×28 resolution with no pooling; inference uses instance statistics and running batch statistics (batch-independent)."
+    : $"Terminator 2-D uses PatchSize = {patch}: a lossless space-to-depth stem ({patch}×{patch} pixels → {patch * patch} channels), blocks at {28 / patch}×{28 / patch}, no pooling after it (our CPU-budget option); the 1-D model reads one pixel per step. Inference uses instance statistics and running batch statistics (batch-independent).");
+report.AddNote($"Block channels {string.Join(", ", channels ?? new TerminatorOptions().BlockChannels)}, learning rate {learningRate ?? new TerminatorOptions().LearningRate}, AdamW, warm-up + cosine, batch 64, label smoothing 0.1.");
 var (json, md) = report.Write();
 Console.WriteLine($"wrote {json} and {md}");
 return 0;

@@ -29,6 +29,9 @@ var options = new TerminatorOptions
     // 2-D: 28×28 images; 1-D: the 784 pixels as a sequence (row by row, or in a fixed random order).
     Input = form == "image" ? TerminatorInputKind.Image : TerminatorInputKind.Sequence,
     PermuteSequence = form == "permuted",
+    // Images: 2×2 pixel patches become 4 channels (lossless), so the blocks run at 14×14 — about 3× faster on a CPU.
+    PatchSize = form == "image" ? 2 : 1,
+    LearningRate = 5e-3,
     Epochs = epochs, Seed = 0, ProgressEverySteps = 10,
 };
 AnsiConsole.MarkupLine($"[bold]Terminator[/] ({form}) on Fashion-MNIST: {trainRows} training images, 10,000 test images, {epochs} epochs.");

@@ -177,9 +177,33 @@ public sealed class TerminatorTests
         Assert.Contains("PatchSize applies to images only", e.Message);
     }
 
+    [Fact]
+    public void NaNPixelAndMissingLabelColumnAreNamed()
+    {
+        var ml = new MLContext(seed: 0);
+        var rows = Enumerable.Range(0, 8).Select(i => new PixelRow { Features = Enumerable.Repeat(0.5f, 36).ToArray(), Label = (uint)(i % 2) }).ToList();
+        rows[5].Features[17] = float.NaN;
+        var data = ml.Data.LoadFromEnumerable(rows);
+        data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
+        var nan = Assert.Throws<InvalidDataException>(() => ml.MulticlassClassification.Trainers.Terminator(Tiny()).Fit(data));
+        Assert.Contains("row 5", nan.Message);
+        Assert.Contains("index 17", nan.Message);
+        rows[5].Features[17] = 0.5f;
+        var clean = ml.Data.LoadFromEnumerable(rows);
+        var o = Tiny(); o.LabelColumnName = "Category";
+        var missing = Assert.ThrowsAny<ArgumentException>(() => ml.MulticlassClassification.Trainers.Terminator(o).Fit(clean));
+        Assert.Contains("'Category'", missing.Message);
+    }
+
     private sealed class ImageRow
     {
         [Microsoft.ML.Data.VectorType(784)] public float[] Features { get; set; } = Array.Empty<float>();
+    }
+
+    private sealed class PixelRow
+    {
+        [Microsoft.ML.Data.VectorType(36)] public float[] Features { get; set; } = Array.Empty<float>();
+        public uint Label { get; set; }
     }
 
     private sealed class SmallRow
