@@ -160,10 +160,10 @@ internal sealed class LocalHyperZzwBranch : nn.Module<Tensor, Tensor, Tensor>
     }
 
     /// <summary>
-    /// Depthwise convolution with "same" padding. libtorch 2.10's CPU backward returns non-finite input gradients for
-    /// single-channel convolutions in a few percent of calls (measured up to 45 of 200 calls, 1-D and 2-D), which
-    /// silently skipped training steps of the first block; depthwise with two or more groups is unaffected, so a single
-    /// channel is convolved as two groups with a zero partner.
+    /// Depthwise convolution with "same" padding. libtorch 2.10's CPU backward returns wrong input gradients for
+    /// single-channel convolutions, 1-D and 2-D — non-finite in up to 45 of 200 calls, wrong but finite in others — which
+    /// corrupted (and often skipped) the first block's training steps on grayscale inputs; depthwise with two or more
+    /// groups is correct, so a single channel is convolved as two groups with a zero partner.
     /// </summary>
     internal static Tensor Depthwise(Tensor x, Tensor kernel, int padding)
     {
