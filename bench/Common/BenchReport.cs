@@ -139,6 +139,15 @@ public static class Measure
         return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
     }
 
+    /// <summary>Sample standard deviation (n − 1 in the denominator) of <paramref name="values"/>; 0 for fewer than two.</summary>
+    public static double StandardDeviation(IEnumerable<double> values)
+    {
+        var v = values.ToArray();
+        if (v.Length < 2) return 0;
+        double mean = v.Average();
+        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
+    }
+
     /// <summary>Runs <paramref name="action"/> <paramref name="warmup"/> times unmeasured, then <paramref name="repeats"/> times, returning milliseconds.</summary>
     public static double[] Milliseconds(Action action, int repeats, int warmup = 1)
     {

@@ -85,6 +85,7 @@ if (parts.Contains("lora"))
                    "Per-sample clip C 1, Poisson rate 32/n_c per client, δ 1e-5, σ per client from the RDP accountant so that its ε over all 10 rounds meets the target. " +
                    "Bytes sent: FFA-LoRA sends B (Σ out·r floats), LoRA sends A and B (Σ (in+out)·r) — half exactly when layers are square, less here.");
     var cells = new List<(string Method, string Eps, double Accuracy)>();
+    static string EpsText(double? eps) => eps is null ? "∞" : eps.Value.ToString("0");
     FfaLoraOptions LoraOptions(bool freezeA, double? eps, double learningRate, int seed) => new()
     {
         BaseModel = baseModel, Clients = 5, Rounds = 10, LocalEpochs = 1, Rank = 8, Alpha = 8, FreezeA = freezeA, Split = ClientSplit.NonIid(0.5),
@@ -107,7 +108,7 @@ if (parts.Contains("lora"))
         })).ToArray();
         int best = Array.IndexOf(scores, scores.Max());
         chosen[(freezeA, eps)] = grid[best];
-        string epsText = eps is null ? "∞" : eps.Value.ToString("0");
+        string epsText = EpsText(eps);
         Console.WriteLine($"LoRA bench ε {epsText} {(freezeA ? "FFA-LoRA" : "LoRA")}: validation accuracy {string.Join(", ", grid.Zip(scores, (lr, a) => $"lr {lr} {a:P1}"))} → lr {grid[best]}");
         report.AddRow("FFA-LoRA vs LoRA: learning rate chosen on validation", new Dictionary<string, object?>
         {
@@ -124,7 +125,7 @@ if (parts.Contains("lora"))
         var trainer = ml.MulticlassClassification.Trainers.FederatedLora(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(0)), options);
         var model = trainer.Fit(train);
         double accuracy = ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy;
-        string method = freezeA ? "FFA-LoRA" : "LoRA", epsText = eps is null ? "∞" : eps.Value.ToString("0");
+        string method = freezeA ? "FFA-LoRA" : "LoRA", epsText = EpsText(eps);
         cells.Add((method, epsText, accuracy));
         Console.WriteLine($"LoRA bench ε {epsText} {method,-8} seed {seed}: accuracy {accuracy:P2}, σ {trainer.NoiseMultiplier:F3}, ε spent {trainer.EpsilonSpent:F2} ({watch.Elapsed.TotalSeconds:F0} s)");
         report.AddRow("FFA-LoRA vs LoRA (per seed)", new Dictionary<string, object?>
@@ -137,7 +138,7 @@ if (parts.Contains("lora"))
     foreach (var g in cells.GroupBy(c => (c.Eps, c.Method)))
     {
         var values = g.Select(c => c.Accuracy).ToArray();
-        double mean = values.Average(), std = Math.Sqrt(values.Select(v => (v - mean) * (v - mean)).Sum() / Math.Max(1, values.Length - 1));
+        double mean = values.Average(), std = Measure.StandardDeviation(values);
         report.AddRow("FFA-LoRA vs LoRA (over seeds)", new Dictionary<string, object?>
         {
             ["ε"] = g.Key.Eps, ["method"] = g.Key.Method, ["median accuracy"] = Math.Round(Measure.Median(values), 4),
@@ -147,13 +148,12 @@ if (parts.Contains("lora"))
     foreach (var eps in cells.Select(c => c.Eps).Distinct())
     {
         double[] Of(string method) => cells.Where(c => c.Eps == eps && c.Method == method).Select(c => c.Accuracy).ToArray();
-        double Std(double[] v) { double m = v.Average(); return Math.Sqrt(v.Sum(x => (x - m) * (x - m)) / Math.Max(1, v.Length - 1)); }
         var (ffa, lora) = (Of("FFA-LoRA"), Of("LoRA"));
         report.AddRow("FFA-LoRA vs LoRA (comparison)", new Dictionary<string, object?>
         {
             ["ε"] = eps, ["FFA-LoRA mean"] = Math.Round(ffa.Average(), 4), ["LoRA mean"] = Math.Round(lora.Average(), 4),
-            ["mean Δ (pt)"] = Math.Round((ffa.Average() - lora.Average()) * 100, 2), ["FFA-LoRA std (pt)"] = Math.Round(Std(ffa) * 100, 2),
-            ["LoRA std (pt)"] = Math.Round(Std(lora) * 100, 2), ["FFA-LoRA wins (seeds)"] = $"{ffa.Zip(lora).Count(p => p.First >= p.Second)}/{ffa.Length}",
+            ["mean Δ (pt)"] = Math.Round((ffa.Average() - lora.Average()) * 100, 2), ["FFA-LoRA std (pt)"] = Math.Round(Measure.StandardDeviation(ffa) * 100, 2),
+            ["LoRA std (pt)"] = Math.Round(Measure.StandardDeviation(lora) * 100, 2), ["FFA-LoRA wins (seeds)"] = $"{ffa.Zip(lora).Count(p => p.First >= p.Second)}/{ffa.Length}",
         });
     }
     Plots.Bars(Path.Combine(dir, LoraPlot), "Median test accuracy by ε (FFA-LoRA vs LoRA)", "accuracy",

@@ -124,7 +124,7 @@ foreach (var (name, list) in summary)
         ["recovered share of base loss"] = name == "base" ? null : (baseLost - (original - altered)) / baseLost,
         ["original Δ vs base (points)"] = (original - baseOriginal) * 100,
         ["robust acc"] = Measure.Median(list.Select(m => m.RobustAccuracy)),
-        ["altered acc std"] = Std(list.Select(m => m.AlteredAccuracy)),
+        ["altered acc std"] = Measure.StandardDeviation(list.Select(m => m.AlteredAccuracy)),
     });
 }
 report.AddNote($"Training: {trainConversations} conversations from {trainTemplates.Count} training templates; test: 500 conversations including the held-out templates {string.Join(", ", heldOut)}; all seven alterations (Flip and Invariant rows).");
@@ -132,10 +132,3 @@ report.AddNote("Harmful layers = layers whose MLP zero-out raises mean altered a
 report.AddNote("Fine-tuning data = training-template conversations plus their altered versions; the same data is used with and without a regulariser, so the rows compare the regularisers, not the data.");
 var (json, md) = report.Write(outDir);
 Console.WriteLine($"wrote {json} and {md}");
-
-static double Std(IEnumerable<double> v)
-{
-    var a = v.ToArray();
-    double mean = a.Average();
-    return a.Length < 2 ? 0 : Math.Sqrt(a.Sum(x => (x - mean) * (x - mean)) / (a.Length - 1));
-}

@@ -65,13 +65,15 @@ void Run(string name, Func<int, IEstimator<ITransformer>> trainer, Func<ITransfo
     }
 }
 
+var defaults = new TerminatorOptions();
+// Every model gets the command's patch size, channels and learning rate; the 1-D model reads one pixel per step (patch 1).
 TerminatorOptions Options(int seed, Action<TerminatorOptions>? change = null)
 {
     var o = new TerminatorOptions
     {
-        Epochs = epochs, Seed = seed,
-        BlockChannels = channels ?? new TerminatorOptions().BlockChannels,
-        LearningRate = learningRate ?? new TerminatorOptions().LearningRate,
+        Epochs = epochs, Seed = seed, PatchSize = patch,
+        BlockChannels = channels ?? defaults.BlockChannels,
+        LearningRate = learningRate ?? defaults.LearningRate,
         Progress = new Progress<TrainingProgress>(p => Console.WriteLine($"  epoch {p.Epoch}/{p.TotalEpochs} loss {p.TrainLoss:F4} ({p.Elapsed.TotalSeconds:F0} s)")),
     };
     change?.Invoke(o);
@@ -79,10 +81,10 @@ TerminatorOptions Options(int seed, Action<TerminatorOptions>? change = null)
 }
 long Params(ITransformer t) => ((TerminatorTransformer)t).Network.parameters().Sum(p => p.numel());
 
-if (models.Contains("terminator2d")) Run("Terminator 2-D", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => o.PatchSize = patch)), Params);
-if (models.Contains("terminator1d")) Run("Terminator 1-D sequential", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => { o.Input = TerminatorInputKind.Sequence; })), Params);
-if (models.Contains("nofeedback")) Run("Terminator 2-D, feedback loss off", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => { o.FeedbackLossWeight = 0; o.PatchSize = patch; })), Params);
-if (models.Contains("plainkernels")) Run("Terminator 2-D, plain learned kernels", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => { o.HyperKernels = false; o.PatchSize = patch; })), Params);
+if (models.Contains("terminator2d")) Run("Terminator 2-D", s => ml.MulticlassClassification.Trainers.Terminator(Options(s)), Params);
+if (models.Contains("terminator1d")) Run("Terminator 1-D sequential", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => { o.Input = TerminatorInputKind.Sequence; o.PatchSize = 1; })), Params);
+if (models.Contains("nofeedback")) Run("Terminator 2-D, feedback loss off", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => o.FeedbackLossWeight = 0)), Params);
+if (models.Contains("plainkernels")) Run("Terminator 2-D, plain learned kernels", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => o.HyperKernels = false)), Params);
 if (models.Contains("lightgbm")) Run("ML.NET LightGbm (raw pixels)", s => ml.MulticlassClassification.Trainers.LightGbm(new Microsoft.ML.Trainers.LightGbm.LightGbmMulticlassTrainer.Options { Seed = s, NumberOfIterations = 200 }));
 if (models.Contains("sdca")) Run("ML.NET SdcaMaximumEntropy (raw pixels)", s => ml.MulticlassClassification.Trainers.SdcaMaximumEntropy());
 
@@ -97,7 +99,7 @@ if (results.Count > 0)
 
 if (models.Contains("latency"))
 {
-    var model = firstModel ?? ml.MulticlassClassification.Trainers.Terminator(Options(0, o => { o.Epochs = 1; o.PatchSize = patch; })).Fit(ml.Data.TakeRows(train, 512));
+    var model = firstModel ?? ml.MulticlassClassification.Trainers.Terminator(Options(0, o => o.Epochs = 1)).Fit(ml.Data.TakeRows(train, 512));
     var onnxPath = Path.Combine(Path.GetTempPath(), "terminator-bench.onnx");
     model.SaveAsOnnx(onnxPath);
     using var session = OnnxSessionFactory.Create(onnxPath);
@@ -118,7 +120,7 @@ report.AddNote("Fashion-MNIST from Debian's dataset-fashion-mnist (60,000 train 
 report.AddNote(patch == 1
     ? "Terminator 2-D runs at full 28×28 resolution with no pooling; inference uses instance statistics and running batch statistics (batch-independent)."
     : $"Terminator 2-D uses PatchSize = {patch}: a lossless space-to-depth stem ({patch}×{patch} pixels → {patch * patch} channels), blocks at {28 / patch}×{28 / patch}, no pooling after it (our CPU-budget option); the 1-D model reads one pixel per step. Inference uses instance statistics and running batch statistics (batch-independent).");
-report.AddNote($"Block channels {string.Join(", ", channels ?? new TerminatorOptions().BlockChannels)}, learning rate {learningRate ?? new TerminatorOptions().LearningRate}, AdamW, warm-up + cosine, batch 64, label smoothing 0.1.");
+report.AddNote($"Block channels {string.Join(", ", channels ?? defaults.BlockChannels)}, learning rate {learningRate ?? defaults.LearningRate}, AdamW, warm-up + cosine, batch 64, label smoothing 0.1.");
 var (json, md) = report.Write();
 Console.WriteLine($"wrote {json} and {md}");
 return 0;
