@@ -80,13 +80,22 @@ public sealed class PreRoutGnnModel : IDisposable
         var o = Network.Propagate(g);
         var state = o.State.cpu().data<float>().ToArray();
         int n = graph.NodeCount;
-        var arrival = new float[n * 4]; var slew = new float[n * 4];
+        var arrival = ArrivalNs(state, n, ts);
+        var slew = new float[n * 4];
         for (int i = 0; i < n; i++)
-            for (int c = 0; c < 4; c++) { arrival[i * 4 + c] = state[i * 8 + c] * ts; slew[i * 4 + c] = (MathF.Exp(state[i * 8 + 4 + c] - 3) - 1e-4f) * ts; }
+            for (int c = 0; c < 4; c++) slew[i * 4 + c] = (MathF.Exp(state[i * 8 + 4 + c] - 3) - 1e-4f) * ts;
         var netDelay = o.NetDelay.cpu().data<float>().Select(v => (MathF.Exp(v - 7.6f) - 1e-4f) * ts).ToArray();
         var cell = o.CellDelay.cpu().data<float>().Select(v => v * ts).ToArray();
         var slack = graph.RequiredTime.Select((r, i) => r - arrival[i]).ToArray();
         return new TimingPrediction(arrival, slew, netDelay, cell, slack);
+    }
+
+    /// <summary>Arrival times in ns, [N·4], from a propagated state [N, 8] in model time units.</summary>
+    private static float[] ArrivalNs(float[] state, int n, float timeScale)
+    {
+        var arrival = new float[n * 4];
+        for (int i = 0; i < n; i++) for (int c = 0; c < 4; c++) arrival[i * 4 + c] = state[i * 8 + c] * timeScale;
+        return arrival;
     }
 
     /// <summary>
@@ -133,8 +142,7 @@ public sealed class PreRoutGnnModel : IDisposable
         }
         double Mean(Func<int, double> f) => Enumerable.Range(0, 4).Select(f).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average();
         bool Predicted(int i) => graph.Levels[i] > 0;
-        var arrival = new float[n * 4];
-        for (int i = 0; i < n; i++) for (int c = 0; c < 4; c++) arrival[i * 4 + c] = state[i * 8 + c] * g.TimeScale;
+        var arrival = ArrivalNs(state, n, g.TimeScale);
         var trueSlack = TimingMetrics.EndpointSlack(graph, graph.ArrivalTime);
         var predSlack = TimingMetrics.EndpointSlack(graph, arrival);
         var ep = Enumerable.Range(0, n).Where(i => double.IsFinite(trueSlack[i]) && double.IsFinite(predSlack[i])).ToList();
