@@ -1,6 +1,9 @@
 // PragWorld benchmark: train a text Transformer on generated conversations (training templates), measure original vs
 // altered accuracy on held-out templates, run the layer analysis, fine-tune with and without layer regularisation.
 // Usage: dotnet run -c Release --project bench/PragWorldBench -- [trainConversations=2000] [epochs=12] [seeds=3]
+//   [learningRate=2e-3] [full|base-only] [fineTuneEpochs=epochs/3] [fineTuneLearningRate=learningRate/5] [regulariserWeight=1e-2]
+// Base models are cached in bench/PragWorldBench/cache (keyed by every setting that shapes them), so fine-tuning settings
+// can be revisited without retraining the base.
 using System.Diagnostics;
 using Microsoft.ML;
 using MLNetExt;
@@ -15,6 +18,9 @@ int epochs = args.Length > 1 ? int.Parse(args[1]) : 12;
 int seeds = args.Length > 2 ? int.Parse(args[2]) : 3;
 double learningRate = args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 2e-3;
 bool analysisAndFineTuning = args.Length <= 4 || args[4] != "base-only";
+int fineTuneEpochs = args.Length > 5 ? int.Parse(args[5]) : Math.Max(2, epochs / 3);
+double fineTuneLearningRate = args.Length > 6 ? double.Parse(args[6], System.Globalization.CultureInfo.InvariantCulture) : learningRate / 5;
+double regulariserWeight = args.Length > 7 ? double.Parse(args[7], System.Globalization.CultureInfo.InvariantCulture) : 1e-2;
 var command = $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}";
 var report = new BenchReport("pragworld", command);
 var outDir = BenchReport.DefaultDirectory();
@@ -49,7 +55,7 @@ TextClassifierOptions Options(int seed, int epochCount, double lr) => new()
     Progress = new Progress<TrainingProgress>(p => Console.WriteLine($"  epoch {p.Epoch}/{p.TotalEpochs} loss {p.TrainLoss:F4} ({p.Elapsed.TotalSeconds:F0} s)")),
 };
 
-void Record(string model, int seed, PragWorldMetrics m, double seconds)
+void Record(string model, int seed, PragWorldMetrics m, double? seconds)
 {
     var row = new Dictionary<string, object?>
     {
@@ -67,9 +73,9 @@ void Keep(string name, PragWorldMetrics m) { if (!summary.TryGetValue(name, out 
 for (int seed = 0; seed < seeds; seed++)
 {
     var sw = Stopwatch.StartNew();
-    var baseModel = ml.BinaryClassification.Trainers.TextTransformer(Options(seed, epochs, learningRate)).Fit(ml.Data.LoadFromEnumerable(trainRows));
+    var (baseModel, cached) = CachedBaseModel(seed);
     var baseMetrics = ml.PragWorld().Evaluate(baseModel, testBench);
-    Record("base", seed, baseMetrics, sw.Elapsed.TotalSeconds);
+    Record("base", seed, baseMetrics, cached ? null : sw.Elapsed.TotalSeconds); // a cached base has no train time to show
     Keep("base", baseMetrics);
     if (!analysisAndFineTuning) continue;
 
@@ -95,12 +101,12 @@ for (int seed = 0; seed < seeds; seed++)
     foreach (var (name, reg) in new (string, LayerRegularization?)[]
     {
         ("fine-tuned (no regulariser)", null),
-        ("fine-tuned + MLP-output penalty", new LayerRegularization { Kind = LayerRegularizationKind.MlpOutputPenalty, Layers = suppress, Weight = 1e-2 }),
-        ("fine-tuned + layer-gate penalty", new LayerRegularization { Kind = LayerRegularizationKind.LayerGatePenalty, Layers = suppress, Weight = 1e-2 }),
+        ("fine-tuned + MLP-output penalty", new LayerRegularization { Kind = LayerRegularizationKind.MlpOutputPenalty, Layers = suppress, Weight = regulariserWeight }),
+        ("fine-tuned + layer-gate penalty", new LayerRegularization { Kind = LayerRegularizationKind.LayerGatePenalty, Layers = suppress, Weight = regulariserWeight }),
     })
     {
         sw.Restart();
-        var o = Options(seed, Math.Max(2, epochs / 3), learningRate / 5);
+        var o = Options(seed, fineTuneEpochs, fineTuneLearningRate);
         o.InitialEncoder = baseModel.Encoder;
         o.InitialTokenizer = baseModel.Tokenizer;
         o.LayerRegularization = reg;
@@ -111,6 +117,21 @@ for (int seed = 0; seed < seeds; seed++)
         if (seed == 0) PragWorldReport.Write(m, outDir, "pragworld-" + (reg?.Kind.ToString().ToLowerInvariant() ?? "finetuned"), name);
     }
     if (seed == 0) PragWorldReport.Write(baseMetrics, outDir, "pragworld-base", "base model");
+}
+
+(TextTransformerBinaryTransformer Model, bool Cached) CachedBaseModel(int seed)
+{
+    var cache = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "cache",
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"base-c{trainConversations}-e{epochs}-lr{learningRate}-s{seed}.zip"));
+    if (File.Exists(cache))
+    {
+        Console.WriteLine($"base model from cache {Path.GetFullPath(cache)}");
+        return ((TextTransformerBinaryTransformer)ml.Model.Load(cache, out _), true);
+    }
+    var model = ml.BinaryClassification.Trainers.TextTransformer(Options(seed, epochs, learningRate)).Fit(ml.Data.LoadFromEnumerable(trainRows));
+    Directory.CreateDirectory(Path.GetDirectoryName(cache)!);
+    ml.Model.Save(model, null, cache);
+    return (model, false);
 }
 
 var baseOriginal = Measure.Median(summary["base"].Select(m => m.OriginalAccuracy));
@@ -129,6 +150,7 @@ foreach (var (name, list) in summary)
 }
 report.AddNote($"Training: {trainConversations} conversations from {trainTemplates.Count} training templates; test: 500 conversations including the held-out templates {string.Join(", ", heldOut)}; all seven alterations (Flip and Invariant rows).");
 report.AddNote("Harmful layers = layers whose MLP zero-out raises mean altered accuracy on a validation benchmark built from training templates (never the test set).");
+report.AddNote($"Fine-tuning: {fineTuneEpochs} epochs at learning rate {fineTuneLearningRate}, warm-up + cosine; regulariser weight {regulariserWeight} on the harmful layers (at most two).");
 report.AddNote("Fine-tuning data = training-template conversations plus their altered versions; the same data is used with and without a regulariser, so the rows compare the regularisers, not the data.");
 var (json, md) = report.Write(outDir);
 Console.WriteLine($"wrote {json} and {md}");

@@ -189,16 +189,23 @@ public sealed class FfaLoraTrainer<TTransformer> : FederatedTrainerBase<TTransfo
             lossValue = loss.item<float>();
             var perSample = PerSampleGradients(adapters, loss, n);
             // ‖g_i‖ over all trained tensors, c_i = min(1, C/‖g_i‖), then Σ_i c_i g_i per tensor.
-            var norms = torch.stack(perSample.Select(g => g.flatten(1).pow(2).sum(1)).ToArray()).sum(new long[] { 0 }).sqrt(); // not sum(0): a literal 0 binds to the ScalarType overload
-            var factors = (privacy.ClipNorm / (norms + 1e-6)).clamp_max(1.0);
+            // Scalars held in `using` locals: an implicitly converted Scalar can be finalized while libtorch still reads it
+            // (TorchSharp 0.107; crashed a benchmark with "toDouble at Scalar.h:140").
+            using var two = 2.ToScalar();
+            using var epsilon = 1e-6.ToScalar();
+            using var clipNorm = privacy.ClipNorm.ToScalar();
+            using var one = 1.0.ToScalar();
+            var norms = torch.stack(perSample.Select(g => g.flatten(1).pow(two).sum(1)).ToArray()).sum(new long[] { 0 }).sqrt(); // not sum(0): a literal 0 binds to the ScalarType overload
+            var factors = ((norms + epsilon).reciprocal() * clipNorm).clamp_max(one);
             for (int k = 0; k < parameters.Count; k++)
                 clipped[k] = (perSample[k] * factors.view(new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)perSample[k].dim() - 1)).ToArray())).sum(new long[] { 0 });
         }
-        double expectedBatch = _sampleRate * _clientRows;
+        using var expectedBatch = (_sampleRate * _clientRows).ToScalar();
+        using var noiseScale = (_sigma * privacy.ClipNorm).ToScalar();
         var generator = new Generator((ulong)random.NextInt64());
         for (int k = 0; k < parameters.Count; k++)
         {
-            var noise = torch.randn(parameters[k].shape, generator: generator, device: parameters[k].device) * (_sigma * privacy.ClipNorm);
+            var noise = torch.randn(parameters[k].shape, generator: generator, device: parameters[k].device) * noiseScale;
             FlatParameters.AssignGradient(parameters[k], (clipped[k] + noise) / expectedBatch);
         }
         optimizer.step();
@@ -215,18 +222,20 @@ public sealed class FfaLoraTrainer<TTransformer> : FederatedTrainerBase<TTransfo
         var ups = adapters.Layers.Select(l => l.LastUp ?? throw new InvalidOperationException($"LoRA layer {l.Name} was not used by the forward pass.")).ToList();
         var g = torch.autograd.grad(new[] { meanLoss }, ups, retain_graph: false, allow_unused: true);
         var result = new List<Tensor>();
+        using var batch = n.ToScalar(); // held: see ClientStep
         for (int i = 0; i < adapters.Layers.Count; i++)
         {
             var l = adapters.Layers[i];
-            var gi = (g[i] * n).reshape(n, -1, l.B.shape[0]);          // [N, T, out]
+            using var scale = l.Scale.ToScalar();
+            var gi = (g[i] * batch).reshape(n, -1, l.B.shape[0]);      // [N, T, out]
             var u = l.LastDown!.detach().reshape(n, -1, l.A.shape[0]);  // [N, T, r]
             if (!adapters.FreezeA)
             {
                 var xin = l.LastInput!.detach().reshape(n, -1, l.A.shape[1]);   // [N, T, in]
                 var back = gi.matmul(l.B.detach());                              // [N, T, r]
-                result.Add(torch.einsum("ntr,nti->nri", back, xin) * l.Scale);   // ∇A_i
+                result.Add(torch.einsum("ntr,nti->nri", back, xin) * scale);     // ∇A_i
             }
-            result.Add(torch.einsum("nto,ntr->nor", gi, u) * l.Scale);           // ∇B_i
+            result.Add(torch.einsum("nto,ntr->nor", gi, u) * scale);             // ∇B_i
         }
         return result.ToArray();
     }
