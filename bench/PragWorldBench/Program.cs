@@ -1,9 +1,10 @@
 // PragWorld benchmark: train a text Transformer on generated conversations (training templates), measure original vs
 // altered accuracy on held-out templates, run the layer analysis, fine-tune with and without layer regularisation.
-// Usage: dotnet run -c Release --project bench/PragWorldBench -- [trainConversations=2000] [epochs=12] [seeds=3]
+// Usage: dotnet run -c Release --project bench/PragWorldBench -- [trainConversations=2000] [epochs=12] [seeds=3 | first-last]
 //   [learningRate=2e-3] [full|base-only] [fineTuneEpochs=epochs/3] [fineTuneLearningRate=learningRate/5] [regulariserWeight=1e-2]
-// Base models are cached in bench/PragWorldBench/cache (keyed by every setting that shapes them), so fine-tuning settings
-// can be revisited without retraining the base.
+// Base models are cached in bench/PragWorldBench/cache, keyed by the command-line settings that shape them (conversations,
+// epochs, learning rate, seed), so fine-tuning settings can be revisited without retraining the base. Delete the folder
+// after changing the model or data code: the key does not see code changes.
 using System.Diagnostics;
 using Microsoft.ML;
 using MLNetExt;
@@ -15,14 +16,16 @@ using MLNetExt.Transforms.PragWorld;
 
 int trainConversations = args.Length > 0 ? int.Parse(args[0]) : 2000;
 int epochs = args.Length > 1 ? int.Parse(args[1]) : 12;
-int seeds = args.Length > 2 ? int.Parse(args[2]) : 3;
+// "3" = seeds 0..2; "1-2" = seeds 1..2 (to add seeds to an earlier run without repeating it).
+var seedRange = (args.Length > 2 ? args[2] : "3").Split('-').Select(int.Parse).ToArray();
+int firstSeed = seedRange.Length == 2 ? seedRange[0] : 0, lastSeed = seedRange.Length == 2 ? seedRange[1] : seedRange[0] - 1;
 double learningRate = args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 2e-3;
 bool analysisAndFineTuning = args.Length <= 4 || args[4] != "base-only";
 int fineTuneEpochs = args.Length > 5 ? int.Parse(args[5]) : Math.Max(2, epochs / 3);
 double fineTuneLearningRate = args.Length > 6 ? double.Parse(args[6], System.Globalization.CultureInfo.InvariantCulture) : learningRate / 5;
 double regulariserWeight = args.Length > 7 ? double.Parse(args[7], System.Globalization.CultureInfo.InvariantCulture) : 1e-2;
 var command = $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}";
-var report = new BenchReport("pragworld", command);
+var report = new BenchReport(firstSeed == 0 ? "pragworld" : $"pragworld-seeds{firstSeed}-{lastSeed}", command);
 var outDir = BenchReport.DefaultDirectory();
 var ml = new MLContext(seed: 0);
 
@@ -70,7 +73,7 @@ void Record(string model, int seed, PragWorldMetrics m, double? seconds)
 var summary = new Dictionary<string, List<PragWorldMetrics>>();
 void Keep(string name, PragWorldMetrics m) { if (!summary.TryGetValue(name, out var l)) summary[name] = l = new(); l.Add(m); }
 
-for (int seed = 0; seed < seeds; seed++)
+for (int seed = firstSeed; seed <= lastSeed; seed++)
 {
     var sw = Stopwatch.StartNew();
     var (baseModel, cached) = CachedBaseModel(seed);
