@@ -4,7 +4,8 @@
 // run of the same configuration). Writes docs/benchmarks/co2.{json,md} and co2-loss-vs-time.png.
 //
 //   dotnet run -c Release --project bench/Co2Bench -- [--rows 12000] [--epochs 2] [--tau 8] [--workers 2,4]
-//       [--transports inproc,mpi] [--repeats 3]
+//       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--name co2]
+// --algorithms picks a subset (the no-communication run is always made: it calibrates the link); --name names the report.
 // Internal: --worker mpi ... is how the benchmark runs itself under mpiexec.
 using System.Diagnostics;
 using System.Globalization;
@@ -18,6 +19,7 @@ using MLNetExt.Mlp;
 using MLNetExt.Transforms.Images;
 
 var settings = Settings.Parse(args);
+settings.Check();
 TorchSharp.torch.set_num_threads(1); // workers share the machine's cores: one intra-op thread each
 if (!FashionMnist.IsInstalled())
 {
@@ -27,7 +29,7 @@ if (!FashionMnist.IsInstalled())
 if (settings.Worker == "mpi")
     return RunMpiWorker(settings);
 
-var report = new BenchReport("co2", "dotnet run -c Release --project bench/Co2Bench -- " + string.Join(' ', args));
+var report = new BenchReport(settings.Name, "dotnet run -c Release --project bench/Co2Bench -- " + string.Join(' ', args));
 var curves = new List<(string Name, double[] X, double[] Y)>();
 foreach (var transport in settings.Transports)
 foreach (var workers in settings.Workers)
@@ -45,11 +47,11 @@ foreach (var workers in settings.Workers)
     double idealRate = Measure.Median(ideal.Select(r => r.SamplesPerSecond));
     Console.WriteLine($"[{transport}, {workers} workers] compute {stepSeconds * 1000:F2} ms/step, ideal {idealRate:F0} samples/s → link latency {latencyMs:F1} ms per collective");
     var rows = new List<(string Algorithm, List<RunResult> Runs)> { ("ideal (no communication)", ideal) };
-    foreach (var algorithm in new[] { "ddp", "localsgd", "co2", "co2-sharded", "co2-momentum-0.2", "co2-no-penalty" })
+    foreach (var algorithm in settings.Algorithms)
         rows.Add((algorithm, Enumerable.Range(0, settings.Repeats).Select(seed => Run(transport, workers, algorithm, latencyMs, seed)).ToList()));
     var ddpAccuracy = Measure.Median(rows.First(r => r.Algorithm == "ddp").Runs.Select(r => r.TestAccuracy));
     var ddpLoss = Measure.Median(rows.First(r => r.Algorithm == "ddp").Runs.Select(r => r.TestLogLoss));
-    var unshardedFloats = rows.First(r => r.Algorithm == "co2").Runs[0].OuterStateFloats;
+    var unshardedFloats = rows.FirstOrDefault(r => r.Algorithm == "co2").Runs?[0].OuterStateFloats ?? 0;
     foreach (var (algorithm, runs) in rows)
     {
         double rate = Measure.Median(runs.Select(r => r.SamplesPerSecond));
@@ -63,16 +65,16 @@ foreach (var workers in settings.Workers)
             ["test accuracy"] = Math.Round(accuracy, 4), ["Δ acc vs DDP (pt)"] = Math.Round((accuracy - ddpAccuracy) * 100, 2),
             ["test log-loss"] = Math.Round(loss, 4), ["loss vs DDP"] = Math.Round(loss / ddpLoss, 3),
             ["outer floats/rank"] = runs[0].OuterStateFloats,
-            ["outer state ÷ unsharded"] = algorithm == "co2-sharded" ? Math.Round((double)runs[0].OuterStateFloats / unshardedFloats, 3) : null,
+            ["outer state ÷ unsharded"] = algorithm == "co2-sharded" && unshardedFloats > 0 ? Math.Round((double)runs[0].OuterStateFloats / unshardedFloats, 3) : null,
             ["runs"] = runs.Count,
         });
         if (transport == settings.Transports[0] && workers == settings.Workers[0] && algorithm is "ddp" or "localsgd" or "co2")
             curves.Add((algorithm, runs[0].Curve.Select(p => p.Seconds).ToArray(), runs[0].Curve.Select(p => p.Loss).ToArray()));
     }
 }
-var plot = Path.Combine(BenchReport.DefaultDirectory(), "co2-loss-vs-time.png");
+var plot = Path.Combine(BenchReport.DefaultDirectory(), $"{settings.Name}-loss-vs-time.png");
 Plots.Lines(plot, $"Training loss vs wall time ({settings.Transports[0]}, {settings.Workers[0]} workers, throttled link)", "seconds", "training loss (rank 0, per round)", curves);
-report.AddPlot("co2-loss-vs-time.png");
+report.AddPlot($"{settings.Name}-loss-vs-time.png");
 report.AddNote($"Fashion-MNIST (Debian dataset-fashion-mnist), {settings.Rows} training images × {settings.Epochs} epochs split over the workers " +
                "(same total samples for every algorithm), 10,000 test images; MLP 784→512→256→10, AdamW lr 2e-3, batch 64 per worker.");
 report.AddNote($"CO2: τ = {settings.Tau}, outer momentum 0 (co2-momentum-0.2: the official recipe's 0.2), outer LR 1, gap-aware staleness penalty λ = 1, elementwise momentum clip φ = 1; " +
@@ -157,7 +159,8 @@ static bool MpiAvailable() => (Environment.GetEnvironmentVariable("PATH") ?? "")
 internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep, double WaitFraction, double TestAccuracy, double TestLogLoss,
     long OuterStateFloats, List<LossPoint> Curve);
 
-internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed)
+internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed,
+    string[] Algorithms, string Name)
 {
     public static Settings Parse(string[] args)
     {
@@ -165,13 +168,26 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
         for (int i = 0; i < args.Length; i += 2)
         {
             if (!args[i].StartsWith("--") || i + 1 >= args.Length)
-                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats");
+                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name");
             v[args[i][2..]] = args[i + 1];
         }
         int Int(string k, int d) => v.TryGetValue(k, out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : d;
         return new(Int("rows", 12000), Int("epochs", 2), Int("tau", 8),
             v.GetValueOrDefault("workers", "2,4").Split(',').Select(int.Parse).ToArray(),
             v.GetValueOrDefault("transports", "inproc,mpi").Split(','), Int("repeats", 3), v.GetValueOrDefault("worker"),
-            v.GetValueOrDefault("algorithm", "co2"), double.Parse(v.GetValueOrDefault("latency-ms", "0"), CultureInfo.InvariantCulture), Int("seed", 0));
+            v.GetValueOrDefault("algorithm", "co2"), double.Parse(v.GetValueOrDefault("latency-ms", "0"), CultureInfo.InvariantCulture), Int("seed", 0),
+            v.GetValueOrDefault("algorithms", string.Join(',', AllAlgorithms)).Split(','), v.GetValueOrDefault("name", "co2"));
+    }
+
+    /// <summary>Every algorithm the benchmark knows, in report order (the no-communication run is always made first).</summary>
+    public static readonly string[] AllAlgorithms = { "ddp", "localsgd", "co2", "co2-sharded", "co2-momentum-0.2", "co2-no-penalty" };
+
+    public void Check()
+    {
+        var unknown = Algorithms.Except(AllAlgorithms).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"Unknown algorithm(s) {string.Join(", ", unknown)}; known: {string.Join(", ", AllAlgorithms)}.");
+        if (Worker is null && !Algorithms.Contains("ddp"))
+            throw new ArgumentException("--algorithms must include ddp: every row is compared with synchronous data-parallel AdamW.");
     }
 }

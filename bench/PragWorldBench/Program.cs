@@ -2,6 +2,7 @@
 // altered accuracy on held-out templates, run the layer analysis, fine-tune with and without layer regularisation.
 // Usage: dotnet run -c Release --project bench/PragWorldBench -- [trainConversations=2000] [epochs=12] [seeds=3 | first-last]
 //   [learningRate=2e-3] [full|base-only] [fineTuneEpochs=epochs/3] [fineTuneLearningRate=learningRate/5] [regulariserWeight=1e-2]
+//   [alteredConversations=trainConversations/4]
 // Base models are cached in bench/PragWorldBench/cache, keyed by the command-line settings that shape them (conversations,
 // epochs, learning rate, seed), so fine-tuning settings can be revisited without retraining the base. Delete the folder
 // after changing the model or data code: the key does not see code changes.
@@ -24,8 +25,13 @@ bool analysisAndFineTuning = args.Length <= 4 || args[4] != "base-only";
 int fineTuneEpochs = args.Length > 5 ? int.Parse(args[5]) : Math.Max(2, epochs / 3);
 double fineTuneLearningRate = args.Length > 6 ? double.Parse(args[6], System.Globalization.CultureInfo.InvariantCulture) : learningRate / 5;
 double regulariserWeight = args.Length > 7 ? double.Parse(args[7], System.Globalization.CultureInfo.InvariantCulture) : 1e-2;
+// How many fresh training-template conversations are altered for the fine-tuning data (their altered versions only).
+int alteredConversations = args.Length > 8 ? int.Parse(args[8]) : trainConversations / 4;
 var command = $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}";
-var report = new BenchReport(firstSeed == 0 ? "pragworld" : $"pragworld-seeds{firstSeed}-{lastSeed}", command);
+var reportName = "pragworld" + (alteredConversations != trainConversations / 4 ? $"-altered{alteredConversations}" : "") +
+                 (firstSeed == 0 ? "" : $"-seeds{firstSeed}-{lastSeed}");
+var report = new BenchReport(reportName, command);
+
 var outDir = BenchReport.DefaultDirectory();
 var ml = new MLContext(seed: 0);
 
@@ -44,7 +50,7 @@ var validationBench = Benchmark(validationRows);
 var testBench = Benchmark(testRows);
 // Fine-tuning data: altered versions of fresh training-template conversations (never the test conversations), mixed
 // with the original training rows (replay) so the fine-tuned model keeps what it knew on unaltered conversations.
-var alteredRows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(Benchmark(Rows(trainConversations / 4, 4, trainTemplates, "ft")), false)
+var alteredRows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(Benchmark(Rows(alteredConversations, 4, trainTemplates, "ft")), false)
     .Where(r => r.Alteration != PragWorldQuestionRow.OriginalAlteration).ToList();
 var fineTuneRows = trainRows.Concat(alteredRows).ToList();
 Console.WriteLine($"train {trainRows.Count} questions, fine-tune {fineTuneRows.Count}, test benchmark {testBench.GetRowCount() ?? -1}");
@@ -154,6 +160,6 @@ foreach (var (name, list) in summary)
 report.AddNote($"Training: {trainConversations} conversations from {trainTemplates.Count} training templates; test: 500 conversations including the held-out templates {string.Join(", ", heldOut)}; all seven alterations (Flip and Invariant rows).");
 report.AddNote("Harmful layers = layers whose MLP zero-out raises mean altered accuracy on a validation benchmark built from training templates (never the test set).");
 report.AddNote($"Fine-tuning: {fineTuneEpochs} epochs at learning rate {fineTuneLearningRate}, warm-up + cosine; regulariser weight {regulariserWeight} on the harmful layers (at most two).");
-report.AddNote("Fine-tuning data = training-template conversations plus their altered versions; the same data is used with and without a regulariser, so the rows compare the regularisers, not the data.");
+report.AddNote($"Fine-tuning data = the {trainConversations} training conversations plus the altered versions of {alteredConversations} fresh training-template conversations; the same data is used with and without a regulariser, so the rows compare the regularisers, not the data.");
 var (json, md) = report.Write(outDir);
 Console.WriteLine($"wrote {json} and {md}");
