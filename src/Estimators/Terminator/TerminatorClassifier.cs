@@ -62,9 +62,10 @@ public sealed class TerminatorOptions : TorchClassifierOptions
     /// <summary>Channel groups of G-IBS standardisation (alternating batch / instance statistics).</summary>
     public int NormalizationGroups { get; set; } = 12;
     /// <summary>
-    /// Images only: space-to-depth stem. Each p×p pixel patch becomes p² channels (lossless, no parameters), so the blocks
-    /// run at (H/p)×(W/p) with p²·C input channels. 1 = the paper's full resolution; 2 makes training ~3× cheaper on a CPU
-    /// (our option, not in the paper). H and W must be multiples of p.
+    /// Space-to-depth stem (our option, not in the paper; lossless, no parameters). Images: each p×p pixel patch becomes
+    /// p² channels, so the blocks run at (H/p)×(W/p) with p²·C input channels; H and W must be multiples of p.
+    /// Sequences: every p consecutive steps (after the permutation, if any) become p channels, so the blocks run on
+    /// L/p steps; L must be a multiple of p. 1 = the paper's full resolution; 2 makes 2-D training ~3× cheaper on a CPU.
     /// </summary>
     public int PatchSize { get; set; } = 1;
 
@@ -82,7 +83,6 @@ public sealed class TerminatorOptions : TorchClassifierOptions
         if (FeedbackLossWeight < 0) throw new ArgumentOutOfRangeException(nameof(FeedbackLossWeight), FeedbackLossWeight, "FeedbackLossWeight must not be negative.");
         if (BlockDropout < 0 || BlockDropout >= 1) throw new ArgumentOutOfRangeException(nameof(BlockDropout), BlockDropout, "BlockDropout must be in [0, 1).");
         if (PatchSize < 1) throw new ArgumentOutOfRangeException(nameof(PatchSize), PatchSize, "PatchSize must be at least 1 (1 = full resolution).");
-        if (PatchSize > 1 && Input != TerminatorInputKind.Image) throw new ArgumentException("PatchSize applies to images only; pixel sequences are read one pixel per step.", nameof(PatchSize));
         if (NormalizationGroups < 1) throw new ArgumentOutOfRangeException(nameof(NormalizationGroups), NormalizationGroups, "NormalizationGroups must be at least 1.");
     }
 }

@@ -37,7 +37,8 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
         _shape = new SpatialShape(a.Dims.Select(d => d / _patch).ToArray());
         _inputChannels = a.InputChannels;
         var random = new Random(a.InitSeed);
-        int channels = a.InputChannels * _patch * _patch;
+        // A patch folds p² pixels (images) or p consecutive steps (sequences) into channels.
+        int channels = a.InputChannels * (int)Math.Pow(_patch, a.Dims.Length);
         var outputs = new List<int>();
         for (int i = 0; i < a.Options.BlockChannels.Length; i++)
         {
@@ -61,10 +62,19 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
     /// <inheritdoc/>
     public override Tensor forward(Tensor features)
     {
-        var x = _patch == 1
-            ? features.view(features.shape[0], _inputChannels, _shape.Points)
-            : features.view(SpaceToDepthView(features.shape[0])).permute(SpaceToDepthOrder).reshape(features.shape[0], _inputChannels * _patch * _patch, _shape.Points);
-        if (permutation is not null) x = x.index_select(2, permutation);
+        long n = features.shape[0];
+        Tensor x;
+        if (Architecture.Options.Input == TerminatorInputKind.Image)
+            x = _patch == 1
+                ? features.view(n, _inputChannels, _shape.Points)
+                : features.view(SpaceToDepthView(n)).permute(SpaceToDepthOrder).reshape(n, _inputChannels * _patch * _patch, _shape.Points);
+        else
+        {
+            // Sequences: permute first (the permuted task scrambles single pixels), then fold p consecutive steps into channels.
+            x = features.view(n, _inputChannels, _shape.Points * _patch);
+            if (permutation is not null) x = x.index_select(2, permutation);
+            if (_patch > 1) x = x.view(n, _inputChannels, _shape.Points, _patch).permute(SequenceFoldOrder).reshape(n, _inputChannels * _patch, _shape.Points);
+        }
         var outputs = new List<Tensor>();
         for (int i = 0; i < blocks.Count; i++)
         {
@@ -76,6 +86,9 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
 
     // Space-to-depth: [N, C, H/p, p, W/p, p] → [N, C, p, p, H/p, W/p], so channel c·p² + dy·p + dx holds pixel (p·y + dy, p·x + dx).
     private static readonly long[] SpaceToDepthOrder = { 0, 1, 3, 5, 2, 4 };
+
+    // Sequence fold: [N, C, L/p, p] → [N, C, p, L/p], so channel c·p + j holds step p·t + j.
+    private static readonly long[] SequenceFoldOrder = { 0, 1, 3, 2 };
 
     private long[] SpaceToDepthView(long n) => new[] { n, _inputChannels, _shape.Dims[0], _patch, _shape.Dims[1], _patch };
 
@@ -99,10 +112,17 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
     /// <summary>Adds the network (inference mode) to an ONNX graph; returns the [N, classes] logits.</summary>
     public string ToOnnx(OnnxGraphBuilder g, string features)
     {
-        var x = _patch == 1
-            ? g.Reshape(features, 0, _inputChannels, _shape.Points)
-            : g.Reshape(g.Transpose(g.Reshape(features, SpaceToDepthView(0)), SpaceToDepthOrder), 0, _inputChannels * _patch * _patch, _shape.Points);
-        if (permutation is not null) x = g.Gather(x, g.AddInitializer(g.Unique("permutation"), Architecture.Permutation!.Select(v => (long)v).ToArray(), Architecture.Permutation!.Length), 2);
+        string x;
+        if (Architecture.Options.Input == TerminatorInputKind.Image)
+            x = _patch == 1
+                ? g.Reshape(features, 0, _inputChannels, _shape.Points)
+                : g.Reshape(g.Transpose(g.Reshape(features, SpaceToDepthView(0)), SpaceToDepthOrder), 0, _inputChannels * _patch * _patch, _shape.Points);
+        else
+        {
+            x = g.Reshape(features, 0, _inputChannels, _shape.Points * _patch);
+            if (permutation is not null) x = g.Gather(x, g.AddInitializer(g.Unique("permutation"), Architecture.Permutation!.Select(v => (long)v).ToArray(), Architecture.Permutation!.Length), 2);
+            if (_patch > 1) x = g.Reshape(g.Transpose(g.Reshape(x, 0, _inputChannels, _shape.Points, _patch), SequenceFoldOrder), 0, _inputChannels * _patch, _shape.Points);
+        }
         var outputs = new List<string>();
         for (int i = 0; i < blocks.Count; i++)
         {
@@ -139,7 +159,12 @@ internal sealed record TerminatorArchitecture(TerminatorOptions Options, int Inp
             if (dims.Any(d => d % o.PatchSize != 0))
                 throw new ArgumentException($"PatchSize = {o.PatchSize} must divide the image size {dims[0]}×{dims[1]}; pick a divisor or resize the images.");
         }
-        else dims = new[] { points };
+        else
+        {
+            if (points % o.PatchSize != 0)
+                throw new ArgumentException($"PatchSize = {o.PatchSize} must divide the sequence length {points}; pick a divisor.");
+            dims = new[] { points };
+        }
         int[]? permutation = null;
         if (o.Input == TerminatorInputKind.Sequence && o.PermuteSequence)
         {

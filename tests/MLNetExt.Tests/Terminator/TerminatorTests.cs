@@ -73,6 +73,7 @@ public sealed class TerminatorTests
     [InlineData(TerminatorInputKind.Image, false, 2)]
     [InlineData(TerminatorInputKind.Sequence, false, 1)]
     [InlineData(TerminatorInputKind.Sequence, true, 1)]
+    [InlineData(TerminatorInputKind.Sequence, true, 4)]
     public void SavesLoadsAndExportsToOnnxWithMatchingScores(TerminatorInputKind input, bool permuted, int patch)
     {
         if (!FashionMnist.IsInstalled()) return;
@@ -172,9 +173,9 @@ public sealed class TerminatorTests
         o = Tiny(); o.InputChannels = 30; o.PatchSize = 2;   // a 1×1 image cannot be cut into 2×2 patches
         e = Assert.ThrowsAny<ArgumentException>(() => ml.MulticlassClassification.Trainers.Terminator(o).Fit(data));
         Assert.Contains("PatchSize = 2 must divide the image size 1×1", e.Message);
-        o = Tiny(TerminatorInputKind.Sequence); o.PatchSize = 2;
+        o = Tiny(TerminatorInputKind.Sequence); o.PatchSize = 4;   // 30 steps cannot be cut into groups of 4
         e = Assert.ThrowsAny<ArgumentException>(() => ml.MulticlassClassification.Trainers.Terminator(o).Fit(data));
-        Assert.Contains("PatchSize applies to images only", e.Message);
+        Assert.Contains("PatchSize = 4 must divide the sequence length 30", e.Message);
     }
 
     [Fact]
