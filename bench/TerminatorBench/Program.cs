@@ -1,9 +1,10 @@
 // Terminator benchmark on Fashion-MNIST: Terminator 2-D and 1-D (sequential) vs ML.NET LightGbm and SdcaMaximumEntropy
 // on the same split, ablations (feedback loss off, plain kernels), ONNX Runtime vs TorchSharp latency.
 // Usage: dotnet run -c Release --project bench/TerminatorBench -- [trainRows=60000] [epochs=4] [seeds=1] [models=all]
-//          [testRows=10000] [reportName=terminator] [patch=1] [learningRate=3e-3] [channels=12,24,32]
+//          [testRows=10000] [reportName=terminator] [patch=1] [learningRate=3e-3] [channels=12,24,32] [sequencePatch=1]
 //   models: comma list of terminator2d,terminator1d,nofeedback,plainkernels,lightgbm,sdca,latency (default all)
-//   patch: Terminator 2-D space-to-depth patch size (1 = full resolution); channels: block widths.
+//   patch: Terminator 2-D space-to-depth patch size (1 = full resolution); channels: block widths;
+//   sequencePatch: consecutive pixels per step of the 1-D model (1 = one pixel per step, the plain pixel sequence).
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
@@ -24,6 +25,7 @@ string reportName = args.Length > 5 ? args[5] : "terminator";
 int patch = args.Length > 6 ? int.Parse(args[6]) : 1;
 double? learningRate = args.Length > 7 ? double.Parse(args[7], System.Globalization.CultureInfo.InvariantCulture) : null;
 int[]? channels = args.Length > 8 ? args[8].Split(',').Select(int.Parse).ToArray() : null;
+int sequencePatch = args.Length > 9 ? int.Parse(args[9]) : 1;
 var report = new BenchReport(reportName, $"dotnet run -c Release --project bench/TerminatorBench -- {string.Join(' ', args)}");
 var ml = new MLContext(seed: 0);
 if (!FashionMnist.IsInstalled()) { Console.Error.WriteLine($"Fashion-MNIST not found in {FashionMnist.DebianDirectory}: run scripts/setup.sh."); return 1; }
@@ -66,7 +68,7 @@ void Run(string name, Func<int, IEstimator<ITransformer>> trainer, Func<ITransfo
 }
 
 var defaults = new TerminatorOptions();
-// Every model gets the command's patch size, channels and learning rate; the 1-D model reads one pixel per step (patch 1).
+// Every model gets the command's patch size, channels and learning rate; the 1-D model reads sequencePatch pixels per step.
 TerminatorOptions Options(int seed, Action<TerminatorOptions>? change = null)
 {
     var o = new TerminatorOptions
@@ -82,7 +84,8 @@ TerminatorOptions Options(int seed, Action<TerminatorOptions>? change = null)
 long Params(ITransformer t) => ((TerminatorTransformer)t).Network.parameters().Sum(p => p.numel());
 
 if (models.Contains("terminator2d")) Run("Terminator 2-D", s => ml.MulticlassClassification.Trainers.Terminator(Options(s)), Params);
-if (models.Contains("terminator1d")) Run("Terminator 1-D sequential", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => { o.Input = TerminatorInputKind.Sequence; o.PatchSize = 1; })), Params);
+if (models.Contains("terminator1d")) Run("Terminator 1-D sequential" + (sequencePatch > 1 ? $", {sequencePatch} pixels per step" : ""),
+    s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => { o.Input = TerminatorInputKind.Sequence; o.PatchSize = sequencePatch; })), Params);
 if (models.Contains("nofeedback")) Run("Terminator 2-D, feedback loss off", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => o.FeedbackLossWeight = 0)), Params);
 if (models.Contains("plainkernels")) Run("Terminator 2-D, plain learned kernels", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => o.HyperKernels = false)), Params);
 if (models.Contains("lightgbm")) Run("ML.NET LightGbm (raw pixels)", s => ml.MulticlassClassification.Trainers.LightGbm(new Microsoft.ML.Trainers.LightGbm.LightGbmMulticlassTrainer.Options { Seed = s, NumberOfIterations = 200 }));
@@ -119,7 +122,11 @@ if (models.Contains("latency"))
 report.AddNote("Fashion-MNIST from Debian's dataset-fashion-mnist (60,000 train / 10,000 test, the standard split); pixels scaled to [0, 1].");
 report.AddNote(patch == 1
     ? "Terminator 2-D runs at full 28×28 resolution with no pooling; inference uses instance statistics and running batch statistics (batch-independent)."
-    : $"Terminator 2-D uses PatchSize = {patch}: a lossless space-to-depth stem ({patch}×{patch} pixels → {patch * patch} channels), blocks at {28 / patch}×{28 / patch}, no pooling after it (our CPU-budget option); the 1-D model reads one pixel per step. Inference uses instance statistics and running batch statistics (batch-independent).");
+    : $"Terminator 2-D uses PatchSize = {patch}: a lossless space-to-depth stem ({patch}×{patch} pixels → {patch * patch} channels), blocks at {28 / patch}×{28 / patch}, no pooling after it (our CPU-budget option). Inference uses instance statistics and running batch statistics (batch-independent).");
+if (models.Contains("terminator1d"))
+    report.AddNote(sequencePatch == 1
+        ? "Terminator 1-D reads the 784 pixels row by row, one pixel per step (a 784-step sequence)."
+        : $"Terminator 1-D reads the pixels row by row, {sequencePatch} consecutive pixels per step as {sequencePatch} channels ({784 / sequencePatch} steps; our PatchSize option for sequences).");
 report.AddNote($"Block channels {string.Join(", ", channels ?? defaults.BlockChannels)}, learning rate {learningRate ?? defaults.LearningRate}, AdamW, warm-up + cosine, batch 64, label smoothing 0.1.");
 var (json, md) = report.Write();
 Console.WriteLine($"wrote {json} and {md}");
