@@ -142,7 +142,9 @@ int RunMpiWorker(Settings s)
     using var backend = new CollectiveBackend(transport, TimeSpan.FromMinutes(5));
     var result = Train(s.Algorithm, backend.Size, s.LatencyMs, backend, s.Seed);
     // Each rank reports its own throughput; rank 0 also reports the quality of the (identical) synchronised model.
-    Console.WriteLine("RESULT " + JsonSerializer.Serialize(result with { Curve = backend.Rank == 0 ? result.Curve : new List<LossPoint>() }));
+    // One file per rank: lines that several ranks print to the shared stdout can interleave and corrupt the JSON.
+    File.WriteAllText(Path.Combine(s.ResultDirectory, $"rank{backend.Rank}.json"),
+        JsonSerializer.Serialize(result with { Curve = backend.Rank == 0 ? result.Curve : new List<LossPoint>() }));
     backend.Barrier();
     return 0;
 }
@@ -150,13 +152,17 @@ int RunMpiWorker(Settings s)
 RunResult RunUnderMpi(int workers, string algorithm, double latencyMs, int seed)
 {
     var self = typeof(Settings).Assembly.Location;
+    var resultDirectory = Directory.CreateTempSubdirectory("co2bench-").FullName;
     var info = new ProcessStartInfo("mpiexec", $"-n {workers} dotnet {self} --worker mpi --algorithm {algorithm} --latency-ms {latencyMs.ToString(CultureInfo.InvariantCulture)} " +
-                                              $"--rows {settings.Rows} --epochs {settings.Epochs} --tau {settings.Tau} --seed {seed}")
+                                              $"--rows {settings.Rows} --epochs {settings.Epochs} --tau {settings.Tau} --seed {seed} --result-dir {resultDirectory}")
     { RedirectStandardOutput = true, RedirectStandardError = true };
     using var process = Process.Start(info)!;
     var stderr = process.StandardError.ReadToEndAsync();
-    var lines = process.StandardOutput.ReadToEnd().Split('\n').Where(l => l.StartsWith("RESULT ")).Select(l => JsonSerializer.Deserialize<RunResult>(l[7..])!).ToList();
+    process.StandardOutput.ReadToEnd();
     process.WaitForExit();
+    var files = Directory.GetFiles(resultDirectory, "rank*.json");
+    var lines = files.Select(f => JsonSerializer.Deserialize<RunResult>(File.ReadAllText(f))!).ToList();
+    Directory.Delete(resultDirectory, recursive: true);
     if (process.ExitCode != 0 || lines.Count != workers)
         throw new InvalidOperationException($"mpiexec -n {workers} ({algorithm}) exited with {process.ExitCode} and {lines.Count} results: {stderr.Result}");
     var rank0 = lines.First(l => l.Curve.Count > 0);
@@ -169,7 +175,7 @@ internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep,
     long OuterStateFloats, List<LossPoint> Curve);
 
 internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed,
-    string[] Algorithms, string Name)
+    string[] Algorithms, string Name, string ResultDirectory)
 {
     public static Settings Parse(string[] args)
     {
@@ -185,7 +191,8 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
             v.GetValueOrDefault("workers", "2,4").Split(',').Select(int.Parse).ToArray(),
             v.GetValueOrDefault("transports", "inproc,mpi").Split(','), Int("repeats", 3), v.GetValueOrDefault("worker"),
             v.GetValueOrDefault("algorithm", "co2"), double.Parse(v.GetValueOrDefault("latency-ms", "0"), CultureInfo.InvariantCulture), Int("seed", 0),
-            v.GetValueOrDefault("algorithms", string.Join(',', AllAlgorithms)).Split(','), v.GetValueOrDefault("name", "co2"));
+            v.GetValueOrDefault("algorithms", string.Join(',', AllAlgorithms)).Split(','), v.GetValueOrDefault("name", "co2"),
+            v.GetValueOrDefault("result-dir", Path.GetTempPath()));
     }
 
     /// <summary>Every algorithm the benchmark knows, in report order (the no-communication run is always made first).</summary>
