@@ -26,12 +26,12 @@ int fineTuneEpochs = args.Length > 5 ? int.Parse(args[5]) : Math.Max(2, epochs /
 double fineTuneLearningRate = args.Length > 6 ? double.Parse(args[6], System.Globalization.CultureInfo.InvariantCulture) : learningRate / 5;
 double regulariserWeight = args.Length > 7 ? double.Parse(args[7], System.Globalization.CultureInfo.InvariantCulture) : 1e-2;
 // How many fresh training-template conversations are altered for the fine-tuning data (their altered versions only).
-int alteredConversations = args.Length > 8 ? int.Parse(args[8]) : trainConversations / 4;
+int defaultAlteredConversations = trainConversations / 4;
+int alteredConversations = args.Length > 8 ? int.Parse(args[8]) : defaultAlteredConversations;
 var command = $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}";
-var reportName = "pragworld" + (alteredConversations != trainConversations / 4 ? $"-altered{alteredConversations}" : "") +
+var reportName = "pragworld" + (alteredConversations != defaultAlteredConversations ? $"-altered{alteredConversations}" : "") +
                  (firstSeed == 0 ? "" : $"-seeds{firstSeed}-{lastSeed}");
 var report = new BenchReport(reportName, command);
-
 var outDir = BenchReport.DefaultDirectory();
 var ml = new MLContext(seed: 0);
 

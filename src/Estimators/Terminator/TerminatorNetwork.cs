@@ -28,7 +28,7 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
     private readonly Linear head;
     private readonly Tensor? permutation;
     private readonly SpatialShape _shape;
-    private readonly int _inputChannels, _patch;
+    private readonly int _inputChannels, _patch, _stemChannels;
 
     internal TerminatorNetwork(TerminatorArchitecture a) : base("TerminatorNetwork")
     {
@@ -38,7 +38,8 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
         _inputChannels = a.InputChannels;
         var random = new Random(a.InitSeed);
         // A patch folds p² pixels (images) or p consecutive steps (sequences) into channels.
-        int channels = a.InputChannels * (int)Math.Pow(_patch, a.Dims.Length);
+        _stemChannels = a.InputChannels * (int)Math.Pow(_patch, a.Dims.Length);
+        int channels = _stemChannels;
         var outputs = new List<int>();
         for (int i = 0; i < a.Options.BlockChannels.Length; i++)
         {
@@ -67,13 +68,13 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
         if (Architecture.Options.Input == TerminatorInputKind.Image)
             x = _patch == 1
                 ? features.view(n, _inputChannels, _shape.Points)
-                : features.view(SpaceToDepthView(n)).permute(SpaceToDepthOrder).reshape(n, _inputChannels * _patch * _patch, _shape.Points);
+                : features.view(SpaceToDepthView(n)).permute(SpaceToDepthOrder).reshape(n, _stemChannels, _shape.Points);
         else
         {
             // Sequences: permute first (the permuted task scrambles single pixels), then fold p consecutive steps into channels.
             x = features.view(n, _inputChannels, _shape.Points * _patch);
             if (permutation is not null) x = x.index_select(2, permutation);
-            if (_patch > 1) x = x.view(n, _inputChannels, _shape.Points, _patch).permute(SequenceFoldOrder).reshape(n, _inputChannels * _patch, _shape.Points);
+            if (_patch > 1) x = x.view(n, _inputChannels, _shape.Points, _patch).permute(SequenceFoldOrder).reshape(n, _stemChannels, _shape.Points);
         }
         var outputs = new List<Tensor>();
         for (int i = 0; i < blocks.Count; i++)
@@ -116,12 +117,12 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
         if (Architecture.Options.Input == TerminatorInputKind.Image)
             x = _patch == 1
                 ? g.Reshape(features, 0, _inputChannels, _shape.Points)
-                : g.Reshape(g.Transpose(g.Reshape(features, SpaceToDepthView(0)), SpaceToDepthOrder), 0, _inputChannels * _patch * _patch, _shape.Points);
+                : g.Reshape(g.Transpose(g.Reshape(features, SpaceToDepthView(0)), SpaceToDepthOrder), 0, _stemChannels, _shape.Points);
         else
         {
             x = g.Reshape(features, 0, _inputChannels, _shape.Points * _patch);
             if (permutation is not null) x = g.Gather(x, g.AddInitializer(g.Unique("permutation"), Architecture.Permutation!.Select(v => (long)v).ToArray(), Architecture.Permutation!.Length), 2);
-            if (_patch > 1) x = g.Reshape(g.Transpose(g.Reshape(x, 0, _inputChannels, _shape.Points, _patch), SequenceFoldOrder), 0, _inputChannels * _patch, _shape.Points);
+            if (_patch > 1) x = g.Reshape(g.Transpose(g.Reshape(x, 0, _inputChannels, _shape.Points, _patch), SequenceFoldOrder), 0, _stemChannels, _shape.Points);
         }
         var outputs = new List<string>();
         for (int i = 0; i < blocks.Count; i++)
