@@ -70,6 +70,7 @@ foreach (var workers in settings.Workers)
             ["link ms"] = algorithm.StartsWith("ideal") ? 0 : Math.Round(latencyMs, 1),
             ["samples/s"] = Math.Round(rate), ["× ideal"] = Math.Round(relative, 3),
             ["comm. wait"] = Math.Round(Measure.Median(runs.Select(r => r.WaitFraction)), 3),
+            ["boundary CPU"] = Math.Round(Measure.Median(runs.Select(r => r.BoundaryCpuFraction)), 3),
             ["test accuracy"] = Math.Round(accuracy, 4), ["Δ acc vs DDP (pt)"] = Math.Round((accuracy - ddpAccuracy) * 100, 2),
             ["test log-loss"] = Math.Round(loss, 4), ["loss vs DDP"] = Math.Round(loss / ddpLoss, 3),
             ["outer floats/rank"] = runs[0].OuterStateFloats,
@@ -98,7 +99,7 @@ return 0;
 RunResult Run(string transport, int workers, string algorithm, double latencyMs, int seed)
 {
     var result = transport == "mpi" ? RunUnderMpi(workers, algorithm, latencyMs, seed) : Train(algorithm, workers, latencyMs, backend: null, seed);
-    Console.WriteLine($"  {transport} N={workers} {algorithm,-16} seed {seed} {result.SamplesPerSecond,8:F0} samples/s  wait {result.WaitFraction,6:P1}  test acc {result.TestAccuracy:P2}  log-loss {result.TestLogLoss:F4}");
+    Console.WriteLine($"  {transport} N={workers} {algorithm,-16} seed {seed} {result.SamplesPerSecond,8:F0} samples/s  wait {result.WaitFraction,6:P1}  boundary CPU {result.BoundaryCpuFraction,6:P1}  test acc {result.TestAccuracy:P2}  log-loss {result.TestLogLoss:F4}");
     return result;
 }
 
@@ -132,7 +133,8 @@ RunResult Train(string algorithm, int workers, double latencyMs, ICollectiveBack
     var run = trainer.LastRun!;
     var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
     return new RunResult(run.SamplesPerSecond(mlp.BatchSize), run.Ranks.Average(r => r.ElapsedSeconds / r.Steps), run.Ranks.Average(r => r.BoundaryWaitFraction),
-        metrics.MicroAccuracy, metrics.LogLoss, run.Ranks[0].OuterStateFloatsPerRank, run.LossCurve.ToList());
+        metrics.MicroAccuracy, metrics.LogLoss, run.Ranks[0].OuterStateFloatsPerRank, run.LossCurve.ToList(),
+        run.Ranks.Average(r => Math.Max(0, r.BoundarySeconds - r.CommunicationWaitSeconds) / r.ElapsedSeconds));
 }
 
 int RunMpiWorker(Settings s)
@@ -166,13 +168,13 @@ RunResult RunUnderMpi(int workers, string algorithm, double latencyMs, int seed)
     if (process.ExitCode != 0 || lines.Count != workers)
         throw new InvalidOperationException($"mpiexec -n {workers} ({algorithm}) exited with {process.ExitCode} and {lines.Count} results: {stderr.Result}");
     var rank0 = lines.First(l => l.Curve.Count > 0);
-    return rank0 with { SamplesPerSecond = lines.Sum(l => l.SamplesPerSecond), SecondsPerStep = lines.Average(l => l.SecondsPerStep), WaitFraction = lines.Average(l => l.WaitFraction) };
+    return rank0 with { SamplesPerSecond = lines.Sum(l => l.SamplesPerSecond), SecondsPerStep = lines.Average(l => l.SecondsPerStep), WaitFraction = lines.Average(l => l.WaitFraction), BoundaryCpuFraction = lines.Average(l => l.BoundaryCpuFraction) };
 }
 
 static bool MpiAvailable() => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, "mpiexec")));
 
 internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep, double WaitFraction, double TestAccuracy, double TestLogLoss,
-    long OuterStateFloats, List<LossPoint> Curve);
+    long OuterStateFloats, List<LossPoint> Curve, double BoundaryCpuFraction);
 
 internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed,
     string[] Algorithms, string Name, string ResultDirectory)

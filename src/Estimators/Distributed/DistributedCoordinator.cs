@@ -10,8 +10,10 @@ namespace MLNetExt.Distributed;
 /// <param name="ClipActivations">Outer rounds in which momentum clipping changed this rank's momentum (shard).</param>
 /// <param name="OuterStateFloatsPerRank">Persistent outer-optimizer floats this rank holds (anchor, basis, momentum, penalty state).</param>
 /// <param name="LastLoss">Loss of the most recent local step.</param>
+/// <param name="BoundarySeconds">Wall time spent in outer round boundaries (waits included): with
+/// <see cref="CommunicationWaitSeconds"/> it separates the CPU cost of a boundary from waiting for the network.</param>
 public sealed record DistributedMetrics(long Steps, long Rounds, double ElapsedSeconds, double CommunicationWaitSeconds,
-    long ClipActivations, long OuterStateFloatsPerRank, float LastLoss)
+    long ClipActivations, long OuterStateFloatsPerRank, float LastLoss, double BoundarySeconds = 0)
 {
     /// <summary>
     /// The overlap meter: blocked communication time ÷ wall time (0 = communication fully hidden behind compute,
@@ -52,6 +54,7 @@ public sealed class DistributedCoordinator : IDisposable
     private bool _averageReady;
     private int _stepsSinceBoundary;
     private double _waitSeconds;
+    private double _boundarySeconds;
     private float _lastLoss = float.NaN;
 
     /// <summary>
@@ -111,7 +114,7 @@ public sealed class DistributedCoordinator : IDisposable
 
     /// <summary>A snapshot of this rank's counters.</summary>
     public DistributedMetrics Metrics => new(StepsCompleted, RoundsCompleted, _clock.Elapsed.TotalSeconds, _waitSeconds,
-        _outer?.ClipActivations ?? 0, _outer?.StateFloats ?? 0, _lastLoss);
+        _outer?.ClipActivations ?? 0, _outer?.StateFloats ?? 0, _lastLoss, _boundarySeconds);
 
     /// <summary>
     /// Resumes from a checkpoint written by <see cref="SaveCheckpoint"/> on this rank. Collective: all ranks must
@@ -153,7 +156,11 @@ public sealed class DistributedCoordinator : IDisposable
         StepsCompleted++;
         _lastLoss = loss;
         if (_outer is not null && ++_stepsSinceBoundary == Options.LocalSteps)
+        {
+            var started = Stopwatch.GetTimestamp();
             RoundBoundary();
+            _boundarySeconds += Stopwatch.GetElapsedTime(started).TotalSeconds;
+        }
         return loss;
     }
 

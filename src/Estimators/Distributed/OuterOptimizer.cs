@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 
@@ -69,6 +70,98 @@ internal sealed class OuterOptimizer : IDisposable
     /// </summary>
     /// <param name="averagedModel">x̄ for this shard; overwritten with the pseudo-gradient.</param>
     public void Apply(Span<float> averagedModel)
+    {
+        if (_options.Clipping.Kind == MomentumClippingKind.GlobalNorm || !Vector.IsHardwareAccelerated || UseStepwiseUpdate)
+            ApplyStepwise(averagedModel);
+        else
+            ApplyFused(averagedModel);
+    }
+
+    /// <summary>Forces the rule-by-rule update (tests compare it with the fused one).</summary>
+    internal bool UseStepwiseUpdate { get; set; }
+
+    // The same update as ApplyStepwise in two passes over the model instead of ~10: it runs on the training thread at
+    // every round boundary, where each pass over a large model is time taken from training. Same operations in the same
+    // order, so both give bitwise the same numbers. Needs every rule to be elementwise (not the global-norm clip).
+    private void ApplyFused(Span<float> averagedModel)
+    {
+        var anchor = Anchor.Span;
+        var penalty = _options.Penalty;
+        TensorPrimitives.Subtract(_basis, averagedModel, averagedModel);
+        var gapAware = penalty.Kind == StalenessPenaltyKind.GapAware;
+        if (gapAware)
+        {
+            TensorPrimitives.Subtract(anchor, _basis, _gap);
+            gapAware = TensorPrimitives.MaxMagnitude(_gap) != 0f; // the first stale round has no gap yet: no penalty
+            if (gapAware)
+                _gapRounds++;
+        }
+        float decay = penalty.AverageDecay, keep = 1f - decay, lambda = penalty.Strength, beta = _options.OuterMomentum,
+            step = -_options.OuterLearningRate, bias = gapAware ? 1f / (1f - MathF.Pow(decay, _gapRounds)) : 0f,
+            divisor = penalty.Kind == StalenessPenaltyKind.Constant ? penalty.Strength : 1f; // x / 1 == x exactly
+        var clip = _options.Clipping.Kind == MomentumClippingKind.ElementWise;
+        float phi = _options.Clipping.Threshold;
+        var clipped = false;
+
+        var width = Vector<float>.Count;
+        var body = anchor.Length / width * width;
+        var pg = MemoryMarshal.Cast<float, Vector<float>>(averagedModel[..body]);
+        var a = MemoryMarshal.Cast<float, Vector<float>>(anchor[..body]);
+        var b = MemoryMarshal.Cast<float, Vector<float>>(_basis.AsSpan(0, body));
+        var m = MemoryMarshal.Cast<float, Vector<float>>(_momentum.AsSpan(0, body));
+        var g = gapAware ? MemoryMarshal.Cast<float, Vector<float>>(_gap.AsSpan(0, body)) : default;
+        var ga = gapAware ? MemoryMarshal.Cast<float, Vector<float>>(_gapAverage.AsSpan(0, body)) : default;
+        Vector<float> epsilon = new(StalenessGapPenalty.DivisorEpsilon), phiV = new(phi), minusPhi = new(-phi);
+        for (var i = 0; i < pg.Length; i++)
+        {
+            var delta = pg[i];
+            if (gapAware)
+            {
+                var absGap = Vector.Abs(g[i]);
+                ga[i] = decay * ga[i] + keep * absGap;
+                delta /= Vector<float>.One + lambda * absGap / (ga[i] * bias + epsilon);
+            }
+            else
+            {
+                delta /= divisor;
+            }
+            var momentum = m[i] * beta + delta;
+            if (clip)
+            {
+                clipped |= Vector.GreaterThanAny(Vector.Abs(momentum), phiV);
+                momentum = Vector.Max(Vector.Min(momentum, phiV), minusPhi);
+            }
+            m[i] = momentum;
+            b[i] = a[i];
+            a[i] = momentum * step + a[i];
+        }
+        for (var i = body; i < anchor.Length; i++)
+        {
+            var delta = averagedModel[i];
+            if (gapAware)
+            {
+                _gapAverage[i] = decay * _gapAverage[i] + keep * MathF.Abs(_gap[i]);
+                delta /= StalenessGapPenalty.GapAwareDivisor(_gap[i], _gapAverage[i] * bias, lambda);
+            }
+            else
+            {
+                delta /= divisor;
+            }
+            var momentum = _momentum[i] * beta + delta;
+            if (clip)
+            {
+                clipped |= MathF.Abs(momentum) > phi;
+                momentum = MathF.Max(MathF.Min(momentum, phi), -phi);
+            }
+            _momentum[i] = momentum;
+            _basis[i] = anchor[i];
+            anchor[i] = momentum * step + anchor[i];
+        }
+        if (clipped)
+            ClipActivations++;
+    }
+
+    private void ApplyStepwise(Span<float> averagedModel)
     {
         var anchor = Anchor.Span;
         var pseudoGradient = averagedModel;

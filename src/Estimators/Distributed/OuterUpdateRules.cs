@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+
 namespace MLNetExt.Distributed;
 
 /// <summary>Which staleness gap penalty CO2 applies to the one-round-stale pseudo-gradient.</summary>
@@ -26,7 +29,7 @@ public enum StalenessPenaltyKind
 public sealed record StalenessGapPenalty(StalenessPenaltyKind Kind, float Strength = 1f, float AverageDecay = 0.9f)
 {
     // Keeps the divisor finite where an element has never moved (ḡ = 0); such elements get divisor 1.
-    private const float Epsilon = 1e-12f;
+    internal const float DivisorEpsilon = 1e-12f;
 
     /// <summary>No penalty.</summary>
     public static StalenessGapPenalty None { get; } = new(StalenessPenaltyKind.None);
@@ -43,7 +46,7 @@ public sealed record StalenessGapPenalty(StalenessPenaltyKind Kind, float Streng
     /// of |gap| that already includes this round's gap.
     /// </summary>
     public static float GapAwareDivisor(float gap, float averageAbsoluteGap, float lambda) =>
-        1f + lambda * MathF.Abs(gap) / (averageAbsoluteGap + Epsilon);
+        1f + lambda * MathF.Abs(gap) / (averageAbsoluteGap + DivisorEpsilon);
 
     internal void Validate()
     {
@@ -73,13 +76,35 @@ public sealed record StalenessGapPenalty(StalenessPenaltyKind Kind, float Streng
                 if (System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(gap) == 0f)
                     return;
                 gapRounds++;
-                var biasCorrection = 1f / (1f - MathF.Pow(AverageDecay, gapRounds));
-                for (var i = 0; i < pseudoGradient.Length; i++)
-                {
-                    gapAverage[i] = AverageDecay * gapAverage[i] + (1f - AverageDecay) * MathF.Abs(gap[i]);
-                    pseudoGradient[i] /= GapAwareDivisor(gap[i], gapAverage[i] * biasCorrection, Strength);
-                }
+                ApplyGapAware(pseudoGradient, gap, gapAverage, 1f / (1f - MathF.Pow(AverageDecay, gapRounds)));
                 break;
+        }
+    }
+
+    // One SIMD pass over the model (it runs at every round boundary, on the training thread); same operations in the
+    // same order as GapAwareDivisor, so the result is bitwise that of the scalar formula.
+    private void ApplyGapAware(Span<float> pseudoGradient, ReadOnlySpan<float> gap, Span<float> gapAverage, float biasCorrection)
+    {
+        float decay = AverageDecay, keep = 1f - AverageDecay, lambda = Strength;
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var width = Vector<float>.Count;
+            var pg = MemoryMarshal.Cast<float, Vector<float>>(pseudoGradient);
+            var gp = MemoryMarshal.Cast<float, Vector<float>>(gap);
+            var avg = MemoryMarshal.Cast<float, Vector<float>>(gapAverage);
+            for (var v = 0; v < pg.Length; v++)
+            {
+                var absGap = Vector.Abs(gp[v]);
+                avg[v] = decay * avg[v] + keep * absGap;
+                pg[v] /= Vector<float>.One + lambda * absGap / (avg[v] * biasCorrection + new Vector<float>(DivisorEpsilon));
+            }
+            i = pg.Length * width;
+        }
+        for (; i < pseudoGradient.Length; i++)
+        {
+            gapAverage[i] = decay * gapAverage[i] + keep * MathF.Abs(gap[i]);
+            pseudoGradient[i] /= GapAwareDivisor(gap[i], gapAverage[i] * biasCorrection, lambda);
         }
     }
 }
@@ -128,7 +153,8 @@ public sealed record MomentumClipping(MomentumClippingKind Kind, float Threshold
         {
             case MomentumClippingKind.ElementWise:
                 // Purely local (no collective): with sharding this reports whether this rank's shard was clipped.
-                var clipped = System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(momentum) > Threshold;
+                // MaxMagnitude returns the signed element of largest magnitude: compare its absolute value.
+                var clipped = MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(momentum)) > Threshold;
                 if (clipped)
                 {
                     System.Numerics.Tensors.TensorPrimitives.Min(momentum, Threshold, momentum);

@@ -97,22 +97,6 @@ public sealed unsafe class ThrottledTransport : ICollectiveTransport
         var clock = Stopwatch.StartNew();
         run();
         var target = Link.TransferTime(LinkModel.RingBytesOnWire(operation, floats, Size));
-        SleepUntil(clock, target);
-    }
-
-    // Thread.Sleep has ~1 ms granularity; sleep while far from the deadline and yield for the last stretch,
-    // so delays are accurate to well under a millisecond without burning a core.
-    private static void SleepUntil(Stopwatch clock, TimeSpan target)
-    {
-        while (true)
-        {
-            var remaining = target - clock.Elapsed;
-            if (remaining <= TimeSpan.Zero)
-                return;
-            if (remaining > TimeSpan.FromMilliseconds(2))
-                Thread.Sleep(remaining - TimeSpan.FromMilliseconds(1));
-            else
-                Thread.Yield();
-        }
+        PreciseSleep.Until(clock, target); // sleeps without taking CPU from training threads
     }
 }

@@ -50,6 +50,11 @@ public class OuterUpdateRuleTests
         Assert.True(MomentumClipping.ElementWise(1f).Apply(momentum, partial => partial));
         Assert.Equal([1f, -0.5f, -1f], momentum);
         Assert.False(MomentumClipping.ElementWise(1f).Apply(momentum, partial => partial));
+
+        // The largest-magnitude element negative (a bug once: the signed maximum magnitude was compared with φ).
+        float[] negative = [0.5f, -3f];
+        Assert.True(MomentumClipping.ElementWise(1f).Apply(negative, partial => partial));
+        Assert.Equal([0.5f, -1f], negative);
     }
 
     [Fact]
@@ -74,5 +79,43 @@ public class OuterUpdateRuleTests
         Assert.Contains("[0, 1)", momentum.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => (DistributedTrainingOptions.Co2(4, clipping: MomentumClipping.GlobalNorm(0f))).Validate());
         Assert.Throws<ArgumentException>(() => (DistributedTrainingOptions.SynchronousDataParallel() with { ShardOuterState = true }).Validate());
+    }
+}
+
+public class OuterOptimizerFusionTests
+{
+    public static TheoryData<string> Rules => new() { "gap-aware+elementwise", "constant+none", "none+elementwise", "gap-aware+none" };
+
+    [Theory]
+    [MemberData(nameof(Rules))]
+    public void FusedOuterStep_GivesBitwiseTheRuleByRuleResult_OverSeveralRounds(string rules)
+    {
+        var options = new DistributedTrainingOptions
+        {
+            OuterMomentum = 0.5f,
+            OuterLearningRate = 0.8f,
+            Penalty = rules.StartsWith("gap-aware") ? StalenessGapPenalty.GapAware(1f) : rules.StartsWith("constant") ? StalenessGapPenalty.Constant(2f) : StalenessGapPenalty.None,
+            // φ small enough that clipping really engages on these numbers.
+            Clipping = rules.EndsWith("elementwise") ? MomentumClipping.ElementWise(0.3f) : MomentumClipping.None,
+        };
+        const int length = 103; // not a multiple of the SIMD width: the scalar tail is exercised too
+        var random = new Random(7);
+        var start = Enumerable.Range(0, length).Select(_ => (float)random.NextDouble()).ToArray();
+        using var fused = new OuterOptimizer(options, 0, length, x => x);
+        using var stepwise = new OuterOptimizer(options, 0, length, x => x) { UseStepwiseUpdate = true };
+        fused.Initialize(start);
+        stepwise.Initialize(start);
+        for (var round = 0; round < 5; round++)
+        {
+            var average = Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 2 - 0.5)).ToArray();
+            fused.Apply(average.ToArray());
+            stepwise.Apply(average.ToArray());
+            Assert.Equal(stepwise.Anchor.Span.ToArray(), fused.Anchor.Span.ToArray());
+            Assert.Equal(stepwise.Momentum.ToArray(), fused.Momentum.ToArray());
+            Assert.Equal(stepwise.ClipActivations, fused.ClipActivations);
+        }
+        Assert.NotEqual(start, fused.Anchor.Span.ToArray());
+        if (rules.EndsWith("elementwise"))
+            Assert.True(fused.ClipActivations > 0, "the test should make clipping engage");
     }
 }

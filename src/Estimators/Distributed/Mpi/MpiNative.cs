@@ -32,6 +32,7 @@ internal static unsafe class MpiNative
     public const int ErrorsReturn = 0x54000001;
     public const int MaxErrorString = 512;
     public static readonly void* InPlace = (void*)-1;
+    public static readonly void* StatusIgnore = (void*)1; // MPICH ABI: MPI_STATUS_IGNORE
 
     private static readonly Lazy<Exports> Bound = new(Bind);
 
@@ -55,6 +56,8 @@ internal static unsafe class MpiNative
         public required delegate* unmanaged<void*, int, int, void*, int, int, int, int> Allgather { get; init; }
         public required delegate* unmanaged<void*, int, int, int, int, int> Bcast { get; init; }
         public required delegate* unmanaged<int, int> Barrier { get; init; }
+        public required delegate* unmanaged<int, int*, int> Ibarrier { get; init; }
+        public required delegate* unmanaged<int*, int*, void*, int> Test { get; init; }
         public required delegate* unmanaged<int, byte*, int*, int> ErrorString { get; init; }
     }
 
@@ -112,6 +115,8 @@ internal static unsafe class MpiNative
                 Allgather = (delegate* unmanaged<void*, int, int, void*, int, int, int, int>)F("MPI_Allgather"),
                 Bcast = (delegate* unmanaged<void*, int, int, int, int, int>)F("MPI_Bcast"),
                 Barrier = (delegate* unmanaged<int, int>)F("MPI_Barrier"),
+                Ibarrier = (delegate* unmanaged<int, int*, int>)F("MPI_Ibarrier"),
+                Test = (delegate* unmanaged<int*, int*, void*, int>)F("MPI_Test"),
                 ErrorString = (delegate* unmanaged<int, byte*, int*, int>)F("MPI_Error_string"),
             };
         }

@@ -8,6 +8,11 @@ namespace MLNetExt.Distributed.Mpi;
 /// <para>Create it once per process with <see cref="InitializeWorld"/> on the thread that will also dispose it
 /// (MPI requires MPI_Finalize on the initialising thread); collectives may then run on any one thread at a time,
 /// which is how <see cref="CollectiveBackend"/> drives it from its communication thread.</para>
+/// <para>Why peers are awaited before each collective: MPICH busy-polls inside a blocking collective until every
+/// rank has joined. A rank that arrives early would spin a core for the whole time its peers are still computing,
+/// taking that core from the training threads of this machine (ranks usually share a node's cores). So each
+/// collective first waits for all ranks with a non-blocking barrier polled every <see cref="PeerPollInterval"/>
+/// while sleeping, and only then runs the blocking call, which finishes without a long spin.</para>
 /// <para>Errors are returned (MPI_ERRORS_RETURN) and turned into exceptions that name the call and the rank.
 /// A rank that dies makes mpiexec stop the job; a rank that stalls is caught by the backend's timeout.</para>
 /// </remarks>
@@ -36,6 +41,13 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
 
     /// <inheritdoc />
     public string Name { get; }
+
+    /// <summary>
+    /// How often a rank that reached a collective first checks (sleeping in between) whether all peers have joined;
+    /// <see cref="TimeSpan.Zero"/> disables the check (the blocking call then busy-waits for late peers).
+    /// Default 0.2 ms.
+    /// </summary>
+    public TimeSpan PeerPollInterval { get; set; } = TimeSpan.FromMilliseconds(0.2);
 
     /// <summary>The thread support level MPI provided (3 = MPI_THREAD_MULTIPLE).</summary>
     public int ThreadLevel { get; }
@@ -72,19 +84,19 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
 
     /// <inheritdoc />
     public void AllReduceSum(float* buffer, int count) =>
-        Check(MpiNative.Api.Allreduce(MpiNative.InPlace, buffer, count, MpiNative.Float, MpiNative.OpSum, MpiNative.CommWorld), "MPI_Allreduce", Rank);
+        AfterPeersJoin(() => Check(MpiNative.Api.Allreduce(MpiNative.InPlace, buffer, count, MpiNative.Float, MpiNative.OpSum, MpiNative.CommWorld), "MPI_Allreduce", Rank));
 
     /// <inheritdoc />
     public void ReduceScatterSum(float* input, float* output, int countPerRank) =>
-        Check(MpiNative.Api.ReduceScatterBlock(input, output, countPerRank, MpiNative.Float, MpiNative.OpSum, MpiNative.CommWorld), "MPI_Reduce_scatter_block", Rank);
+        AfterPeersJoin(() => Check(MpiNative.Api.ReduceScatterBlock(input, output, countPerRank, MpiNative.Float, MpiNative.OpSum, MpiNative.CommWorld), "MPI_Reduce_scatter_block", Rank));
 
     /// <inheritdoc />
     public void AllGather(float* input, float* output, int countPerRank) =>
-        Check(MpiNative.Api.Allgather(input, countPerRank, MpiNative.Float, output, countPerRank, MpiNative.Float, MpiNative.CommWorld), "MPI_Allgather", Rank);
+        AfterPeersJoin(() => Check(MpiNative.Api.Allgather(input, countPerRank, MpiNative.Float, output, countPerRank, MpiNative.Float, MpiNative.CommWorld), "MPI_Allgather", Rank));
 
     /// <inheritdoc />
     public void Broadcast(float* buffer, int count, int root) =>
-        Check(MpiNative.Api.Bcast(buffer, count, MpiNative.Float, root, MpiNative.CommWorld), "MPI_Bcast", Rank);
+        AfterPeersJoin(() => Check(MpiNative.Api.Bcast(buffer, count, MpiNative.Float, root, MpiNative.CommWorld), "MPI_Bcast", Rank));
 
     /// <inheritdoc />
     public void Barrier() => Check(MpiNative.Api.Barrier(MpiNative.CommWorld), "MPI_Barrier", Rank);
@@ -101,6 +113,23 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
         int finalized;
         if (MpiNative.Api.Finalized(&finalized) == MpiNative.Success && finalized == 0)
             Check(MpiNative.Api.Finalize(), "MPI_Finalize", Rank);
+    }
+
+    private void AfterPeersJoin(Action collective)
+    {
+        if (PeerPollInterval > TimeSpan.Zero && Size > 1)
+        {
+            int request, done = 0;
+            Check(MpiNative.Api.Ibarrier(MpiNative.CommWorld, &request), "MPI_Ibarrier", Rank);
+            while (true)
+            {
+                Check(MpiNative.Api.Test(&request, &done, MpiNative.StatusIgnore), "MPI_Test", Rank);
+                if (done != 0)
+                    break;
+                PreciseSleep.For(PeerPollInterval);
+            }
+        }
+        collective();
     }
 
     private static void Check(int code, string call, int rank)
