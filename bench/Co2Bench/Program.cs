@@ -4,8 +4,9 @@
 // run of the same configuration). Writes docs/benchmarks/co2.{json,md} and co2-loss-vs-time.png.
 //
 //   dotnet run -c Release --project bench/Co2Bench -- [--rows 12000] [--epochs 2] [--tau 8] [--workers 2,4]
-//       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--name co2]
-// --algorithms picks a subset (the no-communication run is always made: it calibrates the link); --name names the report.
+//       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--name co2] [--mpi-poll-ms 0.2]
+// --algorithms picks a subset (the no-communication run is always made: it calibrates the link); --name names the report;
+// --mpi-poll-ms sets MpiTransport.PeerPollInterval (0 = MPICH's own busy wait for late peers).
 // Internal: --worker mpi ... is how the benchmark runs itself under mpiexec.
 using System.Diagnostics;
 using System.Globalization;
@@ -92,6 +93,10 @@ report.AddNote("Link: each collective takes at least the calibrated latency (τ/
                "'× ideal' is the median over seeds of throughput ÷ that of the no-communication run of the same transport, worker count and seed; " +
                "runs are interleaved seed by seed (ideal, then each algorithm) so that drifts of the machine hit all alike. " +
                $"One TorchSharp intra-op thread per worker on a {Environment.ProcessorCount}-core machine; medians of {settings.Repeats} runs with seeds 0..{settings.Repeats - 1} (initial weights and data order).");
+if (settings.Transports.Contains("mpi"))
+    report.AddNote(settings.MpiPollMs > 0
+        ? $"MPI: before each collective a rank waits for its peers with a non-blocking barrier polled every {settings.MpiPollMs} ms while sleeping (MpiTransport.PeerPollInterval)."
+        : "MPI: collectives are entered directly (PeerPollInterval = 0): MPICH busy-waits for late peers.");
 var (json, md) = report.Write();
 Console.WriteLine($"Wrote {json} and {md}");
 return 0;
@@ -139,7 +144,9 @@ RunResult Train(string algorithm, int workers, double latencyMs, ICollectiveBack
 
 int RunMpiWorker(Settings s)
 {
-    ICollectiveTransport transport = MpiTransport.InitializeWorld();
+    var mpi = MpiTransport.InitializeWorld();
+    mpi.PeerPollInterval = TimeSpan.FromMilliseconds(s.MpiPollMs);
+    ICollectiveTransport transport = mpi;
     if (s.LatencyMs > 0) transport = new ThrottledTransport(transport, new LinkModel(TimeSpan.FromMilliseconds(s.LatencyMs), double.PositiveInfinity));
     using var backend = new CollectiveBackend(transport, TimeSpan.FromMinutes(5));
     var result = Train(s.Algorithm, backend.Size, s.LatencyMs, backend, s.Seed);
@@ -156,7 +163,8 @@ RunResult RunUnderMpi(int workers, string algorithm, double latencyMs, int seed)
     var self = typeof(Settings).Assembly.Location;
     var resultDirectory = Directory.CreateTempSubdirectory("co2bench-").FullName;
     var info = new ProcessStartInfo("mpiexec", $"-n {workers} dotnet {self} --worker mpi --algorithm {algorithm} --latency-ms {latencyMs.ToString(CultureInfo.InvariantCulture)} " +
-                                              $"--rows {settings.Rows} --epochs {settings.Epochs} --tau {settings.Tau} --seed {seed} --result-dir {resultDirectory}")
+                                              $"--rows {settings.Rows} --epochs {settings.Epochs} --tau {settings.Tau} --seed {seed} --result-dir {resultDirectory} " +
+                                              $"--mpi-poll-ms {settings.MpiPollMs.ToString(CultureInfo.InvariantCulture)}")
     { RedirectStandardOutput = true, RedirectStandardError = true };
     using var process = Process.Start(info)!;
     var stderr = process.StandardError.ReadToEndAsync();
@@ -177,7 +185,7 @@ internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep,
     long OuterStateFloats, List<LossPoint> Curve, double BoundaryCpuFraction);
 
 internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed,
-    string[] Algorithms, string Name, string ResultDirectory)
+    string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs)
 {
     public static Settings Parse(string[] args)
     {
@@ -185,7 +193,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
         for (int i = 0; i < args.Length; i += 2)
         {
             if (!args[i].StartsWith("--") || i + 1 >= args.Length)
-                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name");
+                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms");
             v[args[i][2..]] = args[i + 1];
         }
         int Int(string k, int d) => v.TryGetValue(k, out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : d;
@@ -194,7 +202,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
             v.GetValueOrDefault("transports", "inproc,mpi").Split(','), Int("repeats", 3), v.GetValueOrDefault("worker"),
             v.GetValueOrDefault("algorithm", "co2"), double.Parse(v.GetValueOrDefault("latency-ms", "0"), CultureInfo.InvariantCulture), Int("seed", 0),
             v.GetValueOrDefault("algorithms", string.Join(',', AllAlgorithms)).Split(','), v.GetValueOrDefault("name", "co2"),
-            v.GetValueOrDefault("result-dir", Path.GetTempPath()));
+            v.GetValueOrDefault("result-dir", Path.GetTempPath()), double.Parse(v.GetValueOrDefault("mpi-poll-ms", "0.2"), CultureInfo.InvariantCulture));
     }
 
     /// <summary>Every algorithm the benchmark knows, in report order (the no-communication run is always made first).</summary>

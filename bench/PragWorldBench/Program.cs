@@ -2,7 +2,7 @@
 // altered accuracy on held-out templates, run the layer analysis, fine-tune with and without layer regularisation.
 // Usage: dotnet run -c Release --project bench/PragWorldBench -- [trainConversations=2000] [epochs=12] [seeds=3 | first-last]
 //   [learningRate=2e-3] [full|base-only] [fineTuneEpochs=epochs/3] [fineTuneLearningRate=learningRate/5] [regulariserWeight=1e-2]
-//   [alteredConversations=trainConversations/4]
+//   [alteredConversations=trainConversations/4] [originalReplay=1] [models=plain,mlp,gate]
 // Base models are cached in bench/PragWorldBench/cache, keyed by the command-line settings that shape them (conversations,
 // epochs, learning rate, seed), so fine-tuning settings can be revisited without retraining the base. Delete the folder
 // after changing the model or data code: the key does not see code changes.
@@ -28,8 +28,16 @@ double regulariserWeight = args.Length > 7 ? double.Parse(args[7], System.Global
 // How many fresh training-template conversations are altered for the fine-tuning data (their altered versions only).
 int defaultAlteredConversations = trainConversations / 4;
 int alteredConversations = args.Length > 8 ? int.Parse(args[8]) : defaultAlteredConversations;
+// How many times the original training rows appear in the fine-tuning data (rehearsal against forgetting them).
+int originalReplay = args.Length > 9 ? int.Parse(args[9]) : 1;
+// Which fine-tuned models to train: plain (no regulariser), mlp (MLP-output penalty), gate (layer-gate penalty).
+string[] allModels = { "plain", "mlp", "gate" };
+var models = args.Length > 10 ? args[10].Split(',') : allModels;
+if (models.Except(allModels).Any() || originalReplay < 1)
+    throw new ArgumentException($"models must be a comma list of {string.Join(", ", allModels)} (got {string.Join(",", models)}) and originalReplay ≥ 1 (got {originalReplay}).");
 var command = $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}";
 var reportName = "pragworld" + (alteredConversations != defaultAlteredConversations ? $"-altered{alteredConversations}" : "") +
+                 (originalReplay != 1 ? $"-replay{originalReplay}" : "") + (models.Length != allModels.Length ? "-" + string.Join("-", models) : "") +
                  (firstSeed == 0 ? "" : $"-seeds{firstSeed}-{lastSeed}");
 var report = new BenchReport(reportName, command);
 var outDir = BenchReport.DefaultDirectory();
@@ -52,7 +60,7 @@ var testBench = Benchmark(testRows);
 // with the original training rows (replay) so the fine-tuned model keeps what it knew on unaltered conversations.
 var alteredRows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(Benchmark(Rows(alteredConversations, 4, trainTemplates, "ft")), false)
     .Where(r => r.Alteration != PragWorldQuestionRow.OriginalAlteration).ToList();
-var fineTuneRows = trainRows.Concat(alteredRows).ToList();
+var fineTuneRows = Enumerable.Repeat(trainRows, originalReplay).SelectMany(r => r).Concat(alteredRows).ToList();
 Console.WriteLine($"train {trainRows.Count} questions, fine-tune {fineTuneRows.Count}, test benchmark {testBench.GetRowCount() ?? -1}");
 
 TextClassifierOptions Options(int seed, int epochCount, double lr) => new()
@@ -107,13 +115,14 @@ for (int seed = firstSeed; seed <= lastSeed; seed++)
     Console.WriteLine($"seed {seed}: harmful layers [{string.Join(", ", harmful)}], regularising [{string.Join(", ", suppress)}]");
 
     var fineTune = ml.Data.LoadFromEnumerable(fineTuneRows);
-    foreach (var (name, reg) in new (string, LayerRegularization?)[]
+    foreach (var (key, name, reg) in new (string, string, LayerRegularization?)[]
     {
-        ("fine-tuned (no regulariser)", null),
-        ("fine-tuned + MLP-output penalty", new LayerRegularization { Kind = LayerRegularizationKind.MlpOutputPenalty, Layers = suppress, Weight = regulariserWeight }),
-        ("fine-tuned + layer-gate penalty", new LayerRegularization { Kind = LayerRegularizationKind.LayerGatePenalty, Layers = suppress, Weight = regulariserWeight }),
+        ("plain", "fine-tuned (no regulariser)", null),
+        ("mlp", "fine-tuned + MLP-output penalty", new LayerRegularization { Kind = LayerRegularizationKind.MlpOutputPenalty, Layers = suppress, Weight = regulariserWeight }),
+        ("gate", "fine-tuned + layer-gate penalty", new LayerRegularization { Kind = LayerRegularizationKind.LayerGatePenalty, Layers = suppress, Weight = regulariserWeight }),
     })
     {
+        if (!models.Contains(key)) continue;
         sw.Restart();
         var o = Options(seed, fineTuneEpochs, fineTuneLearningRate);
         o.InitialEncoder = baseModel.Encoder;
@@ -123,7 +132,8 @@ for (int seed = firstSeed; seed <= lastSeed; seed++)
         var m = ml.PragWorld().Evaluate(tuned, testBench);
         Record(name, seed, m, sw.Elapsed.TotalSeconds);
         Keep(name, m);
-        if (seed == 0) PragWorldReport.Write(m, outDir, "pragworld-" + (reg?.Kind.ToString().ToLowerInvariant() ?? "finetuned"), name);
+        // Per-model reports carry the run's suffix (e.g. -altered1000), so a variant run does not overwrite the default run's.
+        if (seed == 0) PragWorldReport.Write(m, outDir, "pragworld-" + (reg?.Kind.ToString().ToLowerInvariant() ?? "finetuned") + reportName["pragworld".Length..], name);
     }
     if (seed == 0) PragWorldReport.Write(baseMetrics, outDir, "pragworld-base", "base model");
 }
@@ -160,6 +170,6 @@ foreach (var (name, list) in summary)
 report.AddNote($"Training: {trainConversations} conversations from {trainTemplates.Count} training templates; test: 500 conversations including the held-out templates {string.Join(", ", heldOut)}; all seven alterations (Flip and Invariant rows).");
 report.AddNote("Harmful layers = layers whose MLP zero-out raises mean altered accuracy on a validation benchmark built from training templates (never the test set).");
 report.AddNote($"Fine-tuning: {fineTuneEpochs} epochs at learning rate {fineTuneLearningRate}, warm-up + cosine; regulariser weight {regulariserWeight} on the harmful layers (at most two).");
-report.AddNote($"Fine-tuning data = the {trainConversations} training conversations plus the altered versions of {alteredConversations} fresh training-template conversations; the same data is used with and without a regulariser, so the rows compare the regularisers, not the data.");
+report.AddNote($"Fine-tuning data = the {trainConversations} training conversations ({originalReplay}×) plus the altered versions of {alteredConversations} fresh training-template conversations; the same data is used with and without a regulariser, so the rows compare the regularisers, not the data.");
 var (json, md) = report.Write(outDir);
 Console.WriteLine($"wrote {json} and {md}");
