@@ -52,6 +52,7 @@ public static class FlatParameters
     /// <summary>Copies one tensor's values into <paramref name="destination"/>.</summary>
     public static void Read(Tensor tensor, Span<float> destination)
     {
+        RequireFloat32(tensor);
         using var scope = NewDisposeScope();
         var host = tensor.device_type == DeviceType.CPU && tensor.is_contiguous() ? tensor : tensor.detach().cpu().contiguous();
         // Tensor.bytes is a view of the storage: one block copy (the element-wise TensorAccessor copy was ~40× slower,
@@ -62,6 +63,7 @@ public static class FlatParameters
     /// <summary>Overwrites one tensor's values from <paramref name="source"/>.</summary>
     public static void Write(Tensor tensor, ReadOnlySpan<float> source)
     {
+        RequireFloat32(tensor);
         if (tensor.device_type == DeviceType.CPU && tensor.is_contiguous())
         {
             source.CopyTo(MemoryMarshal.Cast<byte, float>(tensor.bytes));
@@ -70,6 +72,13 @@ public static class FlatParameters
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         tensor.copy_(torch.tensor(source.ToArray(), tensor.shape));
+    }
+
+    // The block copies reinterpret the storage's bytes, so another element type must be refused, not misread.
+    private static void RequireFloat32(Tensor tensor)
+    {
+        if (tensor.dtype != ScalarType.Float32)
+            throw new ArgumentException($"Flat parameter vectors are float32; this tensor is {tensor.dtype}.", nameof(tensor));
     }
 
     /// <summary>

@@ -32,6 +32,15 @@ public class FlatParametersTests
     }
 
     [Fact]
+    public void ATensorOfAnotherElementTypeIsRefusedRatherThanMisread()
+    {
+        using var doubles = ones(4, dtype: ScalarType.Float64);
+        var error = Assert.Throws<ArgumentException>(() => FlatParameters.Read(doubles, new float[4]));
+        Assert.Contains("Float64", error.Message);
+        Assert.Throws<ArgumentException>(() => FlatParameters.Write(doubles, new float[4]));
+    }
+
+    [Fact]
     public void ModuleParametersRoundTripThroughTheFlatVector()
     {
         using var layer = nn.Linear(3, 2);
