@@ -1,6 +1,3 @@
-using System.Numerics;
-using System.Runtime.InteropServices;
-
 namespace MLNetExt.Distributed;
 
 /// <summary>Which staleness gap penalty CO2 applies to the one-round-stale pseudo-gradient.</summary>
@@ -76,35 +73,14 @@ public sealed record StalenessGapPenalty(StalenessPenaltyKind Kind, float Streng
                 if (System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(gap) == 0f)
                     return;
                 gapRounds++;
-                ApplyGapAware(pseudoGradient, gap, gapAverage, 1f / (1f - MathF.Pow(AverageDecay, gapRounds)));
+                // Scalar reference form; OuterOptimizer's fused SIMD pass computes the same numbers at round boundaries.
+                var biasCorrection = 1f / (1f - MathF.Pow(AverageDecay, gapRounds));
+                for (var i = 0; i < pseudoGradient.Length; i++)
+                {
+                    gapAverage[i] = AverageDecay * gapAverage[i] + (1f - AverageDecay) * MathF.Abs(gap[i]);
+                    pseudoGradient[i] /= GapAwareDivisor(gap[i], gapAverage[i] * biasCorrection, Strength);
+                }
                 break;
-        }
-    }
-
-    // One SIMD pass over the model (it runs at every round boundary, on the training thread); same operations in the
-    // same order as GapAwareDivisor, so the result is bitwise that of the scalar formula.
-    private void ApplyGapAware(Span<float> pseudoGradient, ReadOnlySpan<float> gap, Span<float> gapAverage, float biasCorrection)
-    {
-        float decay = AverageDecay, keep = 1f - AverageDecay, lambda = Strength;
-        var i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var width = Vector<float>.Count;
-            var pg = MemoryMarshal.Cast<float, Vector<float>>(pseudoGradient);
-            var gp = MemoryMarshal.Cast<float, Vector<float>>(gap);
-            var avg = MemoryMarshal.Cast<float, Vector<float>>(gapAverage);
-            for (var v = 0; v < pg.Length; v++)
-            {
-                var absGap = Vector.Abs(gp[v]);
-                avg[v] = decay * avg[v] + keep * absGap;
-                pg[v] /= Vector<float>.One + lambda * absGap / (avg[v] * biasCorrection + new Vector<float>(DivisorEpsilon));
-            }
-            i = pg.Length * width;
-        }
-        for (; i < pseudoGradient.Length; i++)
-        {
-            gapAverage[i] = decay * gapAverage[i] + keep * MathF.Abs(gap[i]);
-            pseudoGradient[i] /= GapAwareDivisor(gap[i], gapAverage[i] * biasCorrection, lambda);
         }
     }
 }
