@@ -170,9 +170,15 @@ RunResult RunUnderMpi(int workers, string algorithm, double latencyMs, int seed)
     var stderr = process.StandardError.ReadToEndAsync();
     process.StandardOutput.ReadToEnd();
     process.WaitForExit();
-    var files = Directory.GetFiles(resultDirectory, "rank*.json");
-    var lines = files.Select(f => JsonSerializer.Deserialize<RunResult>(File.ReadAllText(f))!).ToList();
-    Directory.Delete(resultDirectory, recursive: true);
+    List<RunResult> lines;
+    try
+    {
+        lines = Directory.GetFiles(resultDirectory, "rank*.json").Select(f => JsonSerializer.Deserialize<RunResult>(File.ReadAllText(f))!).ToList();
+    }
+    finally
+    {
+        Directory.Delete(resultDirectory, recursive: true); // also when a rank's file is unreadable
+    }
     if (process.ExitCode != 0 || lines.Count != workers)
         throw new InvalidOperationException($"mpiexec -n {workers} ({algorithm}) exited with {process.ExitCode} and {lines.Count} results: {stderr.Result}");
     var rank0 = lines.First(l => l.Curve.Count > 0);

@@ -36,9 +36,11 @@ var models = args.Length > 10 ? args[10].Split(',') : allModels;
 if (models.Except(allModels).Any() || originalReplay < 1)
     throw new ArgumentException($"models must be a comma list of {string.Join(", ", allModels)} (got {string.Join(",", models)}) and originalReplay ≥ 1 (got {originalReplay}).");
 var command = $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}";
-var reportName = "pragworld" + (alteredConversations != defaultAlteredConversations ? $"-altered{alteredConversations}" : "") +
-                 (originalReplay != 1 ? $"-replay{originalReplay}" : "") + (models.Length != allModels.Length ? "-" + string.Join("-", models) : "") +
-                 (firstSeed == 0 ? "" : $"-seeds{firstSeed}-{lastSeed}");
+// What sets this run apart from the default one; names the summary report and the per-model reports alike.
+var runSuffix = (alteredConversations != defaultAlteredConversations ? $"-altered{alteredConversations}" : "") +
+                (originalReplay != 1 ? $"-replay{originalReplay}" : "") + (models.Length != allModels.Length ? "-" + string.Join("-", models) : "") +
+                (firstSeed == 0 ? "" : $"-seeds{firstSeed}-{lastSeed}");
+var reportName = "pragworld" + runSuffix;
 var report = new BenchReport(reportName, command);
 var outDir = BenchReport.DefaultDirectory();
 var ml = new MLContext(seed: 0);
@@ -133,7 +135,7 @@ for (int seed = firstSeed; seed <= lastSeed; seed++)
         Record(name, seed, m, sw.Elapsed.TotalSeconds);
         Keep(name, m);
         // Per-model reports carry the run's suffix (e.g. -altered1000), so a variant run does not overwrite the default run's.
-        if (seed == 0) PragWorldReport.Write(m, outDir, "pragworld-" + (reg?.Kind.ToString().ToLowerInvariant() ?? "finetuned") + reportName["pragworld".Length..], name);
+        if (seed == 0) PragWorldReport.Write(m, outDir, "pragworld-" + (reg?.Kind.ToString().ToLowerInvariant() ?? "finetuned") + runSuffix, name);
     }
     if (seed == 0) PragWorldReport.Write(baseMetrics, outDir, "pragworld-base", "base model");
 }

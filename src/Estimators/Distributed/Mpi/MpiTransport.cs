@@ -83,23 +83,39 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
     }
 
     /// <inheritdoc />
-    public void AllReduceSum(float* buffer, int count) =>
-        AfterPeersJoin(() => Check(MpiNative.Api.Allreduce(MpiNative.InPlace, buffer, count, MpiNative.Float, MpiNative.OpSum, MpiNative.CommWorld), "MPI_Allreduce", Rank));
+    public void AllReduceSum(float* buffer, int count)
+    {
+        WaitForPeers();
+        Check(MpiNative.Api.Allreduce(MpiNative.InPlace, buffer, count, MpiNative.Float, MpiNative.OpSum, MpiNative.CommWorld), "MPI_Allreduce", Rank);
+    }
 
     /// <inheritdoc />
-    public void ReduceScatterSum(float* input, float* output, int countPerRank) =>
-        AfterPeersJoin(() => Check(MpiNative.Api.ReduceScatterBlock(input, output, countPerRank, MpiNative.Float, MpiNative.OpSum, MpiNative.CommWorld), "MPI_Reduce_scatter_block", Rank));
+    public void ReduceScatterSum(float* input, float* output, int countPerRank)
+    {
+        WaitForPeers();
+        Check(MpiNative.Api.ReduceScatterBlock(input, output, countPerRank, MpiNative.Float, MpiNative.OpSum, MpiNative.CommWorld), "MPI_Reduce_scatter_block", Rank);
+    }
 
     /// <inheritdoc />
-    public void AllGather(float* input, float* output, int countPerRank) =>
-        AfterPeersJoin(() => Check(MpiNative.Api.Allgather(input, countPerRank, MpiNative.Float, output, countPerRank, MpiNative.Float, MpiNative.CommWorld), "MPI_Allgather", Rank));
+    public void AllGather(float* input, float* output, int countPerRank)
+    {
+        WaitForPeers();
+        Check(MpiNative.Api.Allgather(input, countPerRank, MpiNative.Float, output, countPerRank, MpiNative.Float, MpiNative.CommWorld), "MPI_Allgather", Rank);
+    }
 
     /// <inheritdoc />
-    public void Broadcast(float* buffer, int count, int root) =>
-        AfterPeersJoin(() => Check(MpiNative.Api.Bcast(buffer, count, MpiNative.Float, root, MpiNative.CommWorld), "MPI_Bcast", Rank));
+    public void Broadcast(float* buffer, int count, int root)
+    {
+        WaitForPeers();
+        Check(MpiNative.Api.Bcast(buffer, count, MpiNative.Float, root, MpiNative.CommWorld), "MPI_Bcast", Rank);
+    }
 
     /// <inheritdoc />
-    public void Barrier() => Check(MpiNative.Api.Barrier(MpiNative.CommWorld), "MPI_Barrier", Rank);
+    public void Barrier()
+    {
+        if (!WaitForPeers()) // the polled wait is itself a barrier
+            Check(MpiNative.Api.Barrier(MpiNative.CommWorld), "MPI_Barrier", Rank);
+    }
 
     /// <summary>Terminates every rank of the job (MPI_Abort), e.g. after an unrecoverable error on this one.</summary>
     public void Abort(int errorCode) => MpiNative.Api.Abort(MpiNative.CommWorld, errorCode);
@@ -115,21 +131,20 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
             Check(MpiNative.Api.Finalize(), "MPI_Finalize", Rank);
     }
 
-    private void AfterPeersJoin(Action collective)
+    // Returns false (without waiting) when the polled wait is switched off or there are no peers.
+    private bool WaitForPeers()
     {
-        if (PeerPollInterval > TimeSpan.Zero && Size > 1)
+        if (PeerPollInterval <= TimeSpan.Zero || Size == 1)
+            return false;
+        int request, done = 0;
+        Check(MpiNative.Api.Ibarrier(MpiNative.CommWorld, &request), "MPI_Ibarrier", Rank);
+        while (true)
         {
-            int request, done = 0;
-            Check(MpiNative.Api.Ibarrier(MpiNative.CommWorld, &request), "MPI_Ibarrier", Rank);
-            while (true)
-            {
-                Check(MpiNative.Api.Test(&request, &done, MpiNative.StatusIgnore), "MPI_Test", Rank);
-                if (done != 0)
-                    break;
-                PreciseSleep.For(PeerPollInterval);
-            }
+            Check(MpiNative.Api.Test(&request, &done, MpiNative.StatusIgnore), "MPI_Test", Rank);
+            if (done != 0)
+                return true;
+            PreciseSleep.For(PeerPollInterval);
         }
-        collective();
     }
 
     private static void Check(int code, string call, int rank)
