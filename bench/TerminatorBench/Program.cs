@@ -2,9 +2,11 @@
 // on the same split, ablations (feedback loss off, plain kernels), ONNX Runtime vs TorchSharp latency.
 // Usage: dotnet run -c Release --project bench/TerminatorBench -- [trainRows=60000] [epochs=4] [seeds=1] [models=all]
 //          [testRows=10000] [reportName=terminator] [patch=1] [learningRate=3e-3] [channels=12,24,32] [sequencePatch=1]
+//          [sequenceKernels=3,9,5,7]
 //   models: comma list of terminator2d,terminator1d,nofeedback,plainkernels,lightgbm,sdca,latency (default all)
 //   patch: Terminator 2-D space-to-depth patch size (1 = full resolution); channels: block widths;
-//   sequencePatch: consecutive pixels per step of the 1-D model (1 = one pixel per step, the plain pixel sequence).
+//   sequencePatch: consecutive pixels per step of the 1-D model (1 = one pixel per step, the plain pixel sequence);
+//   sequenceKernels: the 1-D model's four local kernel sizes, in steps (e.g. 3,15,7,29 reaches one and two image rows at 4 pixels per step).
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
@@ -26,6 +28,7 @@ int patch = args.Length > 6 ? int.Parse(args[6]) : 1;
 double? learningRate = args.Length > 7 ? double.Parse(args[7], System.Globalization.CultureInfo.InvariantCulture) : null;
 int[]? channels = args.Length > 8 ? args[8].Split(',').Select(int.Parse).ToArray() : null;
 int sequencePatch = args.Length > 9 ? int.Parse(args[9]) : 1;
+int[]? sequenceKernels = args.Length > 10 ? args[10].Split(',').Select(int.Parse).ToArray() : null;
 var report = new BenchReport(reportName, $"dotnet run -c Release --project bench/TerminatorBench -- {string.Join(' ', args)}");
 var ml = new MLContext(seed: 0);
 if (!FashionMnist.IsInstalled()) { Console.Error.WriteLine($"Fashion-MNIST not found in {FashionMnist.DebianDirectory}: run scripts/setup.sh."); return 1; }
@@ -85,7 +88,7 @@ long Params(ITransformer t) => ((TerminatorTransformer)t).Network.parameters().S
 
 if (models.Contains("terminator2d")) Run("Terminator 2-D", s => ml.MulticlassClassification.Trainers.Terminator(Options(s)), Params);
 if (models.Contains("terminator1d")) Run("Terminator 1-D sequential" + (sequencePatch > 1 ? $", {sequencePatch} pixels per step" : ""),
-    s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => { o.Input = TerminatorInputKind.Sequence; o.PatchSize = sequencePatch; })), Params);
+    s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => { o.Input = TerminatorInputKind.Sequence; o.PatchSize = sequencePatch; if (sequenceKernels is not null) o.LocalKernelSizes = sequenceKernels; })), Params);
 if (models.Contains("nofeedback")) Run("Terminator 2-D, feedback loss off", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => o.FeedbackLossWeight = 0)), Params);
 if (models.Contains("plainkernels")) Run("Terminator 2-D, plain learned kernels", s => ml.MulticlassClassification.Trainers.Terminator(Options(s, o => o.HyperKernels = false)), Params);
 if (models.Contains("lightgbm")) Run("ML.NET LightGbm (raw pixels)", s => ml.MulticlassClassification.Trainers.LightGbm(new Microsoft.ML.Trainers.LightGbm.LightGbmMulticlassTrainer.Options { Seed = s, NumberOfIterations = 200 }));
@@ -126,7 +129,7 @@ report.AddNote(patch == 1
 if (models.Contains("terminator1d"))
     report.AddNote(sequencePatch == 1
         ? "Terminator 1-D reads the 784 pixels row by row, one pixel per step (a 784-step sequence)."
-        : $"Terminator 1-D reads the pixels row by row, {sequencePatch} consecutive pixels per step as {sequencePatch} channels ({784 / sequencePatch} steps; our PatchSize option for sequences).");
+        : $"Terminator 1-D reads the pixels row by row, {sequencePatch} consecutive pixels per step as {sequencePatch} channels ({784 / sequencePatch} steps; our PatchSize option for sequences), local kernel sizes {string.Join(", ", sequenceKernels ?? defaults.LocalKernelSizes)} steps.");
 report.AddNote($"Block channels {string.Join(", ", channels ?? defaults.BlockChannels)}, learning rate {learningRate ?? defaults.LearningRate}, AdamW, warm-up + cosine, batch 64, label smoothing 0.1.");
 var (json, md) = report.Write();
 Console.WriteLine($"wrote {json} and {md}");

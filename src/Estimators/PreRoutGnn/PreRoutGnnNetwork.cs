@@ -106,12 +106,16 @@ public sealed class PreRoutGnnNetwork : Module
         return (cat(new[] { nf, x }, 1), _netDelay.call(x));
     }
 
-    /// <summary>Training pass with teacher forcing: every step runs once, in parallel, from the true predecessor states.</summary>
-    public TimingOutputs TeacherForced(TimingGraphTensors g)
+    /// <summary>
+    /// Training pass with teacher forcing: every step runs once, in parallel, from the predecessor states
+    /// <paramref name="inputState"/> — the true states by default, or the model's own sequential prediction
+    /// (scheduled sampling, see <see cref="PreRoutGnnOptions.SelfFeedRate"/>).
+    /// </summary>
+    public TimingOutputs TeacherForced(TimingGraphTensors g, Tensor? inputState = null)
     {
         var (h, netDelay) = Embed(g);
         long n = g.NodeCount;
-        var truth = g.State;
+        var truth = inputState ?? g.State;
         var hs = h.index_select(0, g.NetSource);
         var sinks = GraphScatter.Sum(_propagation.NetStep(truth.index_select(0, g.NetSource), hs, h.index_select(0, g.NetTarget)), g.NetTarget, n);
         var (sum, max, delay) = _propagation.CellArcs(truth.index_select(0, g.CellSource), h.index_select(0, g.CellSource), h.index_select(0, g.CellTarget),
@@ -122,11 +126,15 @@ public sealed class PreRoutGnnNetwork : Module
         return new TimingOutputs(state, netDelay, delay);
     }
 
-    /// <summary>Inference: level by level from the primary inputs (true arrival/slew given there, 0 at other sources).</summary>
-    public TimingOutputs Propagate(TimingGraphTensors g)
+    /// <summary>
+    /// Inference: level by level from the primary inputs (true arrival/slew given there, 0 at other sources). With
+    /// <paramref name="trueSources"/> every level-0 pin starts from its label — what a training piece of the partition
+    /// needs, whose first context level has its predecessors outside the piece.
+    /// </summary>
+    public TimingOutputs Propagate(TimingGraphTensors g, bool trueSources = false)
     {
         var (h, netDelay) = Embed(g);
-        var state = g.State * g.IsPrimaryInput;
+        var state = g.State * (trueSources ? 1 - g.HasFanIn : g.IsPrimaryInput);
         var cellDelay = zeros(g.CellSource.shape[0], 4, device: h.device);
         foreach (var step in g.Schedule)
         {

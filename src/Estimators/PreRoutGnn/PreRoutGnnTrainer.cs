@@ -36,6 +36,13 @@ public sealed class PreRoutGnnOptions
     /// Pre-training samples its pieces the same way.
     /// </summary>
     public int PinsPerEpoch { get; set; }
+    /// <summary>
+    /// Scheduled sampling (ours; 0 = the reference's pure teacher forcing): the share of training pieces whose propagation
+    /// steps take their predecessors' states from the model's own sequential prediction (computed without gradients from
+    /// the pieces' true sources) instead of the labels, ramped linearly from 0 to this value over the first half of the
+    /// epochs. It trains the steps on the kind of input they see at inference, where errors of earlier levels carry on.
+    /// </summary>
+    public double SelfFeedRate { get; set; }
     /// <summary>Evaluate the validation graphs every this many epochs and keep the best weights (by mean arrival R²).</summary>
     public int ValidateEvery { get; set; } = 10;
     /// <summary>Seed (reference 3407).</summary>
@@ -55,6 +62,7 @@ public sealed class PreRoutGnnOptions
         if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be positive.");
         if (PartitionNodes < 100) throw new ArgumentOutOfRangeException(nameof(PartitionNodes), PartitionNodes, "PartitionNodes must be at least 100.");
         if (PinsPerEpoch < 0) throw new ArgumentOutOfRangeException(nameof(PinsPerEpoch), PinsPerEpoch, "PinsPerEpoch must not be negative (0 = all).");
+        if (!(SelfFeedRate >= 0 && SelfFeedRate <= 1)) throw new ArgumentOutOfRangeException(nameof(SelfFeedRate), SelfFeedRate, "SelfFeedRate must be between 0 and 1.");
         if (PartitionPadLevels < 0) throw new ArgumentOutOfRangeException(nameof(PartitionPadLevels), PartitionPadLevels, "PartitionPadLevels must not be negative.");
     }
 }
@@ -110,11 +118,15 @@ public sealed class PreRoutGnnTrainer
                 double total = 0;
                 if (!o.StepPerPiece) optimizer.zero_grad();
                 var epochPieces = Sample(pieces, rng);
+                double selfFeed = o.SelfFeedRate * Math.Min(1, epoch / Math.Max(1, o.Epochs / 2.0));
                 foreach (var piece in epochPieces)
                 {
                     using var scope = NewDisposeScope();
                     if (o.StepPerPiece) optimizer.zero_grad();
-                    using var outputs = network.TeacherForced(piece);
+                    Tensor? fed = null;
+                    if (selfFeed > 0 && rng.NextDouble() < selfFeed)
+                        using (no_grad()) fed = network.Propagate(piece, trueSources: true).State.detach();
+                    using var outputs = network.TeacherForced(piece, fed);
                     var loss = Loss(outputs, piece);
                     (o.StepPerPiece ? loss : loss / epochPieces.Count).backward();
                     total += loss.item<float>();
