@@ -2,7 +2,7 @@
 // on the same split, ablations (feedback loss off, plain kernels), ONNX Runtime vs TorchSharp latency.
 // Usage: dotnet run -c Release --project bench/TerminatorBench -- [trainRows=60000] [epochs=4] [seeds=1] [models=all]
 //          [testRows=10000] [reportName=terminator] [patch=1] [learningRate=3e-3] [channels=12,24,32] [sequencePatch=1]
-//          [sequenceKernels=3,9,5,7]
+//          [sequenceKernels=3,9,5,7] [firstSeed=0]
 //   models: comma list of terminator2d,terminator1d,nofeedback,plainkernels,lightgbm,sdca,latency (default all)
 //   patch: Terminator 2-D space-to-depth patch size (1 = full resolution); channels: block widths;
 //   sequencePatch: consecutive pixels per step of the 1-D model (1 = one pixel per step, the plain pixel sequence);
@@ -28,7 +28,8 @@ int patch = args.Length > 6 ? int.Parse(args[6]) : 1;
 double? learningRate = args.Length > 7 ? double.Parse(args[7], System.Globalization.CultureInfo.InvariantCulture) : null;
 int[]? channels = args.Length > 8 ? args[8].Split(',').Select(int.Parse).ToArray() : null;
 int sequencePatch = args.Length > 9 ? int.Parse(args[9]) : 1;
-int[]? sequenceKernels = args.Length > 10 ? args[10].Split(',').Select(int.Parse).ToArray() : null;
+int[]? sequenceKernels = args.Length > 10 && args[10].Length > 0 ? args[10].Split(',').Select(int.Parse).ToArray() : null;
+int firstSeed = args.Length > 11 ? int.Parse(args[11]) : 0; // runs seeds firstSeed .. firstSeed + seeds − 1 (more seeds in a later command)
 var report = new BenchReport(reportName, $"dotnet run -c Release --project bench/TerminatorBench -- {string.Join(' ', args)}");
 var ml = new MLContext(seed: 0);
 if (!FashionMnist.IsInstalled()) { Console.Error.WriteLine($"Fashion-MNIST not found in {FashionMnist.DebianDirectory}: run scripts/setup.sh."); return 1; }
@@ -40,7 +41,7 @@ var results = new Dictionary<string, List<double>>();
 TerminatorTransformer? firstModel = null;
 void Run(string name, Func<int, IEstimator<ITransformer>> trainer, Func<ITransformer, long>? parameters = null)
 {
-    for (int seed = 0; seed < seeds; seed++)
+    for (int seed = firstSeed; seed < firstSeed + seeds; seed++)
     {
         var sw = Stopwatch.StartNew();
         ITransformer model;

@@ -74,6 +74,7 @@ public sealed class TerminatorTests
     [InlineData(TerminatorInputKind.Sequence, false, 1)]
     [InlineData(TerminatorInputKind.Sequence, true, 1)]
     [InlineData(TerminatorInputKind.Sequence, true, 4)]
+    [InlineData(TerminatorInputKind.Sequence, false, 28)] // one image row per step: the benchmark's 1-D setting
     public void SavesLoadsAndExportsToOnnxWithMatchingScores(TerminatorInputKind input, bool permuted, int patch)
     {
         if (!FashionMnist.IsInstalled()) return;
