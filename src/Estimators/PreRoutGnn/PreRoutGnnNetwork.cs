@@ -115,13 +115,13 @@ public sealed class PreRoutGnnNetwork : Module
     {
         var (h, netDelay) = Embed(g);
         long n = g.NodeCount;
-        var truth = inputState ?? g.State;
+        var inputs = inputState ?? g.State;
         var hs = h.index_select(0, g.NetSource);
-        var sinks = GraphScatter.Sum(_propagation.NetStep(truth.index_select(0, g.NetSource), hs, h.index_select(0, g.NetTarget)), g.NetTarget, n);
-        var (sum, max, delay) = _propagation.CellArcs(truth.index_select(0, g.CellSource), h.index_select(0, g.CellSource), h.index_select(0, g.CellTarget),
+        var sinks = GraphScatter.Sum(_propagation.NetStep(inputs.index_select(0, g.NetSource), hs, h.index_select(0, g.NetTarget)), g.NetTarget, n);
+        var (sum, max, delay) = _propagation.CellArcs(inputs.index_select(0, g.CellSource), h.index_select(0, g.CellSource), h.index_select(0, g.CellTarget),
             g.LutAxes, g.LutValues, g.LutMask);
         var outputs = _propagation.Reduce(h, GraphScatter.Sum(sum, g.CellTarget, n), GraphScatter.Extreme(max, g.CellTarget, n, max: true));
-        if (Architecture.CellResidual) outputs = outputs + GraphScatter.Extreme(truth.index_select(0, g.CellSource), g.CellTarget, n, max: true);
+        if (Architecture.CellResidual) outputs = outputs + GraphScatter.Extreme(inputs.index_select(0, g.CellSource), g.CellTarget, n, max: true);
         var state = g.IsNetSink * sinks + (1 - g.IsNetSink) * outputs;
         return new TimingOutputs(state, netDelay, delay);
     }
