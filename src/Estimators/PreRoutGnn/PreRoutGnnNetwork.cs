@@ -107,15 +107,17 @@ public sealed class PreRoutGnnNetwork : Module
     }
 
     /// <summary>
-    /// Training pass with teacher forcing: every step runs once, in parallel, from the predecessor states
-    /// <paramref name="inputState"/> — the true states by default, or the model's own sequential prediction
-    /// (scheduled sampling, see <see cref="PreRoutGnnOptions.SelfFeedRate"/>).
+    /// Training pass with teacher forcing: every step runs once, in parallel, from the true predecessor states — or, with
+    /// <paramref name="selfFed"/>, from the model's own sequential prediction started at the graph's true sources and
+    /// computed without gradients (scheduled sampling, see <see cref="PreRoutGnnOptions.SelfFeedRate"/>).
     /// </summary>
-    public TimingOutputs TeacherForced(TimingGraphTensors g, Tensor? inputState = null)
+    public TimingOutputs TeacherForced(TimingGraphTensors g, bool selfFed = false)
     {
         var (h, netDelay) = Embed(g);
         long n = g.NodeCount;
-        var inputs = inputState ?? g.State;
+        var inputs = g.State;
+        if (selfFed)
+            using (no_grad()) inputs = Sequential(g, h.detach(), StartStates(g, trueSources: true)).State;
         var hs = h.index_select(0, g.NetSource);
         var sinks = GraphScatter.Sum(_propagation.NetStep(inputs.index_select(0, g.NetSource), hs, h.index_select(0, g.NetTarget)), g.NetTarget, n);
         var (sum, max, delay) = _propagation.CellArcs(inputs.index_select(0, g.CellSource), h.index_select(0, g.CellSource), h.index_select(0, g.CellTarget),
@@ -134,7 +136,16 @@ public sealed class PreRoutGnnNetwork : Module
     public TimingOutputs Propagate(TimingGraphTensors g, bool trueSources = false)
     {
         var (h, netDelay) = Embed(g);
-        var state = g.State * (trueSources ? 1 - g.HasFanIn : g.IsPrimaryInput);
+        var (state, cellDelay) = Sequential(g, h, StartStates(g, trueSources));
+        return new TimingOutputs(state, netDelay, cellDelay);
+    }
+
+    // Labels at the primary inputs (or, for a partition piece, at every level-0 pin), 0 elsewhere.
+    private static Tensor StartStates(TimingGraphTensors g, bool trueSources) => g.State * (trueSources ? 1 - g.HasFanIn : g.IsPrimaryInput);
+
+    // Level-by-level propagation from the node embeddings h, filling state (in place) from its start values.
+    private (Tensor State, Tensor CellDelay) Sequential(TimingGraphTensors g, Tensor h, Tensor state)
+    {
         var cellDelay = zeros(g.CellSource.shape[0], 4, device: h.device);
         foreach (var step in g.Schedule)
         {
@@ -162,6 +173,6 @@ public sealed class PreRoutGnnNetwork : Module
             var sink = g.IsNetSink.index_select(0, step.Nodes);
             state.index_copy_(0, step.Nodes, sink * netOut + (1 - sink) * cellOut);
         }
-        return new TimingOutputs(state, netDelay, cellDelay);
+        return (state, cellDelay);
     }
 }

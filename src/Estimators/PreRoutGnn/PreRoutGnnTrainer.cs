@@ -123,10 +123,7 @@ public sealed class PreRoutGnnTrainer
                 {
                     using var scope = NewDisposeScope();
                     if (o.StepPerPiece) optimizer.zero_grad();
-                    Tensor? fed = null;
-                    if (selfFeed > 0 && rng.NextDouble() < selfFeed)
-                        using (no_grad()) fed = network.Propagate(piece, trueSources: true).State.detach();
-                    using var outputs = network.TeacherForced(piece, fed);
+                    using var outputs = network.TeacherForced(piece, selfFed: selfFeed > 0 && rng.NextDouble() < selfFeed);
                     var loss = Loss(outputs, piece);
                     (o.StepPerPiece ? loss : loss / epochPieces.Count).backward();
                     total += loss.item<float>();
