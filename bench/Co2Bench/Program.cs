@@ -7,7 +7,7 @@
 //       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--name co2] [--mpi-poll-ms 0.2]
 // --algorithms picks a subset (the no-communication run is always made: it calibrates the link; without ddp the run
 // measures throughput only and the columns comparing with DDP stay empty); --name names the report;
-// --mpi-poll-ms sets MpiTransport.PeerPollInterval (0 = MPICH's own busy wait for late peers).
+// --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives, which busy-wait inside MPICH).
 // Internal: --worker mpi ... is how the benchmark runs itself under mpiexec.
 using System.Diagnostics;
 using System.Globalization;
@@ -98,8 +98,8 @@ report.AddNote("Link: each collective takes at least the calibrated latency (τ/
                $"One TorchSharp intra-op thread per worker on a {Environment.ProcessorCount}-core machine; medians of {settings.Repeats} runs with seeds 0..{settings.Repeats - 1} (initial weights and data order).");
 if (settings.Transports.Contains("mpi"))
     report.AddNote(settings.MpiPollMs > 0
-        ? $"MPI: before each collective a rank waits for its peers with a non-blocking barrier polled every {settings.MpiPollMs} ms while sleeping (MpiTransport.PeerPollInterval)."
-        : "MPI: collectives are entered directly (PeerPollInterval = 0): MPICH busy-waits for late peers.");
+        ? $"MPI: collectives run in their non-blocking form (MPI_Iallreduce, ...), tested every {settings.MpiPollMs} ms while sleeping (MpiTransport.PollInterval)."
+        : "MPI: blocking collectives (PollInterval = 0): MPICH busy-waits inside them for late peers and between stages.");
 var (json, md) = report.Write();
 Console.WriteLine($"Wrote {json} and {md}");
 return 0;
@@ -148,7 +148,7 @@ RunResult Train(string algorithm, int workers, double latencyMs, ICollectiveBack
 int RunMpiWorker(Settings s)
 {
     var mpi = MpiTransport.InitializeWorld();
-    mpi.PeerPollInterval = TimeSpan.FromMilliseconds(s.MpiPollMs);
+    mpi.PollInterval = TimeSpan.FromMilliseconds(s.MpiPollMs);
     ICollectiveTransport transport = mpi;
     if (s.LatencyMs > 0) transport = new ThrottledTransport(transport, new LinkModel(TimeSpan.FromMilliseconds(s.LatencyMs), double.PositiveInfinity));
     using var backend = new CollectiveBackend(transport, TimeSpan.FromMinutes(5));

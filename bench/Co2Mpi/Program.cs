@@ -1,6 +1,7 @@
 // Trains a tiny TorchSharp MLP on generated regression data with CO2 (or a baseline) over MPI and prints per-rank
 // loss, throughput and the overlap meter. Run: mpiexec -n 2 dotnet Co2Mpi.dll --algorithm co2 --steps 80
 // Each rank ends with a "RESULT" line; the weights checksum must be identical on all ranks.
+// --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives).
 using System.Globalization;
 using System.Security.Cryptography;
 using MLNetExt.Distributed;
@@ -60,7 +61,9 @@ return 0;
 
 static ICollectiveTransport CreateTransport(Settings settings)
 {
-    ICollectiveTransport transport = MpiTransport.InitializeWorld();
+    var mpi = MpiTransport.InitializeWorld();
+    mpi.PollInterval = TimeSpan.FromMilliseconds(settings.PollMilliseconds);
+    ICollectiveTransport transport = mpi;
     if (settings.LatencyMilliseconds > 0 || settings.BandwidthMegabytesPerSecond < double.PositiveInfinity)
         transport = new ThrottledTransport(transport, new LinkModel(TimeSpan.FromMilliseconds(settings.LatencyMilliseconds), settings.BandwidthMegabytesPerSecond * 1e6));
     return transport;
@@ -88,7 +91,7 @@ static (Tensor Inputs, Tensor Targets) GenerateShard(int rank, int features, int
 }
 
 internal sealed record Settings(string Algorithm, int Steps, int LocalSteps, int Hidden, bool Shard, double LatencyMilliseconds,
-    double BandwidthMegabytesPerSecond, int ComputeMilliseconds, int PrintEvery, double TimeoutSeconds)
+    double BandwidthMegabytesPerSecond, int ComputeMilliseconds, int PrintEvery, double TimeoutSeconds, double PollMilliseconds)
 {
     public static Settings Parse(string[] args)
     {
@@ -97,7 +100,7 @@ internal sealed record Settings(string Algorithm, int Steps, int LocalSteps, int
         {
             if (!args[i].StartsWith("--", StringComparison.Ordinal))
                 throw new ArgumentException($"Unexpected argument '{args[i]}'. Options: --algorithm --steps --tau --hidden --shard " +
-                                            "--latency-ms --bandwidth-mbps --compute-ms --print-every --timeout-s");
+                                            "--latency-ms --bandwidth-mbps --compute-ms --print-every --timeout-s --mpi-poll-ms");
             var name = args[i][2..];
             values[name] = name == "shard" ? "true" : (i + 1 < args.Length ? args[++i] : throw new ArgumentException($"--{name} needs a value."));
         }
@@ -105,6 +108,6 @@ internal sealed record Settings(string Algorithm, int Steps, int LocalSteps, int
         double Number(string name, double fallback) => double.Parse(Get(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
         return new Settings(Get("algorithm", "co2"), (int)Number("steps", 80), (int)Number("tau", 4), (int)Number("hidden", 32),
             values.ContainsKey("shard"), Number("latency-ms", 0), Number("bandwidth-mbps", double.PositiveInfinity),
-            (int)Number("compute-ms", 0), (int)Number("print-every", 20), Number("timeout-s", 60));
+            (int)Number("compute-ms", 0), (int)Number("print-every", 20), Number("timeout-s", 60), Number("mpi-poll-ms", 0.2));
     }
 }

@@ -39,6 +39,19 @@ public partial class MpiSmokeTests
         Assert.True(long.Parse(sharded[0]["outer_state_floats"]) * 2 <= long.Parse(unsharded[0]["outer_state_floats"]) + 8);
     }
 
+    [MpiFact]
+    public void PolledNonBlockingCollectivesMatchBlockingOnes()
+    {
+        // Same run with MPI_Iallreduce/... tested while sleeping (default) and with the blocking calls: with two ranks
+        // every reduction is one commutative float addition, so the weights must agree bit for bit.
+        var polled = RunCo2Mpi("--algorithm co2 --steps 24 --tau 4 --shard --print-every 1000 --mpi-poll-ms 0.2");
+        var blocking = RunCo2Mpi("--algorithm co2 --steps 24 --tau 4 --shard --print-every 1000 --mpi-poll-ms 0");
+        Assert.Equal(2, polled.Count);
+        Assert.Equal(2, blocking.Count);
+        Assert.All(polled.Concat(blocking), r => Assert.Equal(blocking[0]["weights_sha256"], r["weights_sha256"]));
+        Assert.All(polled.Concat(blocking), r => Assert.Equal("24", r["steps"]));
+    }
+
     internal static string? FindMpiexec() =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Select(dir => Path.Combine(dir, "mpiexec"))

@@ -57,6 +57,10 @@ internal static unsafe class MpiNative
         public required delegate* unmanaged<void*, int, int, int, int, int> Bcast { get; init; }
         public required delegate* unmanaged<int, int> Barrier { get; init; }
         public required delegate* unmanaged<int, int*, int> Ibarrier { get; init; }
+        public required delegate* unmanaged<void*, void*, int, int, int, int, int*, int> Iallreduce { get; init; }
+        public required delegate* unmanaged<void*, void*, int, int, int, int, int*, int> IreduceScatterBlock { get; init; }
+        public required delegate* unmanaged<void*, int, int, void*, int, int, int, int*, int> Iallgather { get; init; }
+        public required delegate* unmanaged<void*, int, int, int, int, int*, int> Ibcast { get; init; }
         public required delegate* unmanaged<int*, int*, void*, int> Test { get; init; }
         public required delegate* unmanaged<int, byte*, int*, int> ErrorString { get; init; }
     }
@@ -116,6 +120,10 @@ internal static unsafe class MpiNative
                 Bcast = (delegate* unmanaged<void*, int, int, int, int, int>)F("MPI_Bcast"),
                 Barrier = (delegate* unmanaged<int, int>)F("MPI_Barrier"),
                 Ibarrier = (delegate* unmanaged<int, int*, int>)F("MPI_Ibarrier"),
+                Iallreduce = (delegate* unmanaged<void*, void*, int, int, int, int, int*, int>)F("MPI_Iallreduce"),
+                IreduceScatterBlock = (delegate* unmanaged<void*, void*, int, int, int, int, int*, int>)F("MPI_Ireduce_scatter_block"),
+                Iallgather = (delegate* unmanaged<void*, int, int, void*, int, int, int, int*, int>)F("MPI_Iallgather"),
+                Ibcast = (delegate* unmanaged<void*, int, int, int, int, int*, int>)F("MPI_Ibcast"),
                 Test = (delegate* unmanaged<int*, int*, void*, int>)F("MPI_Test"),
                 ErrorString = (delegate* unmanaged<int, byte*, int*, int>)F("MPI_Error_string"),
             };
