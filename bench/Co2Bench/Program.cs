@@ -75,6 +75,7 @@ foreach (var workers in settings.Workers)
             ["samples/s"] = Math.Round(rate), ["× ideal"] = Math.Round(relative, 3),
             ["comm. wait"] = Math.Round(Measure.Median(runs.Select(r => r.WaitFraction)), 3),
             ["boundary CPU"] = Math.Round(Measure.Median(runs.Select(r => r.BoundaryCpuFraction)), 3),
+            ["comm. thread CPU"] = Math.Round(Measure.Median(runs.Select(r => r.CommunicationCpuFraction)), 3),
             ["test accuracy"] = Math.Round(accuracy, 4), ["Δ acc vs DDP (pt)"] = ddpAccuracy is { } a ? Math.Round((accuracy - a) * 100, 2) : null,
             ["test log-loss"] = Math.Round(loss, 4), ["loss vs DDP"] = ddpLoss is { } l ? Math.Round(loss / l, 3) : null,
             ["outer floats/rank"] = runs[0].OuterStateFloats,
@@ -96,6 +97,9 @@ report.AddNote("Link: each collective takes at least the calibrated latency (τ/
                "'× ideal' is the median over seeds of throughput ÷ that of the no-communication run of the same transport, worker count and seed; " +
                "runs are interleaved seed by seed (ideal, then each algorithm) so that drifts of the machine hit all alike. " +
                $"One TorchSharp intra-op thread per worker on a {Environment.ProcessorCount}-core machine; medians of {settings.Repeats} runs with seeds 0..{settings.Repeats - 1} (initial weights and data order).");
+report.AddNote("Per rank, as shares of wall time: 'comm. wait' = the training thread blocked on communication; 'boundary CPU' = round " +
+               "boundaries minus those waits (copies, outer step); 'comm. thread CPU' = CPU time of the rank's communication thread " +
+               "(a share of one core, taken from training when every core is busy).");
 if (settings.Transports.Contains("mpi"))
     report.AddNote(settings.MpiPollMs > 0
         ? $"MPI: collectives run in their non-blocking form (MPI_Iallreduce, ...), tested every {settings.MpiPollMs} ms while sleeping (MpiTransport.PollInterval)."
@@ -107,7 +111,7 @@ return 0;
 RunResult Run(string transport, int workers, string algorithm, double latencyMs, int seed)
 {
     var result = transport == "mpi" ? RunUnderMpi(workers, algorithm, latencyMs, seed) : Train(algorithm, workers, latencyMs, backend: null, seed);
-    Console.WriteLine($"  {transport} N={workers} {algorithm,-16} seed {seed} {result.SamplesPerSecond,8:F0} samples/s  wait {result.WaitFraction,6:P1}  boundary CPU {result.BoundaryCpuFraction,6:P1}  test acc {result.TestAccuracy:P2}  log-loss {result.TestLogLoss:F4}");
+    Console.WriteLine($"  {transport} N={workers} {algorithm,-16} seed {seed} {result.SamplesPerSecond,8:F0} samples/s  wait {result.WaitFraction,6:P1}  boundary CPU {result.BoundaryCpuFraction,6:P1}  comm. thread CPU {result.CommunicationCpuFraction,6:P1}  test acc {result.TestAccuracy:P2}  log-loss {result.TestLogLoss:F4}");
     return result;
 }
 
@@ -142,7 +146,8 @@ RunResult Train(string algorithm, int workers, double latencyMs, ICollectiveBack
     var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
     return new RunResult(run.SamplesPerSecond(mlp.BatchSize), run.Ranks.Average(r => r.ElapsedSeconds / r.Steps), run.Ranks.Average(r => r.BoundaryWaitFraction),
         metrics.MicroAccuracy, metrics.LogLoss, run.Ranks[0].OuterStateFloatsPerRank, run.LossCurve.ToList(),
-        run.Ranks.Average(r => Math.Max(0, r.BoundarySeconds - r.CommunicationWaitSeconds) / r.ElapsedSeconds));
+        run.Ranks.Average(r => Math.Max(0, r.BoundarySeconds - r.CommunicationWaitSeconds) / r.ElapsedSeconds),
+        run.Ranks.Average(r => r.CommunicationCpuFraction));
 }
 
 int RunMpiWorker(Settings s)
@@ -185,13 +190,13 @@ RunResult RunUnderMpi(int workers, string algorithm, double latencyMs, int seed)
     if (process.ExitCode != 0 || lines.Count != workers)
         throw new InvalidOperationException($"mpiexec -n {workers} ({algorithm}) exited with {process.ExitCode} and {lines.Count} results: {stderr.Result}");
     var rank0 = lines.First(l => l.Curve.Count > 0);
-    return rank0 with { SamplesPerSecond = lines.Sum(l => l.SamplesPerSecond), SecondsPerStep = lines.Average(l => l.SecondsPerStep), WaitFraction = lines.Average(l => l.WaitFraction), BoundaryCpuFraction = lines.Average(l => l.BoundaryCpuFraction) };
+    return rank0 with { SamplesPerSecond = lines.Sum(l => l.SamplesPerSecond), SecondsPerStep = lines.Average(l => l.SecondsPerStep), WaitFraction = lines.Average(l => l.WaitFraction), BoundaryCpuFraction = lines.Average(l => l.BoundaryCpuFraction), CommunicationCpuFraction = lines.Average(l => l.CommunicationCpuFraction) };
 }
 
 static bool MpiAvailable() => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, "mpiexec")));
 
 internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep, double WaitFraction, double TestAccuracy, double TestLogLoss,
-    long OuterStateFloats, List<LossPoint> Curve, double BoundaryCpuFraction);
+    long OuterStateFloats, List<LossPoint> Curve, double BoundaryCpuFraction, double CommunicationCpuFraction);
 
 internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed,
     string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs)

@@ -25,6 +25,7 @@ public sealed unsafe class CollectiveBackend : ICollectiveBackend
     private readonly BlockingCollection<(CollectiveRequest Request, Action Work)> _queue = new();
     private readonly Thread _thread;
     private long _sequence;
+    private long _cpuTicks;
     private volatile string? _fault;
 
     /// <summary>Wraps <paramref name="transport"/>; the backend owns and disposes it.</summary>
@@ -52,6 +53,10 @@ public sealed unsafe class CollectiveBackend : ICollectiveBackend
 
     /// <inheritdoc />
     public TimeSpan Timeout { get; }
+
+    /// <inheritdoc />
+    /// <remarks>The communication thread's CPU time, read after each operation (Linux; zero elsewhere).</remarks>
+    public TimeSpan CommunicationCpuTime => TimeSpan.FromTicks(Interlocked.Read(ref _cpuTicks));
 
     /// <inheritdoc />
     public CollectiveBuffer Allocate(int length) => CollectiveBuffer.Allocate(length);
@@ -150,6 +155,7 @@ public sealed unsafe class CollectiveBackend : ICollectiveBackend
             try
             {
                 work();
+                Interlocked.Exchange(ref _cpuTicks, ThreadCpuClock.Current().Ticks);
                 request.Complete(null);
             }
             catch (Exception error)

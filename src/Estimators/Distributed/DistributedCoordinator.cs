@@ -12,9 +12,15 @@ namespace MLNetExt.Distributed;
 /// <param name="LastLoss">Loss of the most recent local step.</param>
 /// <param name="BoundarySeconds">Wall time spent in outer round boundaries (waits included): with
 /// <see cref="CommunicationWaitSeconds"/> it separates the CPU cost of a boundary from waiting for the network.</param>
+/// <param name="CommunicationCpuSeconds">CPU time the backend's communication thread used since this coordinator started
+/// (<see cref="ICollectiveBackend.CommunicationCpuTime"/>): on cores shared with training it is time taken from training
+/// that <see cref="CommunicationWaitSeconds"/> does not show, e.g. an MPI library spinning inside a collective.</param>
 public sealed record DistributedMetrics(long Steps, long Rounds, double ElapsedSeconds, double CommunicationWaitSeconds,
-    long ClipActivations, long OuterStateFloatsPerRank, float LastLoss, double BoundarySeconds = 0)
+    long ClipActivations, long OuterStateFloatsPerRank, float LastLoss, double BoundarySeconds = 0, double CommunicationCpuSeconds = 0)
 {
+    /// <summary>Communication-thread CPU time ÷ wall time (a share of one core).</summary>
+    public double CommunicationCpuFraction => ElapsedSeconds > 0 ? CommunicationCpuSeconds / ElapsedSeconds : 0;
+
     /// <summary>
     /// The overlap meter: blocked communication time ÷ wall time (0 = communication fully hidden behind compute,
     /// 1 = nothing but waiting).
@@ -50,6 +56,7 @@ public sealed class DistributedCoordinator : IDisposable
     private readonly CollectiveBuffer _scalar;
     private readonly OuterOptimizer? _outer;
     private readonly Stopwatch _clock = new();
+    private TimeSpan _communicationCpuAtStart;
     private CollectiveRequest? _inFlight;
     private bool _averageReady;
     private int _stepsSinceBoundary;
@@ -114,7 +121,8 @@ public sealed class DistributedCoordinator : IDisposable
 
     /// <summary>A snapshot of this rank's counters.</summary>
     public DistributedMetrics Metrics => new(StepsCompleted, RoundsCompleted, _clock.Elapsed.TotalSeconds, _waitSeconds,
-        _outer?.ClipActivations ?? 0, _outer?.StateFloats ?? 0, _lastLoss, _boundarySeconds);
+        _outer?.ClipActivations ?? 0, _outer?.StateFloats ?? 0, _lastLoss, _boundarySeconds,
+        (_backend.CommunicationCpuTime - _communicationCpuAtStart).TotalSeconds);
 
     /// <summary>
     /// Resumes from a checkpoint written by <see cref="SaveCheckpoint"/> on this rank. Collective: all ranks must
@@ -143,7 +151,11 @@ public sealed class DistributedCoordinator : IDisposable
     /// </summary>
     public float Step()
     {
-        _clock.Start();
+        if (!_clock.IsRunning)
+        {
+            _communicationCpuAtStart = _backend.CommunicationCpuTime; // the initial broadcast is set-up, not training
+            _clock.Start();
+        }
         var loss = _learner.ComputeGradients(StepsCompleted);
         if (Options.Algorithm == DistributedAlgorithm.SynchronousDataParallel)
         {

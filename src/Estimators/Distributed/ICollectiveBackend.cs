@@ -38,6 +38,12 @@ public interface ICollectiveBackend : IDisposable
     /// <summary>Upper bound on how long any collective may wait for peers.</summary>
     TimeSpan Timeout { get; }
 
+    /// <summary>
+    /// CPU time the backend's own communication work has used so far (its thread, for <see cref="CollectiveBackend"/>);
+    /// zero when the backend cannot measure it.
+    /// </summary>
+    TimeSpan CommunicationCpuTime => TimeSpan.Zero;
+
     /// <summary>Allocates a buffer suitable for this backend's collectives.</summary>
     CollectiveBuffer Allocate(int length);
 

@@ -178,4 +178,43 @@ public class CollectiveBackendTests
             Assert.Equal(3f, result);
         }
     }
+
+    [Fact]
+    public void CommunicationCpuTime_CountsWorkOnTheCommunicationThreadButNotSleep()
+    {
+        var (afterSpin, afterSleep) = InProcessGroup.Run(1, backend =>
+        {
+            using var buffer = backend.Allocate(4);
+            var before = backend.CommunicationCpuTime;
+            backend.AllReduce(buffer, ReduceOperation.Sum); // the transport spins 150 ms in it
+            var spun = backend.CommunicationCpuTime - before;
+            backend.Barrier(); // the transport sleeps 150 ms in it
+            return (spun, backend.CommunicationCpuTime - before - spun);
+        }, TestTimeout, transport => new SpinOrSleepTransport(transport))[0];
+        Assert.True(afterSpin >= TimeSpan.FromMilliseconds(100), $"150 ms of spinning counted as {afterSpin.TotalMilliseconds:0} ms of CPU");
+        Assert.True(afterSleep < TimeSpan.FromMilliseconds(50), $"150 ms of sleep counted as {afterSleep.TotalMilliseconds:0} ms of CPU");
+    }
+
+    // Busy-waits in AllReduceSum and sleeps in Barrier, like an MPI library spinning vs a throttled link sleeping.
+    private sealed unsafe class SpinOrSleepTransport(ICollectiveTransport inner) : ICollectiveTransport
+    {
+        public int Rank => inner.Rank;
+        public int Size => inner.Size;
+        public string Name => "spin-or-sleep";
+        public void AllReduceSum(float* buffer, int count)
+        {
+            var clock = Stopwatch.StartNew();
+            while (clock.ElapsedMilliseconds < 150) Thread.SpinWait(100);
+            inner.AllReduceSum(buffer, count);
+        }
+        public void ReduceScatterSum(float* input, float* output, int countPerRank) => inner.ReduceScatterSum(input, output, countPerRank);
+        public void AllGather(float* input, float* output, int countPerRank) => inner.AllGather(input, output, countPerRank);
+        public void Broadcast(float* buffer, int count, int root) => inner.Broadcast(buffer, count, root);
+        public void Barrier()
+        {
+            Thread.Sleep(150);
+            inner.Barrier();
+        }
+        public void Dispose() => inner.Dispose();
+    }
 }

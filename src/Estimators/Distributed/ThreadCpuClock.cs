@@ -1,0 +1,43 @@
+using System.Runtime.InteropServices;
+
+namespace MLNetExt.Distributed;
+
+/// <summary>CPU time consumed by the calling thread (Linux <c>CLOCK_THREAD_CPUTIME_ID</c>).</summary>
+/// <remarks>
+/// Why: a communication thread that spins inside an MPI library takes cores from training without showing up as
+/// waiting; its CPU time is what reveals it. .NET has no per-thread CPU clock, so libc's <c>clock_gettime</c> is bound
+/// at run time; elsewhere the clock reads zero.
+/// </remarks>
+internal static unsafe class ThreadCpuClock
+{
+    private const int ClockThreadCpuTimeId = 3;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public nint Seconds;
+        public nint Nanoseconds;
+    }
+
+    private static readonly delegate* unmanaged<int, TimeSpec*, int> ClockGetTime = Bind();
+
+    /// <summary>Whether this platform can measure a thread's CPU time.</summary>
+    public static bool IsAvailable => ClockGetTime != null;
+
+    /// <summary>CPU time of the calling thread so far (zero when unavailable).</summary>
+    public static TimeSpan Current()
+    {
+        TimeSpec now;
+        if (ClockGetTime == null || ClockGetTime(ClockThreadCpuTimeId, &now) != 0)
+            return TimeSpan.Zero;
+        return TimeSpan.FromTicks(now.Seconds * TimeSpan.TicksPerSecond + now.Nanoseconds / 100);
+    }
+
+    private static delegate* unmanaged<int, TimeSpec*, int> Bind()
+    {
+        if (!OperatingSystem.IsLinux() || !NativeLibrary.TryLoad("libc.so.6", out var libc)
+            || !NativeLibrary.TryGetExport(libc, "clock_gettime", out var export))
+            return null;
+        return (delegate* unmanaged<int, TimeSpec*, int>)export;
+    }
+}
