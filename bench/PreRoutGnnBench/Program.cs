@@ -4,6 +4,10 @@
 // partition on one design (each measured in its own process).
 // Usage: dotnet run -c Release --project bench/PreRoutGnnBench -- <cache> <train,...> <validation,...> <test,...>
 //        [epochs=200] [pretrainEpochs=200] [seeds=1] [models=all] [partitionDesign=] [partitionNodes=] [pinsPerEpoch=0 (all)] [trainWindow=50000] [report=preroutgnn]
+//        [levelErrors=false]
+//   levelErrors: for each model's first seed, arrival error by level on the test designs, one-step (teacher-forced, from
+//   the true predecessor states) vs sequential (from the primary inputs): does the error come from each step or from
+//   accumulating steps?
 //   design ids are cache file stems (technology_design, see bench/CircuitDatasetBench).
 //   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,units,units-cellresidual,
 //           units-cellresidual-nopretrain,units-cellresidual-selffeed (scheduled sampling 0.5),fasttree
@@ -35,6 +39,7 @@ int partitionNodes = args.Length > 9 ? int.Parse(args[9]) : 0;
 int pinsPerEpoch = args.Length > 10 ? int.Parse(args[10]) : 0;
 int trainWindow = args.Length > 11 ? int.Parse(args[11]) : 50_000;
 string reportName = args.Length > 12 ? args[12] : "preroutgnn";
+bool levelErrors = args.Length > 13 && bool.Parse(args[13]);
 torch.set_num_threads(Environment.ProcessorCount);
 
 var report = new BenchReport(reportName, $"dotnet run -c Release --project bench/PreRoutGnnBench -- {string.Join(' ', args)}");
@@ -76,6 +81,7 @@ foreach (var (key, name, arch) in architectures.Where(a => models.Contains(a.Key
         var (per, mean) = model.Evaluate(test);
         Record(name, seed, per, mean, seconds, model.Network.parameters().Sum(p => p.numel()));
         if (seed == 0) curves.Add((name, Enumerable.Range(1, trainer.LossHistory.Count).Select(i => (double)i).ToArray(), trainer.LossHistory.ToArray()));
+        if (seed == 0 && levelErrors) AddLevelErrors(name, model.Network, test);
     }
 }
 
@@ -149,6 +155,48 @@ void Record(string name, int seed, IReadOnlyList<TimingMetrics> per, TimingMetri
         ["mean slack R²"] = R(mean.SlackR2), ["mean arrival R²"] = R(mean.ArrivalR2) });
     (perModel.TryGetValue(name, out var l) ? l : perModel[name] = new()).Add(mean);
     Console.WriteLine($"{name} seed {seed}: slack R² {mean.SlackR2:F3}, arrival R² {mean.ArrivalR2:F3} ({seconds:F0} s)");
+}
+
+// Arrival error (ns, four corners pooled) per band of levels: one-step predictions from the true predecessor states vs the
+// sequential pass from the primary inputs, beside the spread of the true arrivals in the band.
+void AddLevelErrors(string name, PreRoutGnnNetwork network, IReadOnlyList<TimingGraph> graphs)
+{
+    network.eval();
+    foreach (var graph in graphs)
+    {
+        using var g = TimingGraphTensors.From(graph, designUnits: network.Architecture.DesignUnits);
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        float[] F(torch.Tensor t) => t.cpu().data<float>().ToArray();
+        var oneStep = F(network.TeacherForced(g).State); var sequential = F(network.Propagate(g).State);
+        var truth = F(g.State); var mask = F(g.StateMask);
+        int maxLevel = graph.Levels.Max(), bands = Math.Min(8, maxLevel);
+        for (int band = 0; band < bands; band++)
+        {
+            int from = 1 + band * maxLevel / bands, to = (band + 1) * maxLevel / bands; // level 0 holds the given sources
+            var t = new List<double>(); var e1 = new List<double>(); var es = new List<double>();
+            for (int i = 0; i < graph.NodeCount; i++)
+            {
+                if (graph.Levels[i] < from || graph.Levels[i] > to) continue;
+                for (int c = 0; c < 4; c++)
+                {
+                    int k = i * 8 + c;
+                    if (mask[k] <= 0) continue;
+                    t.Add(truth[k] * g.TimeScale); e1.Add((oneStep[k] - truth[k]) * g.TimeScale); es.Add((sequential[k] - truth[k]) * g.TimeScale);
+                }
+            }
+            if (t.Count == 0) continue;
+            double mean = t.Average(), spread = Math.Sqrt(t.Sum(v => (v - mean) * (v - mean)) / t.Count);
+            double Rms(List<double> e) => Math.Sqrt(e.Sum(v => v * v) / e.Count);
+            report.AddRow("arrival error by level (first seed)", new Dictionary<string, object?>
+            {
+                ["model"] = name, ["design"] = $"{graph.Technology}/{graph.Design}", ["levels"] = $"{from}–{to}", ["labels"] = t.Count,
+                ["true arrival mean ns"] = Math.Round(mean, 4), ["true arrival std ns"] = Math.Round(spread, 4),
+                ["one-step RMSE ns"] = Math.Round(Rms(e1), 4), ["sequential RMSE ns"] = Math.Round(Rms(es), 4),
+                ["sequential mean error ns"] = Math.Round(es.Average(), 4),
+            });
+        }
+    }
 }
 
 static double R(double v) => double.IsFinite(v) ? Math.Round(v, 3) : double.NaN;

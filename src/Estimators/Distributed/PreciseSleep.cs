@@ -21,7 +21,8 @@ internal static unsafe class PreciseSleep
         public nint Nanoseconds;
     }
 
-    private static readonly delegate* unmanaged<TimeSpec*, TimeSpec*, int> NanoSleep = BindNanoSleep();
+    private static readonly delegate* unmanaged<TimeSpec*, TimeSpec*, int> NanoSleep =
+        (delegate* unmanaged<TimeSpec*, TimeSpec*, int>)LibC.Export("nanosleep");
 
     /// <summary>Sleeps for <paramref name="duration"/> (nothing when it is not positive).</summary>
     public static void For(TimeSpan duration)
@@ -43,13 +44,5 @@ internal static unsafe class PreciseSleep
     {
         for (var remaining = target - clock.Elapsed; remaining > TimeSpan.Zero; remaining = target - clock.Elapsed)
             For(remaining);
-    }
-
-    private static delegate* unmanaged<TimeSpec*, TimeSpec*, int> BindNanoSleep()
-    {
-        if (!OperatingSystem.IsLinux() || !NativeLibrary.TryLoad("libc.so.6", out var libc)
-            || !NativeLibrary.TryGetExport(libc, "nanosleep", out var export))
-            return null;
-        return (delegate* unmanaged<TimeSpec*, TimeSpec*, int>)export;
     }
 }

@@ -19,10 +19,7 @@ internal static unsafe class ThreadCpuClock
         public nint Nanoseconds;
     }
 
-    private static readonly delegate* unmanaged<int, TimeSpec*, int> ClockGetTime = Bind();
-
-    /// <summary>Whether this platform can measure a thread's CPU time.</summary>
-    public static bool IsAvailable => ClockGetTime != null;
+    private static readonly delegate* unmanaged<int, TimeSpec*, int> ClockGetTime = (delegate* unmanaged<int, TimeSpec*, int>)LibC.Export("clock_gettime");
 
     /// <summary>CPU time of the calling thread so far (zero when unavailable).</summary>
     public static TimeSpan Current()
@@ -31,13 +28,5 @@ internal static unsafe class ThreadCpuClock
         if (ClockGetTime == null || ClockGetTime(ClockThreadCpuTimeId, &now) != 0)
             return TimeSpan.Zero;
         return TimeSpan.FromTicks(now.Seconds * TimeSpan.TicksPerSecond + now.Nanoseconds / 100);
-    }
-
-    private static delegate* unmanaged<int, TimeSpec*, int> Bind()
-    {
-        if (!OperatingSystem.IsLinux() || !NativeLibrary.TryLoad("libc.so.6", out var libc)
-            || !NativeLibrary.TryGetExport(libc, "clock_gettime", out var export))
-            return null;
-        return (delegate* unmanaged<int, TimeSpec*, int>)export;
     }
 }

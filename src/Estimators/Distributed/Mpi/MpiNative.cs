@@ -71,9 +71,9 @@ internal static unsafe class MpiNative
     /// </summary>
     public static void SetNativeEnvironmentVariable(string name, string value)
     {
-        if (!NativeLibrary.TryLoad("libc.so.6", out var libc) && !NativeLibrary.TryLoad("libc", out libc))
-            throw new DllNotFoundException("Could not load the C library (libc.so.6) to set " + name + ".");
-        var setenv = (delegate* unmanaged<byte*, byte*, int, int>)NativeLibrary.GetExport(libc, "setenv");
+        var setenv = (delegate* unmanaged<byte*, byte*, int, int>)LibC.Export("setenv");
+        if (setenv == null)
+            throw new DllNotFoundException("Could not bind setenv in the C library (libc.so.6) to set " + name + ".");
         var nameBytes = System.Text.Encoding.UTF8.GetBytes(name + "\0");
         var valueBytes = System.Text.Encoding.UTF8.GetBytes(value + "\0");
         fixed (byte* n = nameBytes)
