@@ -75,7 +75,7 @@ else
 var run = trainer.LastRun!;
 foreach (var (m, i) in run.Ranks.Select((m, i) => (m, i)))
     Console.WriteLine($"rank {(mpi is null ? i : rank)}: {m.StepsPerSecond * mlp.BatchSize:F0} samples/s, communication wait {m.BoundaryWaitFraction:P1} " +
-                      $"of {m.ElapsedSeconds:F1} s, last local loss {m.LastLoss:F4}, outer state {m.OuterStateFloatsPerRank:N0} floats");
+                      $"of {m.ElapsedSeconds:F1} s, communication thread {m.CommunicationCpuFraction:P1} of a core, last local loss {m.LastLoss:F4}, outer state {m.OuterStateFloatsPerRank:N0} floats");
 mpi?.Barrier();
 if (rank == 0)
 {

@@ -158,7 +158,7 @@ public sealed class PreRoutGnnModel : IDisposable
         var bytes = TorchModelPayload.Create(MethodName, w =>
         {
             var a = Network.Architecture;
-            w.Write(a.Pretraining); w.Write(a.Residual); w.Write((int)a.Readout); w.Write(a.Hidden); w.Write(a.PropagationHidden); w.Write(a.NetConvLayers); w.Write(a.CellResidual); w.Write(a.DesignUnits);
+            w.Write(a.Pretraining); w.Write(a.Residual); w.Write((int)a.Readout); w.Write(a.Hidden); w.Write(a.PropagationHidden); w.Write(a.NetConvLayers); w.Write(a.CellResidual); w.Write(a.DesignUnits); w.Write(a.ArrivalInvariant);
         }, Network);
         AtomicFile.Write(path, s => s.Write(bytes));
     }
@@ -170,7 +170,8 @@ public sealed class PreRoutGnnModel : IDisposable
         if (!File.Exists(path)) throw new FileNotFoundException($"PreRoutGNN model not found: {path}", path);
         var stored = TorchModelPayload.Read(File.ReadAllBytes(path), MethodName, path);
         using var r = stored.OpenConfig();
-        var a = new PreRoutGnnArchitecture(r.ReadBoolean(), r.ReadBoolean(), (LutReadout)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean(), r.ReadBoolean());
+        var a = new PreRoutGnnArchitecture(r.ReadBoolean(), r.ReadBoolean(), (LutReadout)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean(), r.ReadBoolean(),
+            ArrivalInvariant: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean()); // absent in models saved before the option
         var network = new PreRoutGnnNetwork(a);
         stored.LoadWeights(network);
         network.eval();

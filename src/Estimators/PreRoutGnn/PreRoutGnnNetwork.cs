@@ -56,8 +56,12 @@ public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
 /// </param>
 /// <param name="DesignUnits">Ours, off in the reference: times in the design's typical gate delay, capacitances in its mean
 /// pin capacitance (see <see cref="TimingGraphTensors.From"/>).</param>
+/// <param name="ArrivalInvariant">Ours, off in the reference: the step MLPs see the predecessor's slews but not its arrival
+/// times, so a delay cannot depend on when a signal arrives — as in static timing analysis. With the residual net step and
+/// <paramref name="CellResidual"/>, shifting the input arrivals then shifts every output arrival by exactly the same amount,
+/// and a per-step bias in the arrival's pass-through cannot compound over the levels of sequential inference.</param>
 public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, LutReadout Readout, int Hidden = 64, int PropagationHidden = 128, int NetConvLayers = 4,
-    bool CellResidual = false, bool DesignUnits = false)
+    bool CellResidual = false, bool DesignUnits = false, bool ArrivalInvariant = false)
 {
     /// <summary>Node features the propagation sees: base (+ latent + graph mean) + NetConv embedding.</summary>
     public int InputFeatures => TimingGraphTensors.BaseFeatureCount + (Pretraining ? 2 * GraphAutoEncoder.Latent : 0);
@@ -87,7 +91,8 @@ public sealed class PreRoutGnnNetwork : Module
         _stem = Linear(architecture.InputFeatures, h);
         _netConvs = new ModuleList<NetConv>(Enumerable.Range(0, architecture.NetConvLayers).Select(_ => new NetConv(h, h, 2 * h)).ToArray());
         _netDelay = new GraphMlp(h, h, 4);
-        _propagation = new SignalPropagation(architecture.InputFeatures + h, architecture.PropagationHidden, architecture.Residual, architecture.Readout);
+        _propagation = new SignalPropagation(architecture.InputFeatures + h, architecture.PropagationHidden, architecture.Residual, architecture.Readout,
+            architecture.ArrivalInvariant);
         RegisterComponents();
     }
 

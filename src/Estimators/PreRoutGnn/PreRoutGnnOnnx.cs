@@ -112,6 +112,8 @@ public static class PreRoutGnnOnnx
         var hPad = b.Concat(0, h, b.AddInitializer(b.Unique("zero_row"), new float[hDim], 1, hDim));
         var sinkPad = b.Concat(0, isSink, b.AddInitializer(b.Unique("zero1"), new float[1], 1, 1));
         var statePad = b.Concat(0, piState, b.AddInitializer(b.Unique("zero8"), new float[8], 1, 8));
+        // ArrivalInvariant: the step MLPs see predecessor states with their arrivals zeroed.
+        var arrivalMask = a.ArrivalInvariant ? b.AddInitializer(b.Unique("arrival_mask"), SignalPropagation.ArrivalMaskValues, 1, 8) : null;
         var netSrcPad = b.Concat(0, netSrc, n); var netDstPad = b.Concat(0, netDst, n);
         var cellSrcPad = b.Concat(0, cellSrc, n); var cellDstPad = b.Concat(0, cellDst, n);
         var axesPad = b.Concat(0, axes, b.AddInitializer(b.Unique("zero_axes"), new float[8 * 15], 1, 8, 15));
@@ -134,13 +136,14 @@ public static class PreRoutGnnOnnx
         var ne = body.Gather(levelNet, iter); var nl = body.Gather(levelNetLocal, iter);
         var ns = body.Gather(netSrcPad, ne); var nd = body.Gather(netDstPad, ne);
         var srcState = body.Gather(state, ns);
-        var netStep = Mlp(body, network._propagation._netStep, body.Concat(1, srcState, body.Gather(hPad, ns), body.Gather(hPad, nd)));
+        string StepInput(string states) => arrivalMask is null ? states : body.Mul(states, arrivalMask);
+        var netStep = Mlp(body, network._propagation._netStep, body.Concat(1, StepInput(srcState), body.Gather(hPad, ns), body.Gather(hPad, nd)));
         if (network._propagation._residual) netStep = body.Add(srcState, netStep);
         var netOut = First(body, ScatterSum(body, netStep, nl, widthPlus, 8), width);
         // Cell step.
         var ce = body.Gather(levelCell, iter); var cl = body.Gather(levelCellLocal, iter);
         var cs = body.Gather(cellSrcPad, ce); var cd = body.Gather(cellDstPad, ce);
-        var (sum, max, delay) = CellArcs(body, network._propagation, body.Gather(state, cs), body.Gather(hPad, cs), body.Gather(hPad, cd),
+        var (sum, max, delay) = CellArcs(body, network._propagation, StepInput(body.Gather(state, cs)), body.Gather(hPad, cs), body.Gather(hPad, cd),
             body.Gather(axesPad, ce), body.Gather(valuesPad, ce), body.Gather(maskPad, ce));
         var cellOut = Mlp(body, network._propagation._reduce, body.Concat(1, hn,
             First(body, ScatterSum(body, sum, cl, widthPlus, 32), width), First(body, ScatterExtreme(body, max, cl, widthPlus, 32, true), width)));

@@ -29,11 +29,18 @@ public sealed class SignalPropagation : Module
     internal readonly Parameter? _kWeight, _kBias, _vWeight, _vBias;
     internal readonly bool _residual;
     internal readonly LutReadout _readout;
+    internal readonly bool _arrivalInvariant;
 
     /// <summary>Propagation over nodes with <paramref name="nodeDim"/> features.</summary>
-    public SignalPropagation(int nodeDim, int hidden, bool residualNetStep, LutReadout readout) : base(nameof(SignalPropagation))
+    /// <param name="nodeDim">Node feature width.</param>
+    /// <param name="hidden">MLP width.</param>
+    /// <param name="residualNetStep">Sink state = driver state + MLP output (residual local delay).</param>
+    /// <param name="readout">LUT attention or LUT query mask.</param>
+    /// <param name="arrivalInvariant">The MLPs see only the slew half of a predecessor state (see <see cref="PreRoutGnnArchitecture.ArrivalInvariant"/>).</param>
+    public SignalPropagation(int nodeDim, int hidden, bool residualNetStep, LutReadout readout, bool arrivalInvariant = false) : base(nameof(SignalPropagation))
     {
         _residual = residualNetStep;
+        _arrivalInvariant = arrivalInvariant;
         _readout = readout;
         int stepIn = State + 2 * nodeDim;
         _netStep = new GraphMlp(stepIn, hidden, hidden, State);
@@ -62,19 +69,27 @@ public sealed class SignalPropagation : Module
     /// <summary>Net step for edges with driver state/features and sink features → sink state.</summary>
     public Tensor NetStep(Tensor driverState, Tensor driver, Tensor sink)
     {
-        var out1 = _netStep.call(cat(new[] { driverState, driver, sink }, 1));
+        var out1 = _netStep.call(cat(new[] { StepInput(driverState), driver, sink }, 1));
         return _residual ? driverState + out1 : out1;
     }
 
     /// <summary>Per-arc outputs: gate·f1, gate·f2 (messages) and the 4 cell delays.</summary>
     public (Tensor Sum, Tensor Max, Tensor Delay) CellArcs(Tensor srcState, Tensor src, Tensor dst, Tensor axes, Tensor values, Tensor mask)
     {
-        var input = cat(new[] { srcState, src, dst }, 1);
+        var input = cat(new[] { StepInput(srcState), src, dst }, 1);
         var lut = _readout == LutReadout.Attention ? Attention(input, axes, values, mask) : QueryMask(input, axes, values, mask);
         var o = _cell.call(cat(new[] { lut, input }, 1));
         var k = sigmoid(o[.., ..1]);
         return (k * o[.., 1..(1 + Half)], k * o[.., (1 + Half)..(1 + 2 * Half)], o[.., (1 + 2 * Half)..]);
     }
+
+    // What the step MLPs see of a predecessor state: all of it, or with ArrivalInvariant only the slews (arrivals zeroed).
+    private Tensor StepInput(Tensor state) => _arrivalInvariant ? state * ArrivalMask(state.device) : state;
+
+    /// <summary>[1, 8]: 0 for the four arrivals, 1 for the four ln-slews (also used by the ONNX export).</summary>
+    internal static float[] ArrivalMaskValues => [0, 0, 0, 0, 1, 1, 1, 1];
+
+    private static Tensor ArrivalMask(Device device) => tensor(ArrivalMaskValues, new long[] { 1, State }, device: device);
 
     /// <summary>Output-pin state from its features and the aggregated arc messages.</summary>
     public Tensor Reduce(Tensor node, Tensor sum, Tensor max) => _reduce.call(cat(new[] { node, sum, max }, 1));

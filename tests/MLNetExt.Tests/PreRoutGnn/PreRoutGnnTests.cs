@@ -136,11 +136,43 @@ public sealed class PreRoutGnnTests
         }
     }
 
-    private static TimingGraph Copy(TimingGraph g, float[]? features = null, float[]? axes = null, int[]? levels = null) => new()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ArrivalInvariantStepsShiftEveryArrivalWithTheInputs(bool invariant)
+    {
+        // Static timing: delays do not depend on when a signal arrives, so delaying every primary input by 0.5 ns delays
+        // every pin by 0.5 ns. With ArrivalInvariant (+ residual net steps and CellResidual) the network has this exactly;
+        // without it the step MLPs see absolute arrivals and the shift comes out distorted.
+        var train = SyntheticCircuits.Generate(1, 40, "a");
+        var options = Quick(epochs: 5);
+        options.Architecture = new PreRoutGnnArchitecture(false, true, LutReadout.Attention, CellResidual: true, ArrivalInvariant: invariant);
+        using var model = new PreRoutGnnTrainer(options).Fit(new[] { train });
+        var shifted = Copy(train, arrival: train.ArrivalTime.Select((a, i) => train.Levels[i / 4] == 0 ? a + 0.5f : a).ToArray());
+        var before = model.Predict(train).ArrivalTime;
+        var after = model.Predict(shifted).ArrivalTime;
+        double worst = Enumerable.Range(0, before.Length).Max(i => Math.Abs(after[i] - before[i] - 0.5));
+        if (invariant)
+            Assert.True(worst < 1e-4, $"an output arrival moved by 0.5 ± {worst} ns");
+        else
+            Assert.True(worst > 1e-3, "without the option the shift should not carry over exactly");
+        // Save/load keeps the option.
+        var path = Path.Combine(Path.GetTempPath(), $"prg{Guid.NewGuid():N}.bin");
+        try
+        {
+            model.Save(path);
+            using var loaded = PreRoutGnnModel.Load(path);
+            Assert.Equal(invariant, loaded.Network.Architecture.ArrivalInvariant);
+            Assert.Equal(before, loaded.Predict(train).ArrivalTime);
+        }
+        finally { File.Delete(path); }
+    }
+
+    private static TimingGraph Copy(TimingGraph g, float[]? features = null, float[]? axes = null, int[]? levels = null, float[]? arrival = null) => new()
     {
         Design = g.Design, Technology = g.Technology, PinNames = g.PinNames, NodeFeatures = features ?? g.NodeFeatures, Levels = levels ?? g.Levels,
         NetSource = g.NetSource, NetTarget = g.NetTarget, NetEdgeFeatures = g.NetEdgeFeatures, CellSource = g.CellSource, CellTarget = g.CellTarget,
-        CellLutAxes = axes ?? g.CellLutAxes, CellLutValues = g.CellLutValues, CellLutMask = g.CellLutMask, ArrivalTime = g.ArrivalTime, Slew = g.Slew,
+        CellLutAxes = axes ?? g.CellLutAxes, CellLutValues = g.CellLutValues, CellLutMask = g.CellLutMask, ArrivalTime = arrival ?? g.ArrivalTime, Slew = g.Slew,
         RequiredTime = g.RequiredTime, NetDelay = g.NetDelay, CellDelay = g.CellDelay, IsEndpoint = g.IsEndpoint,
     };
 }
@@ -152,13 +184,16 @@ public sealed class PreRoutGnnOnnxTests
     [InlineData(false, false, LutReadout.QueryMask)]
     [InlineData(true, true, LutReadout.Attention, true)]
     [InlineData(true, true, LutReadout.Attention, true, true)]
-    public void OnnxExportReproducesSequentialPropagationOnAHeldOutDesign(bool pretraining, bool residual, LutReadout readout, bool cellResidual = false, bool designUnits = false)
+    [InlineData(true, true, LutReadout.Attention, true, true, true)]
+    public void OnnxExportReproducesSequentialPropagationOnAHeldOutDesign(bool pretraining, bool residual, LutReadout readout, bool cellResidual = false, bool designUnits = false,
+        bool arrivalInvariant = false)
     {
         var train = SyntheticCircuits.Generate(11, 50, "train");
         var heldOut = SyntheticCircuits.Generate(12, 70, "held_out");
         using var model = new PreRoutGnnTrainer(new PreRoutGnnOptions
         {
-            Architecture = new PreRoutGnnArchitecture(pretraining, residual, readout, CellResidual: cellResidual, DesignUnits: designUnits), Epochs = 5, PretrainEpochs = pretraining ? 3 : 0, Seed = 2,
+            Architecture = new PreRoutGnnArchitecture(pretraining, residual, readout, CellResidual: cellResidual, DesignUnits: designUnits, ArrivalInvariant: arrivalInvariant),
+            Epochs = 5, PretrainEpochs = pretraining ? 3 : 0, Seed = 2,
         }).Fit(new[] { train });
         var path = Path.Combine(Path.GetTempPath(), $"prg{Guid.NewGuid():N}.onnx");
         try
