@@ -11,7 +11,7 @@
 //   design ids are cache file stems (technology_design, see bench/CircuitDatasetBench).
 //   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,units,units-cellresidual,
 //           units-cellresidual-nopretrain,units-cellresidual-selffeed (scheduled sampling 0.5),
-//           units-cellresidual-invariant (step MLPs blind to arrival times),fasttree
+//           units-cellresidual-invariant (step MLPs blind to arrival times),units-cellresidual-invariant-selffeed,fasttree
 //   child mode for memory: -- memory <cache> <design> <partitionNodes> <epochs>
 using System.Diagnostics;
 using Microsoft.ML;
@@ -62,6 +62,7 @@ var architectures = new (string Key, string Name, PreRoutGnnArchitecture Arch)[]
     ("units-cellresidual", "PreRoutGNN + design units + cell residual (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
     ("units-cellresidual-nopretrain", "PreRoutGNN − pre-training + design units + cell residual (ours)", new(false, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
     ("units-cellresidual-invariant", "PreRoutGNN + design units + cell residual + arrival-invariant steps (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true, ArrivalInvariant: true)),
+    ("units-cellresidual-invariant-selffeed", "PreRoutGNN + design units + cell residual + arrival-invariant steps + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true, ArrivalInvariant: true)),
     ("units-cellresidual-selffeed", "PreRoutGNN + design units + cell residual + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
 };
 foreach (var (key, name, arch) in architectures.Where(a => models.Contains(a.Key)))
