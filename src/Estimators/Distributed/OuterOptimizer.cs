@@ -20,7 +20,7 @@ internal sealed class OuterOptimizer : IDisposable
     private readonly float[] _basis;
     private readonly float[] _momentum;
     private readonly float[] _gapAverage;
-    private readonly float[] _gap;
+    private float[]? _gap; // scratch of the rule-by-rule path only (the fused one forms the gap in registers): made on first use
     private long _gapRounds;
 
     public OuterOptimizer(DistributedTrainingOptions options, int shardOffset, int shardLength, Func<float, float> sumOverShards)
@@ -31,9 +31,7 @@ internal sealed class OuterOptimizer : IDisposable
         Anchor = CollectiveBuffer.Allocate(shardLength); // a collective buffer: sharded runs all-gather it directly
         _basis = new float[shardLength];
         _momentum = new float[shardLength];
-        var gapAware = options.Penalty.Kind == StalenessPenaltyKind.GapAware;
-        _gapAverage = gapAware ? new float[shardLength] : [];
-        _gap = gapAware ? new float[shardLength] : [];
+        _gapAverage = options.Penalty.Kind == StalenessPenaltyKind.GapAware ? new float[shardLength] : [];
     }
 
     /// <summary>First flat index of this shard.</summary>
@@ -180,9 +178,10 @@ internal sealed class OuterOptimizer : IDisposable
         var anchor = Anchor.Span;
         var pseudoGradient = averagedModel;
         TensorPrimitives.Subtract(_basis, averagedModel, pseudoGradient);
-        if (_gap.Length > 0)
-            TensorPrimitives.Subtract(anchor, _basis, _gap); // how far the anchor moved since Δ's basis: the staleness gap
-        _options.Penalty.Apply(pseudoGradient, _gap, _gapAverage, ref _gapRounds);
+        float[] gap = _gapAverage.Length > 0 ? _gap ??= new float[Anchor.Length] : [];
+        if (gap.Length > 0)
+            TensorPrimitives.Subtract(anchor, _basis, gap); // how far the anchor moved since Δ's basis: the staleness gap
+        _options.Penalty.Apply(pseudoGradient, gap, _gapAverage, ref _gapRounds);
         TensorPrimitives.MultiplyAdd(_momentum, _options.OuterMomentum, pseudoGradient, _momentum);
         if (_options.Clipping.Apply(_momentum, _sumOverShards))
             ClipActivations++;
