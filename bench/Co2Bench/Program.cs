@@ -4,10 +4,11 @@
 // run of the same configuration). Writes docs/benchmarks/co2.{json,md} and co2-loss-vs-time.png.
 //
 //   dotnet run -c Release --project bench/Co2Bench -- [--rows 12000] [--epochs 2] [--tau 8] [--workers 2,4]
-//       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--name co2] [--mpi-poll-ms 0.2]
+//       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--name co2] [--mpi-poll-ms 0.2] [--mpi-shm 1]
 // --algorithms picks a subset (the no-communication run is always made: it calibrates the link; without ddp the run
 // measures throughput only and the columns comparing with DDP stay empty); --name names the report;
 // --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives, which busy-wait inside MPICH).
+// --mpi-shm 0 uses MPICH's collectives instead of the node shared-memory ones (MpiTransport.SharedMemoryCollectives).
 // Internal: --worker mpi ... is how the benchmark runs itself under mpiexec.
 using System.Diagnostics;
 using System.Globalization;
@@ -104,6 +105,10 @@ if (settings.Transports.Contains("mpi"))
     report.AddNote(settings.MpiPollMs > 0
         ? $"MPI: collectives run in their non-blocking form (MPI_Iallreduce, ...), tested every {settings.MpiPollMs} ms while sleeping (MpiTransport.PollInterval)."
         : "MPI: blocking collectives (PollInterval = 0): MPICH busy-waits inside them for late peers and between stages.");
+if (settings.Transports.Contains("mpi"))
+    report.AddNote(settings.MpiSharedMemory
+        ? "MPI: reductions, gathers and broadcasts move their numbers through an MPI-3 node shared-memory window, synchronised by MPI barriers (MpiTransport.SharedMemoryCollectives)."
+        : "MPI: MPICH's own collectives move the numbers (SharedMemoryCollectives = false).");
 var (json, md) = report.Write();
 Console.WriteLine($"Wrote {json} and {md}");
 return 0;
@@ -154,6 +159,7 @@ int RunMpiWorker(Settings s)
 {
     var mpi = MpiTransport.InitializeWorld();
     mpi.PollInterval = TimeSpan.FromMilliseconds(s.MpiPollMs);
+    mpi.SharedMemoryCollectives = s.MpiSharedMemory;
     ICollectiveTransport transport = mpi;
     if (s.LatencyMs > 0) transport = new ThrottledTransport(transport, new LinkModel(TimeSpan.FromMilliseconds(s.LatencyMs), double.PositiveInfinity));
     using var backend = new CollectiveBackend(transport, TimeSpan.FromMinutes(5));
@@ -172,7 +178,7 @@ RunResult RunUnderMpi(int workers, string algorithm, double latencyMs, int seed)
     var resultDirectory = Directory.CreateTempSubdirectory("co2bench-").FullName;
     var info = new ProcessStartInfo("mpiexec", $"-n {workers} dotnet {self} --worker mpi --algorithm {algorithm} --latency-ms {latencyMs.ToString(CultureInfo.InvariantCulture)} " +
                                               $"--rows {settings.Rows} --epochs {settings.Epochs} --tau {settings.Tau} --seed {seed} --result-dir {resultDirectory} " +
-                                              $"--mpi-poll-ms {settings.MpiPollMs.ToString(CultureInfo.InvariantCulture)}")
+                                              $"--mpi-poll-ms {settings.MpiPollMs.ToString(CultureInfo.InvariantCulture)} --mpi-shm {(settings.MpiSharedMemory ? 1 : 0)}")
     { RedirectStandardOutput = true, RedirectStandardError = true };
     using var process = Process.Start(info)!;
     var stderr = process.StandardError.ReadToEndAsync();
@@ -199,7 +205,7 @@ internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep,
     long OuterStateFloats, List<LossPoint> Curve, double BoundaryCpuFraction, double CommunicationCpuFraction);
 
 internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed,
-    string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs)
+    string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs, bool MpiSharedMemory)
 {
     public static Settings Parse(string[] args)
     {
@@ -207,7 +213,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
         for (int i = 0; i < args.Length; i += 2)
         {
             if (!args[i].StartsWith("--") || i + 1 >= args.Length)
-                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms");
+                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms --mpi-shm");
             v[args[i][2..]] = args[i + 1];
         }
         int Int(string k, int d) => v.TryGetValue(k, out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : d;
@@ -216,7 +222,8 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
             v.GetValueOrDefault("transports", "inproc,mpi").Split(','), Int("repeats", 3), v.GetValueOrDefault("worker"),
             v.GetValueOrDefault("algorithm", "co2"), double.Parse(v.GetValueOrDefault("latency-ms", "0"), CultureInfo.InvariantCulture), Int("seed", 0),
             v.GetValueOrDefault("algorithms", string.Join(',', AllAlgorithms)).Split(','), v.GetValueOrDefault("name", "co2"),
-            v.GetValueOrDefault("result-dir", Path.GetTempPath()), double.Parse(v.GetValueOrDefault("mpi-poll-ms", "0.2"), CultureInfo.InvariantCulture));
+            v.GetValueOrDefault("result-dir", Path.GetTempPath()), double.Parse(v.GetValueOrDefault("mpi-poll-ms", "0.2"), CultureInfo.InvariantCulture),
+            Int("mpi-shm", 1) != 0);
     }
 
     /// <summary>Every algorithm the benchmark knows, in report order (the no-communication run is always made first).</summary>

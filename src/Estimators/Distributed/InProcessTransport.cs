@@ -220,12 +220,12 @@ public sealed unsafe class InProcessTransport : ICollectiveTransport
     /// <inheritdoc />
     public void Dispose() { }
 
-    // Fixed order 0..N-1 so that float rounding, and therefore the result, is the same in every run.
     private void SumInRankOrder(InProcessGroup.Contribution[] all, int count)
     {
-        var sum = new Span<float>(_group.Scratch(count), 0, count);
-        new ReadOnlySpan<float>(all[0].Input, count).CopyTo(sum);
-        for (var r = 1; r < all.Length; r++)
-            System.Numerics.Tensors.TensorPrimitives.Add(sum, new ReadOnlySpan<float>(all[r].Input, count), sum);
+        Span<nint> sources = stackalloc nint[all.Length];
+        for (var r = 0; r < all.Length; r++)
+            sources[r] = (nint)all[r].Input;
+        fixed (float* sum = _group.Scratch(count))
+            RankOrderSum.Into(sum, sources, 0, count);
     }
 }

@@ -52,6 +52,23 @@ public partial class MpiSmokeTests
         Assert.All(polled.Concat(blocking), r => Assert.Equal("24", r["steps"]));
     }
 
+    [MpiFact]
+    public void SharedMemoryCollectivesMatchMpichOnes()
+    {
+        // The node shared-memory path (default) against MPICH's own collectives, sharded (reduce-scatter, all-gather,
+        // broadcast) and unsharded (all-reduce): with two ranks each sum is one commutative float addition, so the
+        // weights must agree bit for bit — any wrong slice, stale area or missing synchronisation would change them.
+        foreach (var shard in new[] { "--shard", "" })
+        {
+            var shared = RunCo2Mpi($"--algorithm co2 --steps 24 --tau 4 {shard} --print-every 1000 --mpi-shm 1");
+            var mpich = RunCo2Mpi($"--algorithm co2 --steps 24 --tau 4 {shard} --print-every 1000 --mpi-shm 0");
+            Assert.All(shared, r => Assert.Contains("node shared memory", r["backend"]));
+            Assert.All(mpich, r => Assert.DoesNotContain("shared memory", r["backend"]));
+            Assert.All(shared.Concat(mpich), r => Assert.Equal(mpich[0]["weights_sha256"], r["weights_sha256"]));
+            Assert.Equal(4, shared.Concat(mpich).Count());
+        }
+    }
+
     internal static string? FindMpiexec() =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Select(dir => Path.Combine(dir, "mpiexec"))

@@ -31,6 +31,10 @@ internal static unsafe class MpiNative
     public const int ThreadMultiple = 3;
     public const int ErrorsReturn = 0x54000001;
     public const int MaxErrorString = 512;
+    public const int CommNull = 0x04000000;
+    public const int CommTypeShared = 1;
+    public const int InfoNull = 0x1c000000;
+    public const int ModeNoCheck = 1024;
     public static readonly void* InPlace = (void*)-1;
     public static readonly void* StatusIgnore = (void*)1; // MPICH ABI: MPI_STATUS_IGNORE
 
@@ -63,6 +67,14 @@ internal static unsafe class MpiNative
         public required delegate* unmanaged<void*, int, int, int, int, int*, int> Ibcast { get; init; }
         public required delegate* unmanaged<int*, int*, void*, int> Test { get; init; }
         public required delegate* unmanaged<int, byte*, int*, int> ErrorString { get; init; }
+        public required delegate* unmanaged<int, int, int, int, int*, int> CommSplitType { get; init; }
+        public required delegate* unmanaged<int*, int> CommFree { get; init; }
+        public required delegate* unmanaged<long, int, int, int, void*, int*, int> WinAllocateShared { get; init; }
+        public required delegate* unmanaged<int, int, long*, int*, void*, int> WinSharedQuery { get; init; }
+        public required delegate* unmanaged<int, int, int> WinLockAll { get; init; }
+        public required delegate* unmanaged<int, int> WinUnlockAll { get; init; }
+        public required delegate* unmanaged<int, int> WinSync { get; init; }
+        public required delegate* unmanaged<int*, int> WinFree { get; init; }
     }
 
     /// <summary>
@@ -126,6 +138,14 @@ internal static unsafe class MpiNative
                 Ibcast = (delegate* unmanaged<void*, int, int, int, int, int*, int>)F("MPI_Ibcast"),
                 Test = (delegate* unmanaged<int*, int*, void*, int>)F("MPI_Test"),
                 ErrorString = (delegate* unmanaged<int, byte*, int*, int>)F("MPI_Error_string"),
+                CommSplitType = (delegate* unmanaged<int, int, int, int, int*, int>)F("MPI_Comm_split_type"),
+                CommFree = (delegate* unmanaged<int*, int>)F("MPI_Comm_free"),
+                WinAllocateShared = (delegate* unmanaged<long, int, int, int, void*, int*, int>)F("MPI_Win_allocate_shared"),
+                WinSharedQuery = (delegate* unmanaged<int, int, long*, int*, void*, int>)F("MPI_Win_shared_query"),
+                WinLockAll = (delegate* unmanaged<int, int, int>)F("MPI_Win_lock_all"),
+                WinUnlockAll = (delegate* unmanaged<int, int>)F("MPI_Win_unlock_all"),
+                WinSync = (delegate* unmanaged<int, int>)F("MPI_Win_sync"),
+                WinFree = (delegate* unmanaged<int*, int>)F("MPI_Win_free"),
             };
         }
         throw new DllNotFoundException(
