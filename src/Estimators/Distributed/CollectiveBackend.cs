@@ -59,7 +59,15 @@ public sealed unsafe class CollectiveBackend : ICollectiveBackend
     public TimeSpan CommunicationCpuTime => TimeSpan.FromTicks(Interlocked.Read(ref _cpuTicks));
 
     /// <inheritdoc />
-    public CollectiveBuffer Allocate(int length) => CollectiveBuffer.Allocate(length);
+    public CollectiveBuffer Allocate(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        // On the communication thread: a transport's allocation may itself be collective (shared memory between ranks),
+        // and it must not interleave with the collectives that thread is running.
+        CollectiveBuffer? buffer = null;
+        Enqueue($"Allocate({length} floats)", () => buffer = _transport.Allocate(length)).Wait();
+        return buffer!;
+    }
 
     /// <inheritdoc />
     public void AllReduce(CollectiveBuffer buffer, ReduceOperation operation) => AllReduceAsync(buffer, operation).Wait();
@@ -68,12 +76,8 @@ public sealed unsafe class CollectiveBackend : ICollectiveBackend
     public CollectiveRequest AllReduceAsync(CollectiveBuffer buffer, ReduceOperation operation)
     {
         ArgumentNullException.ThrowIfNull(buffer);
-        return Enqueue($"AllReduce({operation}) of {buffer.Length} floats", () =>
-        {
-            _transport.AllReduceSum(buffer.Pointer, buffer.Length);
-            if (operation == ReduceOperation.Average)
-                Scale(buffer.Span, 1f / Size);
-        });
+        return Enqueue($"AllReduce({operation}) of {buffer.Length} floats",
+            () => _transport.AllReduceSum(buffer.Pointer, buffer.Length, ScaleOf(operation)));
     }
 
     /// <inheritdoc />
@@ -86,12 +90,8 @@ public sealed unsafe class CollectiveBackend : ICollectiveBackend
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(output);
         RequireShardedLength(input, output, nameof(input));
-        return Enqueue($"ReduceScatter({operation}) of {input.Length} floats", () =>
-        {
-            _transport.ReduceScatterSum(input.Pointer, output.Pointer, output.Length);
-            if (operation == ReduceOperation.Average)
-                Scale(output.Span, 1f / Size);
-        });
+        return Enqueue($"ReduceScatter({operation}) of {input.Length} floats",
+            () => _transport.ReduceScatterSum(input.Pointer, output.Pointer, output.Length, ScaleOf(operation)));
     }
 
     /// <inheritdoc />
@@ -175,8 +175,5 @@ public sealed unsafe class CollectiveBackend : ICollectiveBackend
                 $"The full buffer must hold Size × shard = {Size} × {shard.Length} floats, but it holds {whole.Length}.", parameter);
     }
 
-    private static void Scale(Span<float> values, float factor)
-    {
-        System.Numerics.Tensors.TensorPrimitives.Multiply(values, factor, values);
-    }
+    private float ScaleOf(ReduceOperation operation) => operation == ReduceOperation.Average ? 1f / Size : 1f;
 }

@@ -34,6 +34,9 @@ public sealed unsafe class CollectiveBuffer : IDisposable
         return new CollectiveBuffer(pointer, length, ownsMemory: true);
     }
 
+    /// <summary>A non-owning buffer over memory someone else frees (e.g. a shared-memory window of the transport).</summary>
+    internal static CollectiveBuffer Over(float* pointer, int length) => new(pointer, length, ownsMemory: false);
+
     /// <summary>Number of floats in the buffer.</summary>
     public int Length { get; }
 

@@ -44,7 +44,11 @@ public interface ICollectiveBackend : IDisposable
     /// </summary>
     TimeSpan CommunicationCpuTime => TimeSpan.Zero;
 
-    /// <summary>Allocates a buffer suitable for this backend's collectives.</summary>
+    /// <summary>
+    /// Allocates a buffer suitable for this backend's collectives. Where ranks share memory (MPI ranks on one node) the
+    /// buffer lives in memory the peers read directly, and the call is collective: allocate the same lengths in the same
+    /// order on every rank.
+    /// </summary>
     CollectiveBuffer Allocate(int length);
 
     /// <summary>Reduces <paramref name="buffer"/> over all ranks, in place; every rank receives the result.</summary>

@@ -31,4 +31,30 @@ public unsafe interface ICollectiveTransport : IDisposable
 
     /// <summary>Returns once every rank has called it.</summary>
     void Barrier();
+
+    /// <summary>
+    /// <see cref="AllReduceSum(float*, int)"/>, then every element × <paramref name="scale"/>. Transports that add the
+    /// numbers themselves fuse the scaling into the last addition, saving a pass over the buffer.
+    /// </summary>
+    void AllReduceSum(float* buffer, int count, float scale)
+    {
+        AllReduceSum(buffer, count);
+        if (scale != 1)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(new ReadOnlySpan<float>(buffer, count), scale, new Span<float>(buffer, count));
+    }
+
+    /// <summary><see cref="ReduceScatterSum(float*, float*, int)"/>, then the output × <paramref name="scale"/> (fused where possible).</summary>
+    void ReduceScatterSum(float* input, float* output, int countPerRank, float scale)
+    {
+        ReduceScatterSum(input, output, countPerRank);
+        if (scale != 1)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(new ReadOnlySpan<float>(output, countPerRank), scale, new Span<float>(output, countPerRank));
+    }
+
+    /// <summary>
+    /// A buffer for collectives. Transports whose ranks can share memory return memory the peers read and write directly,
+    /// so collectives on it need no copy in or out; this call is then itself collective (every rank allocates the same
+    /// lengths in the same order). Default: private memory (<see cref="CollectiveBuffer.Allocate"/>).
+    /// </summary>
+    CollectiveBuffer Allocate(int length) => CollectiveBuffer.Allocate(length);
 }

@@ -90,6 +90,17 @@ public sealed unsafe class ThrottledTransport : ICollectiveTransport
     public void Barrier() => Throttle("Barrier", 0, _inner.Barrier);
 
     /// <inheritdoc />
+    public void AllReduceSum(float* buffer, int count, float scale) =>
+        Throttle("AllReduce", count, () => _inner.AllReduceSum(buffer, count, scale));
+
+    /// <inheritdoc />
+    public void ReduceScatterSum(float* input, float* output, int countPerRank, float scale) =>
+        Throttle("ReduceScatter", (long)countPerRank * Size, () => _inner.ReduceScatterSum(input, output, countPerRank, scale));
+
+    /// <inheritdoc />
+    public CollectiveBuffer Allocate(int length) => _inner.Allocate(length);
+
+    /// <inheritdoc />
     public void Dispose() => _inner.Dispose();
 
     private void Throttle(string operation, long floats, Action run)

@@ -159,6 +159,7 @@ public sealed class PreRoutGnnModel : IDisposable
         {
             var a = Network.Architecture;
             w.Write(a.Pretraining); w.Write(a.Residual); w.Write((int)a.Readout); w.Write(a.Hidden); w.Write(a.PropagationHidden); w.Write(a.NetConvLayers); w.Write(a.CellResidual); w.Write(a.DesignUnits); w.Write(a.ArrivalInvariant);
+            w.Write(a.LutLookup);
         }, Network);
         AtomicFile.Write(path, s => s.Write(bytes));
     }
@@ -171,7 +172,9 @@ public sealed class PreRoutGnnModel : IDisposable
         var stored = TorchModelPayload.Read(File.ReadAllBytes(path), MethodName, path);
         using var r = stored.OpenConfig();
         var a = new PreRoutGnnArchitecture(r.ReadBoolean(), r.ReadBoolean(), (LutReadout)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean(), r.ReadBoolean(),
-            ArrivalInvariant: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean()); // absent in models saved before the option
+            // Options added later are absent in models saved before them: read as off.
+            ArrivalInvariant: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean(),
+            LutLookup: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean());
         var network = new PreRoutGnnNetwork(a);
         stored.LoadWeights(network);
         network.eval();

@@ -60,11 +60,24 @@ public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
 /// times, so a delay cannot depend on when a signal arrives — as in static timing analysis. With the residual net step and
 /// <paramref name="CellResidual"/>, shifting the input arrivals then shifts every output arrival by exactly the same amount,
 /// and a per-step bias in the arrival's pass-through cannot compound over the levels of sequential inference.</param>
+/// <param name="LutLookup">Ours, off in the reference: each cell step first does what STA does with the arc's NLDM tables —
+/// reads the delay and output-slew tables at the predicted input slew and at the driven net's pin load (times one learned
+/// wire factor) — and the network learns a correction: the output pin's state is the table-read state (early corners the
+/// minimum, late the maximum over arcs and input transitions) plus the reduced messages, the arc delays are the read
+/// delays plus the head's output, and the cell MLP also sees the 16 read values. The LUT attention stays as it is.
+/// Supersedes <paramref name="CellResidual"/>'s base (the latest input) when both are on.</param>
 public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, LutReadout Readout, int Hidden = 64, int PropagationHidden = 128, int NetConvLayers = 4,
-    bool CellResidual = false, bool DesignUnits = false, bool ArrivalInvariant = false)
+    bool CellResidual = false, bool DesignUnits = false, bool ArrivalInvariant = false, bool LutLookup = false)
 {
     /// <summary>Node features the propagation sees: base (+ latent + graph mean) + NetConv embedding.</summary>
     public int InputFeatures => TimingGraphTensors.BaseFeatureCount + (Pretraining ? 2 * GraphAutoEncoder.Latent : 0);
+
+    /// <summary>Columns of the propagation's node features: inputs + NetConv embedding (+ 4 pin loads with the lookup).</summary>
+    public int PropagationFeatures => InputFeatures + Hidden + (LutLookup ? 4 : 0);
+
+    /// <summary>Node feature columns 6..9 (pin capacitances) × this = the NLDM tables' load axis unit
+    /// (<see cref="TimingGraphTensors.From"/>: fF vs pF × 10 in the reference's units; both the design's unit otherwise).</summary>
+    internal float CapacitanceToLoadAxis => DesignUnits ? 1f : 0.01f;
 }
 
 /// <summary>
@@ -91,8 +104,8 @@ public sealed class PreRoutGnnNetwork : Module
         _stem = Linear(architecture.InputFeatures, h);
         _netConvs = new ModuleList<NetConv>(Enumerable.Range(0, architecture.NetConvLayers).Select(_ => new NetConv(h, h, 2 * h)).ToArray());
         _netDelay = new GraphMlp(h, h, 4);
-        _propagation = new SignalPropagation(architecture.InputFeatures + h, architecture.PropagationHidden, architecture.Residual, architecture.Readout,
-            architecture.ArrivalInvariant);
+        _propagation = new SignalPropagation(architecture.PropagationFeatures, architecture.PropagationHidden, architecture.Residual, architecture.Readout,
+            architecture.ArrivalInvariant, architecture.LutLookup);
         RegisterComponents();
     }
 
@@ -108,8 +121,20 @@ public sealed class PreRoutGnnNetwork : Module
         }
         var x = functional.leaky_relu(_stem.call(nf), 0.2);
         foreach (var layer in _netConvs) x = Architecture.Residual ? layer.call(x, g) + x : layer.call(x, g);
-        return (cat(new[] { nf, x }, 1), _netDelay.call(x));
+        var netDelay = _netDelay.call(x);
+        if (!Architecture.LutLookup) return (cat(new[] { nf, x }, 1), netDelay);
+        return (cat(new[] { nf, x, PinLoad(g) }, 1), netDelay);
     }
+
+    /// <summary>[N, 4] per driver pin and corner: the sum of its net's sink pin capacitances, in the LUT load axis unit.</summary>
+    private Tensor PinLoad(TimingGraphTensors g)
+    {
+        var caps = g.NodeFeatures[.., PinCapacitanceColumns].index_select(0, g.NetTarget);
+        return GraphScatter.Sum(caps, g.NetSource, g.NodeCount) * Architecture.CapacitanceToLoadAxis;
+    }
+
+    /// <summary>The 4 pin capacitance columns (EL×RF) of the base node features.</summary>
+    internal static readonly TensorIndex PinCapacitanceColumns = TensorIndex.Slice(6, 10);
 
     /// <summary>
     /// Training pass with teacher forcing: every step runs once, in parallel, from the true predecessor states — or, with
@@ -125,10 +150,10 @@ public sealed class PreRoutGnnNetwork : Module
             using (no_grad()) inputs = Sequential(g, h.detach(), StartStates(g, trueSources: true)).State;
         var hs = h.index_select(0, g.NetSource);
         var sinks = GraphScatter.Sum(_propagation.NetStep(inputs.index_select(0, g.NetSource), hs, h.index_select(0, g.NetTarget)), g.NetTarget, n);
-        var (sum, max, delay) = _propagation.CellArcs(inputs.index_select(0, g.CellSource), h.index_select(0, g.CellSource), h.index_select(0, g.CellTarget),
+        var (sum, max, delay, lookup) = _propagation.CellArcs(inputs.index_select(0, g.CellSource), h.index_select(0, g.CellSource), h.index_select(0, g.CellTarget),
             g.LutAxes, g.LutValues, g.LutMask);
         var outputs = _propagation.Reduce(h, GraphScatter.Sum(sum, g.CellTarget, n), GraphScatter.Extreme(max, g.CellTarget, n, max: true));
-        if (Architecture.CellResidual) outputs = outputs + GraphScatter.Extreme(inputs.index_select(0, g.CellSource), g.CellTarget, n, max: true);
+        outputs = outputs + CellBase(inputs.index_select(0, g.CellSource), lookup, g.CellTarget, n);
         var state = g.IsNetSink * sinks + (1 - g.IsNetSink) * outputs;
         return new TimingOutputs(state, netDelay, delay);
     }
@@ -143,6 +168,19 @@ public sealed class PreRoutGnnNetwork : Module
         var (h, netDelay) = Embed(g);
         var (state, cellDelay) = Sequential(g, h, StartStates(g, trueSources));
         return new TimingOutputs(state, netDelay, cellDelay);
+    }
+
+    // What a cell step adds its output to: the table-read states (early corners the minimum over arcs, late the maximum)
+    // with the lookup, the latest input state with CellResidual, nothing in the paper's model.
+    private Tensor CellBase(Tensor sourceStates, Tensor? lookup, Tensor target, long n)
+    {
+        if (lookup is not null)
+        {
+            var min = GraphScatter.Extreme(lookup, target, n, max: false);
+            var max = GraphScatter.Extreme(lookup, target, n, max: true);
+            return cat(new[] { SignalPropagation.EarlyMinLateMax(min[.., ..4], max[.., ..4]), SignalPropagation.EarlyMinLateMax(min[.., 4..], max[.., 4..]) }, 1);
+        }
+        return Architecture.CellResidual ? GraphScatter.Extreme(sourceStates, target, n, max: true) : zeros(n, 8, device: sourceStates.device);
     }
 
     // Labels at the primary inputs (or, for a partition piece, at every level-0 pin), 0 elsewhere.
@@ -169,10 +207,10 @@ public sealed class PreRoutGnnNetwork : Module
             {
                 var src = g.CellSource.index_select(0, step.CellEdges);
                 var dst = g.CellTarget.index_select(0, step.CellEdges);
-                var (sum, max, delay) = _propagation.CellArcs(state.index_select(0, src), h.index_select(0, src), h.index_select(0, dst),
+                var (sum, max, delay, lookup) = _propagation.CellArcs(state.index_select(0, src), h.index_select(0, src), h.index_select(0, dst),
                     g.LutAxes.index_select(0, step.CellEdges), g.LutValues.index_select(0, step.CellEdges), g.LutMask.index_select(0, step.CellEdges));
                 cellOut = _propagation.Reduce(hn, GraphScatter.Sum(sum, step.CellLocalTarget, m), GraphScatter.Extreme(max, step.CellLocalTarget, m, max: true));
-                if (Architecture.CellResidual) cellOut = cellOut + GraphScatter.Extreme(state.index_select(0, src), step.CellLocalTarget, m, max: true);
+                cellOut = cellOut + CellBase(state.index_select(0, src), lookup, step.CellLocalTarget, m);
                 cellDelay.index_copy_(0, step.CellEdges, delay);
             }
             var sink = g.IsNetSink.index_select(0, step.Nodes);

@@ -106,7 +106,13 @@ public static class PreRoutGnnOnnx
         }
         var netDelay = Mlp(b, network._netDelay, x);
         var h = b.Concat(1, features, x);
-        int hDim = a.InputFeatures + a.Hidden;
+        if (a.LutLookup)
+        {
+            // Driven pin load per corner: the net's sink pin capacitances summed onto the driver, in the LUT load unit.
+            var caps = b.Gather(b.Slice(nf, new long[] { 6 }, new long[] { 10 }, new long[] { 1 }), netDst);
+            h = b.Concat(1, h, b.Mul(ScatterSum(b, caps, netSrc, n, 4), b.Scalar(a.CapacitanceToLoadAxis)));
+        }
+        int hDim = a.PropagationFeatures;
 
         // Scratch rows: node N, net edge E_net and cell arc E_cell absorb the schedule's padding.
         var hPad = b.Concat(0, h, b.AddInitializer(b.Unique("zero_row"), new float[hDim], 1, hDim));
@@ -143,11 +149,19 @@ public static class PreRoutGnnOnnx
         // Cell step.
         var ce = body.Gather(levelCell, iter); var cl = body.Gather(levelCellLocal, iter);
         var cs = body.Gather(cellSrcPad, ce); var cd = body.Gather(cellDstPad, ce);
-        var (sum, max, delay) = CellArcs(body, network._propagation, StepInput(body.Gather(state, cs)), body.Gather(hPad, cs), body.Gather(hPad, cd),
+        var cellState = body.Gather(state, cs);
+        var (sum, max, delay, lookup) = CellArcs(body, network._propagation, StepInput(cellState), cellState, body.Gather(hPad, cs), body.Gather(hPad, cd),
             body.Gather(axesPad, ce), body.Gather(valuesPad, ce), body.Gather(maskPad, ce));
         var cellOut = Mlp(body, network._propagation._reduce, body.Concat(1, hn,
             First(body, ScatterSum(body, sum, cl, widthPlus, 32), width), First(body, ScatterExtreme(body, max, cl, widthPlus, 32, true), width)));
-        if (a.CellResidual) cellOut = body.Add(cellOut, First(body, ScatterExtreme(body, body.Gather(state, cs), cl, widthPlus, 8, true), width));
+        if (lookup is not null)
+        {
+            var least = First(body, ScatterExtreme(body, lookup, cl, widthPlus, 8, false), width);
+            var most = First(body, ScatterExtreme(body, lookup, cl, widthPlus, 8, true), width);
+            string Cols(string x, long from, long to) => body.Slice(x, new[] { from }, new[] { to }, new long[] { 1 });
+            cellOut = body.Add(cellOut, body.Concat(1, Cols(least, 0, 2), Cols(most, 2, 4), Cols(least, 4, 6), Cols(most, 6, 8)));
+        }
+        else if (a.CellResidual) cellOut = body.Add(cellOut, First(body, ScatterExtreme(body, cellState, cl, widthPlus, 8, true), width));
         var sink = body.Gather(sinkPad, nodes);
         var one = body.Scalar(1f);
         var update = body.Add(body.Mul(sink, netOut), body.Mul(body.Sub(one, sink), cellOut));
@@ -265,8 +279,8 @@ public static class PreRoutGnnOnnx
         return b.Add(sinks, drivers);
     }
 
-    private static (string Sum, string Max, string Delay) CellArcs(OnnxGraphBuilder b, SignalPropagation p, string srcState, string src, string dst,
-        string axes, string values, string mask)
+    private static (string Sum, string Max, string Delay, string? Lookup) CellArcs(OnnxGraphBuilder b, SignalPropagation p, string srcState, string rawSrcState,
+        string src, string dst, string axes, string values, string mask)
     {
         var input = b.Concat(1, srcState, src, dst);
         string lut;
@@ -300,9 +314,69 @@ public static class PreRoutGnnOnnx
             var outer = b.Reshape(b.Mul(b.Unsqueeze(first, -1), b.Unsqueeze(second, -2)), 0, 8, 4, 49);
             lut = b.Reshape(b.ReduceSum(b.Mul(outer, b.Unsqueeze(b.Mul(values, mask), 2)), new long[] { -1 }, keepDims: false), 0, 32);
         }
-        var o = Mlp(b, p._cell, b.Concat(1, lut, input));
+        (string Features, string Delay, string State)? read = p._lutLookup ? ReadTables(b, p, rawSrcState, b.Slice(dst, new long[] { -4 }, new long[] { long.MaxValue }, new long[] { 1 }), axes, values, mask) : null;
+        var o = Mlp(b, p._cell, read is null ? b.Concat(1, lut, input) : b.Concat(1, lut, input, read.Value.Features));
         var k = b.Sigmoid(b.Slice(o, new long[] { 0 }, new long[] { 1 }, new long[] { 1 }));
+        var delay = b.Slice(o, new long[] { 65 }, new long[] { 69 }, new long[] { 1 });
         return (b.Mul(k, b.Slice(o, new long[] { 1 }, new long[] { 33 }, new long[] { 1 })), b.Mul(k, b.Slice(o, new long[] { 33 }, new long[] { 65 }, new long[] { 1 })),
-            b.Slice(o, new long[] { 65 }, new long[] { 69 }, new long[] { 1 }));
+            read is null ? delay : b.Add(delay, read.Value.Delay), read?.State);
+    }
+
+    // SignalPropagation.ReadTables, operator by operator.
+    private static (string Features, string Delay, string State) ReadTables(OnnxGraphBuilder b, SignalPropagation p, string srcState, string load,
+        string axes, string values, string mask)
+    {
+        string Cols(string x, long[] columns) => b.Gather(x, b.Int64s(columns), axis: 1);
+        var slew = b.Relu(b.Sub(b.Exp(b.Sub(b.Slice(srcState, new long[] { 4 }, new long[] { 8 }, new long[] { 1 }), b.Scalar(3f))), b.Scalar(1e-4f)));
+        var tableLoad = b.Mul(Cols(load, NldmLookup.SameCorner), b.Scalar(MathF.Exp(p._loadLogScale!.detach().cpu().data<float>()[0])));
+        var readSame = NldmRead(b, axes, values, mask, Cols(slew, NldmLookup.SameCorner), tableLoad);
+        var readOpposite = NldmRead(b, axes, values, mask, Cols(slew, NldmLookup.OppositeCorner), tableLoad);
+        var arrival = b.Slice(srcState, new long[] { 0 }, new long[] { 4 }, new long[] { 1 });
+        var delaySame = Cols(readSame, NldmLookup.DelayTables); var delayOpposite = Cols(readOpposite, NldmLookup.DelayTables);
+        var slewSame = Cols(readSame, NldmLookup.SlewTables); var slewOpposite = Cols(readOpposite, NldmLookup.SlewTables);
+        string EarlyMinLateMax(string x, string y)
+        {
+            string Part(string t, long from) => b.Slice(t, new[] { from }, new[] { from + 2 }, new long[] { 1 });
+            return b.Concat(1, b.Node("Min", new[] { Part(x, 0), Part(y, 0) }), b.Node("Max", new[] { Part(x, 2), Part(y, 2) }));
+        }
+        string LnSlew(string x) => b.Add(b.Node("Log", new[] { b.Add(b.Relu(x), b.Scalar(1e-4f)) }), b.Scalar(3f));
+        var outArrival = EarlyMinLateMax(b.Add(arrival, delaySame), b.Add(Cols(arrival, new long[] { 1, 0, 3, 2 }), delayOpposite));
+        var outSlew = EarlyMinLateMax(slewSame, slewOpposite);
+        var features = b.Concat(1, delaySame, delayOpposite, LnSlew(slewSame), LnSlew(slewOpposite));
+        return (features, EarlyMinLateMax(delaySame, delayOpposite), b.Concat(1, outArrival, LnSlew(outSlew)));
+    }
+
+    // NldmLookup.Read: every table of every arc [E, 8] read at (slew, load), bilinear inside the axes, linear outside.
+    private static string NldmRead(OnnxGraphBuilder b, string axes, string values, string mask, string slew, string load)
+    {
+        const long side = TimingGraph.LutSize;
+        var grid = b.Reshape(mask, 0, 8, side, side);
+        var rows = b.Cast(b.ReduceSum(b.Slice(grid, new long[] { 0 }, new long[] { 1 }, new long[] { 3 }), new long[] { 2, 3 }, keepDims: false), OnnxElementType.Int64);
+        var cols = b.Cast(b.ReduceSum(b.Slice(grid, new long[] { 0 }, new long[] { 1 }, new long[] { 2 }), new long[] { 2, 3 }, keepDims: false), OnnxElementType.Int64);
+        var (i0, i1, t) = Segment(b, b.Slice(axes, new long[] { 1 }, new long[] { 1 + side }, new long[] { 2 }), rows, slew);
+        var (j0, j1, u) = Segment(b, b.Slice(axes, new long[] { 1 + side }, new long[] { 1 + 2 * side }, new long[] { 2 }), cols, load);
+        var sideConst = b.Int64s(side);
+        string V(string i, string j) => b.Squeeze(b.Node("GatherElements", new[] { values, b.Unsqueeze(b.Add(b.Mul(i, sideConst), j), -1) },
+            new Dictionary<string, object> { ["axis"] = 2L }), -1);
+        var top = b.Add(V(i0, j0), b.Mul(b.Sub(V(i0, j1), V(i0, j0)), u));
+        var bottom = b.Add(V(i1, j0), b.Mul(b.Sub(V(i1, j1), V(i1, j0)), u));
+        var tableValid = b.Squeeze(b.Slice(axes, new long[] { 0 }, new long[] { 1 }, new long[] { 2 }), -1);
+        return b.Mul(b.Add(top, b.Mul(b.Sub(bottom, top), t)), tableValid);
+    }
+
+    private static (string K0, string K1, string Fraction) Segment(OnnxGraphBuilder b, string axis, string n, string v)
+    {
+        const long side = TimingGraph.LutSize;
+        var position = b.AddInitializer(b.Unique("segment_positions"), Enumerable.Range(1, (int)side - 2).Select(i => (long)i).ToArray(), 1, 1, side - 2);
+        var interior = b.Node("LessOrEqual", new[] { position, b.Unsqueeze(b.Sub(n, b.Int64s(2)), -1) });
+        var above = b.Node("And", new[] { b.Node("Greater", new[] { b.Unsqueeze(v, -1), b.Slice(axis, new long[] { 1 }, new long[] { side - 1 }, new long[] { 2 }) }), interior });
+        var k0 = b.ReduceSum(b.Cast(above, OnnxElementType.Int64), new long[] { -1 }, keepDims: false);
+        var k1 = b.Node("Min", new[] { b.Add(k0, b.Int64s(1)), b.Node("Max", new[] { b.Sub(n, b.Int64s(1)), b.Int64s(0) }) });
+        string At(string k) => b.Squeeze(b.Node("GatherElements", new[] { axis, b.Unsqueeze(k, -1) }, new Dictionary<string, object> { ["axis"] = 2L }), -1);
+        var a0 = At(k0);
+        var span = b.Sub(At(k1), a0);
+        var positive = b.Node("Greater", new[] { span, b.Scalar(0f) });
+        var fraction = b.Node("Where", new[] { positive, b.Div(b.Sub(v, a0), b.Node("Where", new[] { positive, span, b.Scalar(1f) })), b.Scalar(0f) });
+        return (k0, k1, fraction);
     }
 }

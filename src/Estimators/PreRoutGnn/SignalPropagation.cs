@@ -30,6 +30,12 @@ public sealed class SignalPropagation : Module
     internal readonly bool _residual;
     internal readonly LutReadout _readout;
     internal readonly bool _arrivalInvariant;
+    internal readonly bool _lutLookup;
+    internal readonly Parameter? _loadLogScale;
+
+    /// <summary>Width of the per-arc NLDM features a lookup step adds to the cell MLP: delay and ln-slew per corner, for the
+    /// same and the opposite input transition.</summary>
+    internal const int LookupFeatures = 16;
 
     /// <summary>Propagation over nodes with <paramref name="nodeDim"/> features.</summary>
     /// <param name="nodeDim">Node feature width.</param>
@@ -37,10 +43,17 @@ public sealed class SignalPropagation : Module
     /// <param name="residualNetStep">Sink state = driver state + MLP output (residual local delay).</param>
     /// <param name="readout">LUT attention or LUT query mask.</param>
     /// <param name="arrivalInvariant">The MLPs see only the slew half of a predecessor state (see <see cref="PreRoutGnnArchitecture.ArrivalInvariant"/>).</param>
-    public SignalPropagation(int nodeDim, int hidden, bool residualNetStep, LutReadout readout, bool arrivalInvariant = false) : base(nameof(SignalPropagation))
+    /// <param name="lutLookup">Cell steps read the NLDM tables at the input slew and output load, as STA does, and learn a
+    /// correction to that (see <see cref="PreRoutGnnArchitecture.LutLookup"/>); the last 4 node features are then the
+    /// driven net's pin load per corner, in the tables' load unit.</param>
+    public SignalPropagation(int nodeDim, int hidden, bool residualNetStep, LutReadout readout, bool arrivalInvariant = false, bool lutLookup = false)
+        : base(nameof(SignalPropagation))
     {
         _residual = residualNetStep;
         _arrivalInvariant = arrivalInvariant;
+        _lutLookup = lutLookup;
+        // Pre-routing loads are pin capacitances only; one learned factor (starting at 1) stands for the wires.
+        if (lutLookup) _loadLogScale = Parameter(zeros(1));
         _readout = readout;
         int stepIn = State + 2 * nodeDim;
         _netStep = new GraphMlp(stepIn, hidden, hidden, State);
@@ -61,7 +74,7 @@ public sealed class SignalPropagation : Module
             _lutMask = new GraphMlp(2 + 15, 64, 14);
             lutOut = Luts * 4;
         }
-        _cell = new GraphMlp(lutOut + stepIn, hidden, hidden, 1 + 2 * Half + 4);
+        _cell = new GraphMlp(lutOut + stepIn + (lutLookup ? LookupFeatures : 0), hidden, hidden, 1 + 2 * Half + 4);
         _reduce = new GraphMlp(nodeDim + 2 * Half, hidden, hidden, State);
         RegisterComponents();
     }
@@ -73,14 +86,51 @@ public sealed class SignalPropagation : Module
         return _residual ? driverState + out1 : out1;
     }
 
-    /// <summary>Per-arc outputs: gate·f1, gate·f2 (messages) and the 4 cell delays.</summary>
-    public (Tensor Sum, Tensor Max, Tensor Delay) CellArcs(Tensor srcState, Tensor src, Tensor dst, Tensor axes, Tensor values, Tensor mask)
+    /// <summary>
+    /// Per-arc outputs: gate·f1, gate·f2 (messages) and the 4 cell delays; with the lookup also the arc's table-read output
+    /// state [E, 8] (arrival and ln-slew per corner), which the cell step reduces over arcs and adds its output to.
+    /// </summary>
+    public (Tensor Sum, Tensor Max, Tensor Delay, Tensor? Lookup) CellArcs(Tensor srcState, Tensor src, Tensor dst, Tensor axes, Tensor values, Tensor mask)
     {
         var input = cat(new[] { StepInput(srcState), src, dst }, 1);
         var lut = _readout == LutReadout.Attention ? Attention(input, axes, values, mask) : QueryMask(input, axes, values, mask);
-        var o = _cell.call(cat(new[] { lut, input }, 1));
-        var k = sigmoid(o[.., ..1]);
-        return (k * o[.., 1..(1 + Half)], k * o[.., (1 + Half)..(1 + 2 * Half)], o[.., (1 + 2 * Half)..]);
+        if (!_lutLookup)
+        {
+            var o = _cell.call(cat(new[] { lut, input }, 1));
+            var k = sigmoid(o[.., ..1]);
+            return (k * o[.., 1..(1 + Half)], k * o[.., (1 + Half)..(1 + 2 * Half)], o[.., (1 + 2 * Half)..], null);
+        }
+        var read = ReadTables(srcState, dst[.., ^4..], axes, values, mask);
+        var ol = _cell.call(cat(new[] { lut, input, read.Features }, 1));
+        var kl = sigmoid(ol[.., ..1]);
+        return (kl * ol[.., 1..(1 + Half)], kl * ol[.., (1 + Half)..(1 + 2 * Half)], ol[.., (1 + 2 * Half)..] + read.Delay, read.State);
+    }
+
+    /// <summary>Early corners (0, 1) take the minimum over candidates, late corners (2, 3) the maximum, as STA does.</summary>
+    internal static Tensor EarlyMinLateMax(Tensor a, Tensor b) => cat(new[] { minimum(a[.., ..2], b[.., ..2]), maximum(a[.., 2..], b[.., 2..]) }, 1);
+
+    // The STA reading of an arc: each delay and slew table at the source's slew of the same and of the opposite transition
+    // (the graph does not record unateness, so both candidates are read; early corners keep the smaller, late the larger)
+    // and at the driven net's pin load × a learned wire factor. Returns the MLP features, the arc delay and output state.
+    private (Tensor Features, Tensor Delay, Tensor State) ReadTables(Tensor srcState, Tensor load, Tensor axes, Tensor values, Tensor mask)
+    {
+        var device = srcState.device;
+        var slew = (exp(srcState[.., 4..] - 3) - 1e-4).clamp_min(0);                       // [E, 4] model time units
+        var same = tensor(NldmLookup.SameCorner, device: device);
+        var opposite = tensor(NldmLookup.OppositeCorner, device: device);
+        var tableLoad = load.index_select(1, same) * exp(_loadLogScale!);                 // output transition of each table
+        var readSame = NldmLookup.Read(axes, values, mask, slew.index_select(1, same), tableLoad);
+        var readOpposite = NldmLookup.Read(axes, values, mask, slew.index_select(1, opposite), tableLoad);
+        var delays = tensor(NldmLookup.DelayTables, device: device);
+        var slews = tensor(NldmLookup.SlewTables, device: device);
+        var arrival = srcState[.., ..4];
+        var delaySame = readSame.index_select(1, delays); var delayOpposite = readOpposite.index_select(1, delays);
+        var slewSame = readSame.index_select(1, slews); var slewOpposite = readOpposite.index_select(1, slews);
+        var outArrival = EarlyMinLateMax(arrival + delaySame, arrival.index_select(1, tensor(new long[] { 1, 0, 3, 2 }, device: device)) + delayOpposite);
+        var outSlew = EarlyMinLateMax(slewSame, slewOpposite).clamp_min(0);
+        var lnSlew = log(outSlew + 1e-4) + 3;
+        var features = cat(new[] { delaySame, delayOpposite, log(slewSame.clamp_min(0) + 1e-4) + 3, log(slewOpposite.clamp_min(0) + 1e-4) + 3 }, 1);
+        return (features, EarlyMinLateMax(delaySame, delayOpposite), cat(new[] { outArrival, lnSlew }, 1));
     }
 
     // What the step MLPs see of a predecessor state: all of it, or with ArrivalInvariant only the slews (arrivals zeroed).

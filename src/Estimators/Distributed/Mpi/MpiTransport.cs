@@ -106,13 +106,49 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
     }
 
     /// <inheritdoc />
-    public void AllReduceSum(float* buffer, int count)
+    public void AllReduceSum(float* buffer, int count) => AllReduceSum(buffer, count, 1f);
+
+    /// <inheritdoc />
+    public void AllReduceSum(float* buffer, int count, float scale)
     {
         if (SharedMemory is { } shared)
+            shared.AllReduceSum(buffer, count, scale);
+        else
         {
-            shared.AllReduceSum(buffer, count);
-            return;
+            MpichAllReduceSum(buffer, count);
+            Scale(buffer, count, scale);
         }
+    }
+
+    /// <inheritdoc />
+    public void ReduceScatterSum(float* input, float* output, int countPerRank) => ReduceScatterSum(input, output, countPerRank, 1f);
+
+    /// <inheritdoc />
+    public void ReduceScatterSum(float* input, float* output, int countPerRank, float scale)
+    {
+        if (SharedMemory is { } shared)
+            shared.ReduceScatterSum(input, output, countPerRank, scale);
+        else
+        {
+            MpichReduceScatterSum(input, output, countPerRank);
+            Scale(output, countPerRank, scale);
+        }
+    }
+
+    /// <summary>
+    /// With node shared memory: a buffer inside an MPI-3 shared window, which collectives read and write in place on every
+    /// rank (collective: allocate the same lengths in the same order everywhere). Otherwise private memory.
+    /// </summary>
+    public CollectiveBuffer Allocate(int length) => SharedMemory is { } shared ? shared.Allocate(length) : CollectiveBuffer.Allocate(length);
+
+    private static void Scale(float* values, int count, float scale)
+    {
+        if (scale != 1)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(new ReadOnlySpan<float>(values, count), scale, new Span<float>(values, count));
+    }
+
+    private void MpichAllReduceSum(float* buffer, int count)
+    {
         var api = MpiNative.Api;
         int request;
         if (Polled)
@@ -121,14 +157,8 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
             Check(api.Allreduce(MpiNative.InPlace, buffer, count, MpiNative.Float, MpiNative.OpSum, MpiNative.CommWorld), "MPI_Allreduce", Rank);
     }
 
-    /// <inheritdoc />
-    public void ReduceScatterSum(float* input, float* output, int countPerRank)
+    private void MpichReduceScatterSum(float* input, float* output, int countPerRank)
     {
-        if (SharedMemory is { } shared)
-        {
-            shared.ReduceScatterSum(input, output, countPerRank);
-            return;
-        }
         var api = MpiNative.Api;
         int request;
         if (Polled)
