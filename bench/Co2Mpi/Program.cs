@@ -15,6 +15,8 @@ torch.set_num_threads(1); // ranks share the machine's cores: one intra-op threa
 
 using var backend = new CollectiveBackend(CreateTransport(settings), TimeSpan.FromSeconds(settings.TimeoutSeconds));
 var rank = backend.Rank;
+if (settings.CheckCollectives)
+    CheckCollectives(backend);
 torch.manual_seed(1000 + rank); // different on purpose: the coordinator must broadcast rank 0's model
 
 const int features = 16, rowsPerRank = 1024, batchSize = 32;
@@ -71,6 +73,47 @@ static ICollectiveTransport CreateTransport(Settings settings)
     return transport;
 }
 
+// Every collective on buffers from the backend (shared memory where the transport has it) and on private ones, with
+// values whose sums are known exactly; prints "CHECK rank=r checks=n failures=f" and the first failure, if any.
+static void CheckCollectives(CollectiveBackend backend)
+{
+    int n = backend.Size, rank = backend.Rank, checks = 0;
+    var failures = new List<string>();
+    float Value(int r, int i) => r * 1000 + i % 997; // exact in float, and so are their sums
+    void Expect(string what, ReadOnlySpan<float> got, Func<int, float> expected)
+    {
+        checks++;
+        for (var i = 0; i < got.Length; i++)
+            if (got[i] != expected(i)) { failures.Add($"{what}[{i}] = {got[i]}, expected {expected(i)}"); return; }
+    }
+    foreach (var (kind, allocate) in new (string, Func<int, CollectiveBuffer>)[] { ("backend", backend.Allocate), ("private", CollectiveBuffer.Allocate) })
+    {
+        const int length = 3001; // not a multiple of the slice alignment
+        using (var b = allocate(length))
+        {
+            for (var i = 0; i < length; i++) b.Span[i] = Value(rank, i);
+            backend.AllReduce(b, ReduceOperation.Sum);
+            Expect($"{kind} all-reduce sum", b.Span, i => Enumerable.Range(0, n).Sum(r => Value(r, i)));
+            for (var i = 0; i < length; i++) b.Span[i] = Value(rank, i);
+            backend.AllReduce(b, ReduceOperation.Average);
+            Expect($"{kind} all-reduce average", b.Span, i => Enumerable.Range(0, n).Sum(r => Value(r, i)) * (1f / n));
+            for (var i = 0; i < length; i++) b.Span[i] = rank == n - 1 ? Value(rank, i) : -1;
+            backend.Broadcast(b, root: n - 1);
+            Expect($"{kind} broadcast", b.Span, i => Value(n - 1, i));
+        }
+        const int shard = 257;
+        using var whole = allocate(shard * n);
+        using var part = allocate(shard);
+        for (var i = 0; i < shard * n; i++) whole.Span[i] = Value(rank, i);
+        backend.ReduceScatter(whole, part, ReduceOperation.Sum);
+        Expect($"{kind} reduce-scatter", part.Span, i => Enumerable.Range(0, n).Sum(r => Value(r, rank * shard + i)));
+        for (var i = 0; i < shard; i++) part.Span[i] = Value(rank, i);
+        backend.AllGather(part, whole);
+        Expect($"{kind} all-gather", whole.Span, i => Value(i / shard, i % shard));
+    }
+    Console.WriteLine($"CHECK rank={rank} checks={checks} failures={failures.Count} first=\"{failures.FirstOrDefault()}\"");
+}
+
 // Regression targets from a fixed teacher (the same on every rank); inputs differ per rank (data parallelism).
 static (Tensor Inputs, Tensor Targets) GenerateShard(int rank, int features, int rows)
 {
@@ -94,7 +137,7 @@ static (Tensor Inputs, Tensor Targets) GenerateShard(int rank, int features, int
 
 internal sealed record Settings(string Algorithm, int Steps, int LocalSteps, int Hidden, bool Shard, double LatencyMilliseconds,
     double BandwidthMegabytesPerSecond, int ComputeMilliseconds, int PrintEvery, double TimeoutSeconds, double PollMilliseconds,
-    bool SharedMemory)
+    bool SharedMemory, bool CheckCollectives)
 {
     public static Settings Parse(string[] args)
     {
@@ -103,15 +146,15 @@ internal sealed record Settings(string Algorithm, int Steps, int LocalSteps, int
         {
             if (!args[i].StartsWith("--", StringComparison.Ordinal))
                 throw new ArgumentException($"Unexpected argument '{args[i]}'. Options: --algorithm --steps --tau --hidden --shard " +
-                                            "--latency-ms --bandwidth-mbps --compute-ms --print-every --timeout-s --mpi-poll-ms --mpi-shm");
+                                            "--latency-ms --bandwidth-mbps --compute-ms --print-every --timeout-s --mpi-poll-ms --mpi-shm --check-collectives");
             var name = args[i][2..];
-            values[name] = name == "shard" ? "true" : (i + 1 < args.Length ? args[++i] : throw new ArgumentException($"--{name} needs a value."));
+            values[name] = name is "shard" or "check-collectives" ? "true" : (i + 1 < args.Length ? args[++i] : throw new ArgumentException($"--{name} needs a value."));
         }
         string Get(string name, string fallback) => values.GetValueOrDefault(name, fallback);
         double Number(string name, double fallback) => double.Parse(Get(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
         return new Settings(Get("algorithm", "co2"), (int)Number("steps", 80), (int)Number("tau", 4), (int)Number("hidden", 32),
             values.ContainsKey("shard"), Number("latency-ms", 0), Number("bandwidth-mbps", double.PositiveInfinity),
             (int)Number("compute-ms", 0), (int)Number("print-every", 20), Number("timeout-s", 60), Number("mpi-poll-ms", 0.2),
-            Number("mpi-shm", 1) != 0);
+            Number("mpi-shm", 1) != 0, values.ContainsKey("check-collectives"));
     }
 }
