@@ -5,10 +5,12 @@
 //
 //   dotnet run -c Release --project bench/Co2Bench -- [--rows 12000] [--epochs 2] [--tau 8] [--workers 2,4]
 //       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--name co2] [--mpi-poll-ms 0.2] [--mpi-shm 1]
+//       [--mpi-bind none]
 // --algorithms picks a subset (the no-communication run is always made: it calibrates the link; without ddp the run
 // measures throughput only and the columns comparing with DDP stay empty); --name names the report;
 // --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives, which busy-wait inside MPICH).
 // --mpi-shm 0 uses MPICH's collectives instead of the node shared-memory ones (MpiTransport.SharedMemoryCollectives).
+// --mpi-bind core|socket|... is passed to mpiexec as -bind-to (pins each rank's threads to cores; none = the OS places them).
 // Internal: --worker mpi ... is how the benchmark runs itself under mpiexec.
 using System.Diagnostics;
 using System.Globalization;
@@ -109,6 +111,8 @@ if (settings.Transports.Contains("mpi"))
     report.AddNote(settings.MpiSharedMemory
         ? "MPI: reductions, gathers and broadcasts move their numbers through an MPI-3 node shared-memory window, synchronised by MPI barriers (MpiTransport.SharedMemoryCollectives)."
         : "MPI: MPICH's own collectives move the numbers (SharedMemoryCollectives = false).");
+if (settings.Transports.Contains("mpi") && settings.MpiBind != "none")
+    report.AddNote($"MPI: ranks started with mpiexec -bind-to {settings.MpiBind} (each rank's threads pinned; ranks spread over the cores).");
 var (json, md) = report.Write();
 Console.WriteLine($"Wrote {json} and {md}");
 return 0;
@@ -176,7 +180,8 @@ RunResult RunUnderMpi(int workers, string algorithm, double latencyMs, int seed)
 {
     var self = typeof(Settings).Assembly.Location;
     var resultDirectory = Directory.CreateTempSubdirectory("co2bench-").FullName;
-    var info = new ProcessStartInfo("mpiexec", $"-n {workers} dotnet {self} --worker mpi --algorithm {algorithm} --latency-ms {latencyMs.ToString(CultureInfo.InvariantCulture)} " +
+    var bind = settings.MpiBind == "none" ? "" : $"-bind-to {settings.MpiBind} ";
+    var info = new ProcessStartInfo("mpiexec", $"-n {workers} {bind}dotnet {self} --worker mpi --algorithm {algorithm} --latency-ms {latencyMs.ToString(CultureInfo.InvariantCulture)} " +
                                               $"--rows {settings.Rows} --epochs {settings.Epochs} --tau {settings.Tau} --seed {seed} --result-dir {resultDirectory} " +
                                               $"--mpi-poll-ms {settings.MpiPollMs.ToString(CultureInfo.InvariantCulture)} --mpi-shm {(settings.MpiSharedMemory ? 1 : 0)}")
     { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -205,7 +210,7 @@ internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep,
     long OuterStateFloats, List<LossPoint> Curve, double BoundaryCpuFraction, double CommunicationCpuFraction);
 
 internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed,
-    string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs, bool MpiSharedMemory)
+    string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs, bool MpiSharedMemory, string MpiBind)
 {
     public static Settings Parse(string[] args)
     {
@@ -213,7 +218,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
         for (int i = 0; i < args.Length; i += 2)
         {
             if (!args[i].StartsWith("--") || i + 1 >= args.Length)
-                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms --mpi-shm");
+                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms --mpi-shm --mpi-bind");
             v[args[i][2..]] = args[i + 1];
         }
         int Int(string k, int d) => v.TryGetValue(k, out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : d;
@@ -223,7 +228,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
             v.GetValueOrDefault("algorithm", "co2"), double.Parse(v.GetValueOrDefault("latency-ms", "0"), CultureInfo.InvariantCulture), Int("seed", 0),
             v.GetValueOrDefault("algorithms", string.Join(',', AllAlgorithms)).Split(','), v.GetValueOrDefault("name", "co2"),
             v.GetValueOrDefault("result-dir", Path.GetTempPath()), double.Parse(v.GetValueOrDefault("mpi-poll-ms", "0.2"), CultureInfo.InvariantCulture),
-            Int("mpi-shm", 1) != 0);
+            Int("mpi-shm", 1) != 0, v.GetValueOrDefault("mpi-bind", "none"));
     }
 
     /// <summary>Every algorithm the benchmark knows, in report order (the no-communication run is always made first).</summary>
