@@ -66,6 +66,7 @@ var architectures = new (string Key, string Name, PreRoutGnnArchitecture Arch)[]
     ("units-cellresidual-selffeed", "PreRoutGNN + design units + cell residual + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
     ("lookup", "PreRoutGNN + NLDM lookup (ours)", new(true, true, LutReadout.Attention, LutLookup: true)),
     ("units-lookup", "PreRoutGNN + design units + NLDM lookup (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
+    ("units-lookup-wire", "PreRoutGNN + design units + NLDM lookup + wire load (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true)),
     ("units-lookup-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup (ours)", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
     ("units-lookup-selffeed", "PreRoutGNN + design units + NLDM lookup + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
 };

@@ -159,7 +159,7 @@ public sealed class PreRoutGnnModel : IDisposable
         {
             var a = Network.Architecture;
             w.Write(a.Pretraining); w.Write(a.Residual); w.Write((int)a.Readout); w.Write(a.Hidden); w.Write(a.PropagationHidden); w.Write(a.NetConvLayers); w.Write(a.CellResidual); w.Write(a.DesignUnits); w.Write(a.ArrivalInvariant);
-            w.Write(a.LutLookup);
+            w.Write(a.LutLookup); w.Write(a.WireLoad);
         }, Network);
         AtomicFile.Write(path, s => s.Write(bytes));
     }
@@ -174,7 +174,8 @@ public sealed class PreRoutGnnModel : IDisposable
         var a = new PreRoutGnnArchitecture(r.ReadBoolean(), r.ReadBoolean(), (LutReadout)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean(), r.ReadBoolean(),
             // Options added later are absent in models saved before them: read as off.
             ArrivalInvariant: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean(),
-            LutLookup: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean());
+            LutLookup: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean(),
+            WireLoad: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean());
         var network = new PreRoutGnnNetwork(a);
         stored.LoadWeights(network);
         network.eval();

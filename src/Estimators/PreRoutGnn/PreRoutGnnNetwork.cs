@@ -66,8 +66,12 @@ public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
 /// minimum, late the maximum over arcs and input transitions) plus the reduced messages, the arc delays are the read
 /// delays plus the head's output, and the cell MLP also sees the 16 read values. The LUT attention stays as it is.
 /// Supersedes <paramref name="CellResidual"/>'s base (the latest input) when both are on.</param>
+/// <param name="WireLoad">Ours, off by default; only with <paramref name="LutLookup"/>: the load the tables are read at also
+/// counts the net's wire, estimated before routing as the star length from the driver (Σ over sinks of |dx| + |dy| in µm)
+/// × <see cref="TimingGraphTensors.WireCapacitancePerMicron"/> × one learned factor (starting at 1). Without it, wire
+/// capacitance can only enter as a multiple of the pin capacitance.</param>
 public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, LutReadout Readout, int Hidden = 64, int PropagationHidden = 128, int NetConvLayers = 4,
-    bool CellResidual = false, bool DesignUnits = false, bool ArrivalInvariant = false, bool LutLookup = false)
+    bool CellResidual = false, bool DesignUnits = false, bool ArrivalInvariant = false, bool LutLookup = false, bool WireLoad = false)
 {
     /// <summary>Node features the propagation sees: base (+ latent + graph mean) + NetConv embedding.</summary>
     public int InputFeatures => TimingGraphTensors.BaseFeatureCount + (Pretraining ? 2 * GraphAutoEncoder.Latent : 0);
@@ -91,6 +95,7 @@ public sealed class PreRoutGnnNetwork : Module
     internal readonly ModuleList<NetConv> _netConvs;
     internal readonly GraphMlp _netDelay;
     internal readonly SignalPropagation _propagation;
+    internal readonly Parameter? _wireLogScale;
 
     /// <summary>The architecture (component switches and widths).</summary>
     public PreRoutGnnArchitecture Architecture { get; }
@@ -106,6 +111,9 @@ public sealed class PreRoutGnnNetwork : Module
         _netDelay = new GraphMlp(h, h, 4);
         _propagation = new SignalPropagation(architecture.PropagationFeatures, architecture.PropagationHidden, architecture.Residual, architecture.Readout,
             architecture.ArrivalInvariant, architecture.LutLookup);
+        if (architecture.WireLoad && !architecture.LutLookup)
+            throw new ArgumentException("WireLoad adds the wire to the load the NLDM tables are read at: it needs LutLookup = true.", nameof(architecture));
+        if (architecture.WireLoad) _wireLogScale = Parameter(zeros(1));
         RegisterComponents();
     }
 
@@ -126,11 +134,19 @@ public sealed class PreRoutGnnNetwork : Module
         return (cat(new[] { nf, x, PinLoad(g) }, 1), netDelay);
     }
 
-    /// <summary>[N, 4] per driver pin and corner: the sum of its net's sink pin capacitances, in the LUT load axis unit.</summary>
-    private Tensor PinLoad(TimingGraphTensors g)
+    /// <summary>[N, 4] per driver pin and corner: the sum of its net's sink pin capacitances (+ the estimated wire capacitance
+    /// with <see cref="PreRoutGnnArchitecture.WireLoad"/>), in the LUT load axis unit.</summary>
+    internal Tensor PinLoad(TimingGraphTensors g)
     {
         var caps = g.NodeFeatures[.., PinCapacitanceColumns].index_select(0, g.NetTarget);
-        return GraphScatter.Sum(caps, g.NetSource, g.NodeCount) * Architecture.CapacitanceToLoadAxis;
+        var load = GraphScatter.Sum(caps, g.NetSource, g.NodeCount);
+        if (_wireLogScale is not null)
+        {
+            // Edge features are (dx, dy) / die span, so the span turns them back into µm (see TimingGraphTensors.WireCapacitancePerSpan).
+            var length = g.NetEdgeFeatures.abs().sum(1, keepdim: true);
+            load = load + GraphScatter.Sum(length, g.NetSource, g.NodeCount) * (g.WireCapacitancePerSpan * exp(_wireLogScale));
+        }
+        return load * Architecture.CapacitanceToLoadAxis;
     }
 
     /// <summary>The 4 pin capacitance columns (EL×RF) of the base node features.</summary>

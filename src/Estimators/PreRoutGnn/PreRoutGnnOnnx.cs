@@ -27,6 +27,7 @@ public sealed class PreRoutGnnOnnxInputs
         using var t = TimingGraphTensors.From(graph, designUnits: architecture.DesignUnits);
         var r = new PreRoutGnnOnnxInputs();
         r.Floats["time_scale"] = (new[] { t.TimeScale }, new long[] { 1 });
+        if (architecture.WireLoad) r.Floats["wire_cap_per_span"] = (new[] { t.WireCapacitancePerSpan }, new long[] { 1 });
         void F(string name, Tensor x) => r.Floats[name] = (x.cpu().data<float>().ToArray(), x.shape);
         void L(string name, Tensor x) => r.Longs[name] = (x.cpu().data<long>().ToArray(), x.shape);
         F("node_features", t.NodeFeatures); F("is_net_sink", t.IsNetSink); F("pi_state", t.State * t.IsPrimaryInput);
@@ -110,7 +111,16 @@ public static class PreRoutGnnOnnx
         {
             // Driven pin load per corner: the net's sink pin capacitances summed onto the driver, in the LUT load unit.
             var caps = b.Gather(b.Slice(nf, new long[] { 6 }, new long[] { 10 }, new long[] { 1 }), netDst);
-            h = b.Concat(1, h, b.Mul(ScatterSum(b, caps, netSrc, n, 4), b.Scalar(a.CapacitanceToLoadAxis)));
+            var load = ScatterSum(b, caps, netSrc, n, 4);
+            if (network._wireLogScale is not null)
+            {
+                // WireLoad: + star length (Σ |dx| + |dy| in die spans) × the design's wire capacitance per span × the learned factor.
+                var wirePerSpan = b.AddInputDims("wire_cap_per_span", OnnxElementType.Float, 1);
+                var length = b.ReduceSum(b.Node("Abs", new[] { netEf }), new long[] { 1 });
+                var factor = b.Mul(wirePerSpan, b.Scalar(MathF.Exp(network._wireLogScale.detach().cpu().data<float>()[0])));
+                load = b.Add(load, b.Mul(ScatterSum(b, length, netSrc, n, 1), factor));
+            }
+            h = b.Concat(1, h, b.Mul(load, b.Scalar(a.CapacitanceToLoadAxis)));
         }
         int hDim = a.PropagationFeatures;
 

@@ -69,6 +69,12 @@ public sealed class TimingGraphTensors : IDisposable
     public int NodeCount => Graph.NodeCount;
     /// <summary>Nanoseconds per model time unit (1, or the design's typical gate delay with design units).</summary>
     public float TimeScale { get; init; } = 1;
+    /// <summary>Capacitance of one die span of wire at <see cref="WireCapacitancePerMicron"/>, in the unit of the node features'
+    /// pin capacitance columns: net edge features (dx, dy in die spans) × this = wire capacitance.</summary>
+    public float WireCapacitancePerSpan { get; init; }
+    /// <summary>Typical routed wire capacitance, 0.1 fF/µm (in pF/µm), the starting point of the learned wire factor of
+    /// <see cref="PreRoutGnnArchitecture.WireLoad"/>: metal wires of 45–130 nm processes lie around 0.1–0.2 fF/µm.</summary>
+    public const float WireCapacitancePerMicron = 1e-4f;
 
     /// <summary>Converts <paramref name="graph"/>; <paramref name="valid"/> marks the nodes whose losses count (default: all).</summary>
     /// <exception cref="ArgumentException">The graph is malformed (NaN features, bad edge index, arc without any LUT).</exception>
@@ -178,6 +184,7 @@ public sealed class TimingGraphTensors : IDisposable
         {
             Graph = graph,
             TimeScale = timeScale,
+            WireCapacitancePerSpan = span * WireCapacitancePerMicron / capScale,
             NodeFeatures = tensor(nf, new long[] { n, BaseFeatureCount }, device: device),
             NetSource = tensor(graph.NetSource.Select(i => (long)i).ToArray(), device: device),
             NetTarget = tensor(graph.NetTarget.Select(i => (long)i).ToArray(), device: device),

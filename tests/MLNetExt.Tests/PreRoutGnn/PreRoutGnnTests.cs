@@ -203,6 +203,56 @@ public sealed class PreRoutGnnTests
         }
     }
 
+    [Fact]
+    public void WireLoadAddsTheStarLengthsWireCapacitanceToTheLoadTheTablesAreReadAt()
+    {
+        var g = SyntheticCircuits.Generate(4, 40);
+        using var t = TimingGraphTensors.From(g);
+        using var pins = new PreRoutGnnNetwork(new PreRoutGnnArchitecture(false, true, LutReadout.Attention, LutLookup: true));
+        using var wired = new PreRoutGnnNetwork(new PreRoutGnnArchitecture(false, true, LutReadout.Attention, LutLookup: true, WireLoad: true));
+        var pinLoad = pins.PinLoad(t).data<float>().ToArray();
+        var wiredLoad = wired.PinLoad(t).data<float>().ToArray();
+        // Expected from the raw graph: per driver Σ sinks (pin capacitance + 0.1 fF/µm × Manhattan distance), in the LUT
+        // load unit of the reference's units (pF × 10).
+        var expectPins = new double[g.NodeCount * 4]; var expectWire = new double[g.NodeCount * 4];
+        for (int e = 0; e < g.NetSource.Length; e++)
+            for (int c = 0; c < 4; c++)
+            {
+                int d = g.NetSource[e] * 4 + c;
+                expectPins[d] += g.NodeFeatures[g.NetTarget[e] * TimingGraph.NodeFeatureCount + 6 + c] * 10;
+                expectWire[d] += 1e-4 * (Math.Abs(g.NetEdgeFeatures[2 * e]) + Math.Abs(g.NetEdgeFeatures[2 * e + 1])) * 10;
+            }
+        Assert.True(expectWire.Max() > expectPins.Max() / 10, "the synthetic placement must give the wire a visible share");
+        for (int i = 0; i < pinLoad.Length; i++)
+        {
+            Assert.InRange(pinLoad[i], expectPins[i] - 1e-4 - 1e-4 * expectPins[i], expectPins[i] + 1e-4 + 1e-4 * expectPins[i]);
+            double w = expectPins[i] + expectWire[i];
+            Assert.InRange(wiredLoad[i], w - 1e-4 - 1e-3 * w, w + 1e-4 + 1e-3 * w);
+        }
+        Assert.Throws<ArgumentException>(() => new PreRoutGnnNetwork(new PreRoutGnnArchitecture(false, true, LutReadout.Attention, WireLoad: true)));
+    }
+
+    [Fact]
+    public void WireLoadPredictsCellDelaysBetterWhenTheLabelsCountWireCapacitance()
+    {
+        // Labels whose STA adds 0.08 fF/µm of wire to every load (about 3–5× the pin capacitance here): reading the tables
+        // at pin capacitance alone cannot follow loads that are not proportional to it; with WireLoad the lookup can.
+        var train = new[] { SyntheticCircuits.Generate(1, 60, "a", 0.08), SyntheticCircuits.Generate(2, 60, "b", 0.08) };
+        var test = SyntheticCircuits.Generate(3, 50, "c", 0.08);
+        TimingMetrics Run(bool wire)
+        {
+            var options = Quick(epochs: 30);
+            options.Architecture = new PreRoutGnnArchitecture(false, true, LutReadout.Attention, LutLookup: true, WireLoad: wire);
+            options.PretrainEpochs = 0;
+            using var model = new PreRoutGnnTrainer(options).Fit(train);
+            return model.Evaluate(new[] { test }).Mean;
+        }
+        var pinsOnly = Run(false);
+        var wired = Run(true);
+        Assert.True(wired.CellDelayR2 > pinsOnly.CellDelayR2 && wired.CellDelayR2 > 0.5,
+            $"held-out cell delay R² {wired.CellDelayR2} with the wire load, {pinsOnly.CellDelayR2} with pin loads only");
+    }
+
     private static TimingGraph Copy(TimingGraph g, float[]? features = null, float[]? axes = null, int[]? levels = null, float[]? arrival = null) => new()
     {
         Design = g.Design, Technology = g.Technology, PinNames = g.PinNames, NodeFeatures = features ?? g.NodeFeatures, Levels = levels ?? g.Levels,
@@ -222,15 +272,16 @@ public sealed class PreRoutGnnOnnxTests
     [InlineData(true, true, LutReadout.Attention, true, true, true)]
     [InlineData(true, true, LutReadout.Attention, true, true, false, true)]
     [InlineData(false, true, LutReadout.Attention, false, false, true, true)]
+    [InlineData(true, true, LutReadout.Attention, false, true, false, true, true)]
     public void OnnxExportReproducesSequentialPropagationOnAHeldOutDesign(bool pretraining, bool residual, LutReadout readout, bool cellResidual = false, bool designUnits = false,
-        bool arrivalInvariant = false, bool lutLookup = false)
+        bool arrivalInvariant = false, bool lutLookup = false, bool wireLoad = false)
     {
         var train = SyntheticCircuits.Generate(11, 50, "train");
         var heldOut = SyntheticCircuits.Generate(12, 70, "held_out");
         using var model = new PreRoutGnnTrainer(new PreRoutGnnOptions
         {
             Architecture = new PreRoutGnnArchitecture(pretraining, residual, readout, CellResidual: cellResidual, DesignUnits: designUnits, ArrivalInvariant: arrivalInvariant,
-                LutLookup: lutLookup),
+                LutLookup: lutLookup, WireLoad: wireLoad),
             Epochs = 5, PretrainEpochs = pretraining ? 3 : 0, Seed = 2,
         }).Fit(new[] { train });
         var path = Path.Combine(Path.GetTempPath(), $"prg{Guid.NewGuid():N}.onnx");

@@ -45,7 +45,12 @@ internal static class SyntheticCircuits
     public static LibertyLibrary Library() => LibertyLibrary.From(LibertyParser.Parse(new StringReader(Liberty), "synth.lib"), "synth.lib");
 
     /// <summary>A labelled random circuit of <paramref name="gates"/> gates (outputs: the last 4 gates; required time 2 ns).</summary>
-    public static TimingGraph Generate(int seed, int gates, string name = "synth")
+    /// <param name="seed">Random seed.</param>
+    /// <param name="gates">Number of gates.</param>
+    /// <param name="name">Design name.</param>
+    /// <param name="wireCapacitanceFfPerMicron">Wire capacitance the labelling STA adds to each driver's load per µm of
+    /// Manhattan distance to each sink (0: pin capacitances only).</param>
+    public static TimingGraph Generate(int seed, int gates, string name = "synth", double wireCapacitanceFfPerMicron = 0)
     {
         var rng = new Random(seed);
         var lib = Library();
@@ -75,18 +80,21 @@ internal static class SyntheticCircuits
         var netlist = VerilogNetlistReader.Read(new StringReader(v.ToString()), name + ".v");
         var placement = DefReader.Read(new StringReader(def.ToString()), name + ".def");
         var unlabelled = TimingGraphBuilder.Build(netlist, placement, new[] { lib }, technology: "synth");
-        return TimingGraphBuilder.Build(netlist, placement, new[] { lib }, labels: Time(unlabelled, lib), technology: "synth");
+        return TimingGraphBuilder.Build(netlist, placement, new[] { lib }, labels: Time(unlabelled, lib, wireCapacitanceFfPerMicron), technology: "synth");
     }
 
     // Minimal STA over the built graph: PIs arrive at 0 with 0.05 ns slew; a net adds 0.002 ns per µm of Manhattan
-    // distance; a cell output takes the worst arc (NLDM lookup at the input slew and the summed sink capacitance).
-    private static StaTimingReport Time(TimingGraph g, LibertyLibrary lib)
+    // distance; a cell output takes the worst arc (NLDM lookup at the input slew and the summed sink capacitance, plus the wire's
+    // when asked).
+    private static StaTimingReport Time(TimingGraph g, LibertyLibrary lib, double wireCapacitanceFfPerMicron)
     {
         int n = g.NodeCount;
         var at = new double[n, 2]; var slew = new double[n, 2];
         for (int i = 0; i < n; i++) for (int c = 0; c < 2; c++) { at[i, c] = 0; slew[i, c] = 0.05; }
         var load = new double[n];
-        for (int e = 0; e < g.NetSource.Length; e++) load[g.NetSource[e]] += g.NodeFeatures[g.NetTarget[e] * TimingGraph.NodeFeatureCount + 6] * 1000;
+        for (int e = 0; e < g.NetSource.Length; e++)
+            load[g.NetSource[e]] += g.NodeFeatures[g.NetTarget[e] * TimingGraph.NodeFeatureCount + 6] * 1000
+                                    + wireCapacitanceFfPerMicron * (Math.Abs(g.NetEdgeFeatures[2 * e]) + Math.Abs(g.NetEdgeFeatures[2 * e + 1]));
         var order = Enumerable.Range(0, n).OrderBy(i => g.Levels[i]).ToList();
         var netIn = new Dictionary<int, int>(); for (int e = 0; e < g.NetTarget.Length; e++) netIn[g.NetTarget[e]] = e;
         var cellIn = Enumerable.Range(0, g.CellTarget.Length).ToLookup(e => g.CellTarget[e]);
