@@ -26,10 +26,23 @@ public sealed class GraphMlp : Module<Tensor, Tensor>
         for (int i = 0; i < _layers.Count; i++)
         {
             x = _layers[i].call(x);
-            if (i < _layers.Count - 1) x = functional.leaky_relu(x, 0.2);
+            if (i < _layers.Count - 1) x = Activations.LeakyRelu(x);
         }
         return x;
     }
+}
+
+/// <summary>
+/// LeakyReLU (slope 0.2) with its slope held as a Scalar for the process lifetime: an implicitly converted Scalar can be
+/// finalized while its native call still runs (TorchSharp 0.107), which crashed a benchmark inside leaky_relu
+/// ("Scalar.h:140", seed 1 of a 3-seed run).
+/// </summary>
+internal static class Activations
+{
+    private static readonly Scalar Slope = 0.2.ToScalar();
+
+    /// <summary>max(x, 0.2·x).</summary>
+    internal static Tensor LeakyRelu(Tensor x) => x.leaky_relu(Slope);
 }
 
 /// <summary>Scatter helpers: sum, mean, max and min of edge messages into their target nodes.</summary>
@@ -134,8 +147,8 @@ public sealed class DeepGcnii : Module<Tensor, Tensor, Tensor, Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor x0, Tensor src, Tensor dst, Tensor edge)
     {
-        var h = functional.leaky_relu(_first.call(x0, src, dst, edge), 0.2);
-        foreach (var layer in _middle) h = functional.leaky_relu(layer.call(cat(new[] { h, x0 }, 1), src, dst, edge), 0.2) + h;
+        var h = Activations.LeakyRelu(_first.call(x0, src, dst, edge));
+        foreach (var layer in _middle) h = Activations.LeakyRelu(layer.call(cat(new[] { h, x0 }, 1), src, dst, edge)) + h;
         return _last.call(h, src, dst, edge);
     }
 }

@@ -127,7 +127,7 @@ public sealed class PreRoutGnnNetwork : Module
             var z = _encoder.call(nf, s, t, f);
             nf = cat(new[] { nf, z, z.mean(new long[] { 0 }, keepdim: true).expand(z.shape[0], z.shape[1]) }, 1);
         }
-        var x = functional.leaky_relu(_stem.call(nf), 0.2);
+        var x = Activations.LeakyRelu(_stem.call(nf));
         foreach (var layer in _netConvs) x = Architecture.Residual ? layer.call(x, g) + x : layer.call(x, g);
         var netDelay = _netDelay.call(x);
         if (!Architecture.LutLookup) return (cat(new[] { nf, x }, 1), netDelay);
