@@ -114,11 +114,16 @@ public static class PreRoutGnnOnnx
             var load = ScatterSum(b, caps, netSrc, n, 4);
             if (network._wireLogScale is not null)
             {
-                // WireLoad: + star length (Σ |dx| + |dy| in die spans) × the design's wire capacitance per span × the learned factor.
+                // WireLoad: + half-perimeter (driver at 0) × max(1, √(fanout / 6.4)) in die spans × wire capacitance per span × the learned factor.
                 var wirePerSpan = b.AddInputDims("wire_cap_per_span", OnnxElementType.Float, 1);
-                var length = b.ReduceSum(b.Node("Abs", new[] { netEf }), new long[] { 1 });
+                var hi = b.Node("Max", new[] { ScatterExtreme(b, netEf, netSrc, n, 2, max: true), b.Scalar(0f) });
+                var lo = b.Node("Min", new[] { ScatterExtreme(b, netEf, netSrc, n, 2, max: false), b.Scalar(0f) });
+                var halfPerimeter = b.ReduceSum(b.Node("Sub", new[] { hi, lo }), new long[] { 1 });
+                var ones = b.Node("ConstantOfShape", new[] { b.Concat(0, Dim(b, netSrc, 0), b.Int64s(1)) }, new Dictionary<string, object> { ["value"] = FloatTensor(1f) });
+                var fanout = ScatterSum(b, ones, netSrc, n, 1);
+                var steiner = b.Node("Max", new[] { b.Node("Sqrt", new[] { b.Mul(fanout, b.Scalar(1f / PreRoutGnnNetwork.SteinerFanout)) }), b.Scalar(1f) });
                 var factor = b.Mul(wirePerSpan, b.Scalar(MathF.Exp(network._wireLogScale.detach().cpu().data<float>()[0])));
-                load = b.Add(load, b.Mul(ScatterSum(b, length, netSrc, n, 1), factor));
+                load = b.Add(load, b.Mul(b.Mul(halfPerimeter, steiner), factor));
             }
             h = b.Concat(1, h, b.Mul(load, b.Scalar(a.CapacitanceToLoadAxis)));
         }

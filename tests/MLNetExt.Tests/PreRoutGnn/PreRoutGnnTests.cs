@@ -204,24 +204,30 @@ public sealed class PreRoutGnnTests
     }
 
     [Fact]
-    public void WireLoadAddsTheStarLengthsWireCapacitanceToTheLoadTheTablesAreReadAt()
+    public void WireLoadAddsTheNetsEstimatedWireCapacitanceToTheLoadTheTablesAreReadAt()
     {
-        var g = SyntheticCircuits.Generate(4, 40);
+        var g = SyntheticCircuits.Generate(5, 300);
         using var t = TimingGraphTensors.From(g);
         using var pins = new PreRoutGnnNetwork(new PreRoutGnnArchitecture(false, true, LutReadout.Attention, LutLookup: true));
         using var wired = new PreRoutGnnNetwork(new PreRoutGnnArchitecture(false, true, LutReadout.Attention, LutLookup: true, WireLoad: true));
         var pinLoad = pins.PinLoad(t).data<float>().ToArray();
         var wiredLoad = wired.PinLoad(t).data<float>().ToArray();
-        // Expected from the raw graph: per driver Σ sinks (pin capacitance + 0.1 fF/µm × Manhattan distance), in the LUT
-        // load unit of the reference's units (pF × 10).
+        // Expected from the raw graph: per driver Σ sink pin capacitances + 0.1 fF/µm × the half-perimeter (µm) of the box
+        // around the driver and its sinks × max(1, √(fanout / 6.4)), in the LUT load unit of the reference's units (pF × 10).
         var expectPins = new double[g.NodeCount * 4]; var expectWire = new double[g.NodeCount * 4];
-        for (int e = 0; e < g.NetSource.Length; e++)
-            for (int c = 0; c < 4; c++)
+        foreach (var net in Enumerable.Range(0, g.NetSource.Length).GroupBy(e => g.NetSource[e]))
+        {
+            double x0 = 0, x1 = 0, y0 = 0, y1 = 0;
+            foreach (var e in net)
             {
-                int d = g.NetSource[e] * 4 + c;
-                expectPins[d] += g.NodeFeatures[g.NetTarget[e] * TimingGraph.NodeFeatureCount + 6 + c] * 10;
-                expectWire[d] += 1e-4 * (Math.Abs(g.NetEdgeFeatures[2 * e]) + Math.Abs(g.NetEdgeFeatures[2 * e + 1])) * 10;
+                for (int c = 0; c < 4; c++) expectPins[net.Key * 4 + c] += g.NodeFeatures[g.NetTarget[e] * TimingGraph.NodeFeatureCount + 6 + c] * 10;
+                x0 = Math.Min(x0, g.NetEdgeFeatures[2 * e]); x1 = Math.Max(x1, g.NetEdgeFeatures[2 * e]);
+                y0 = Math.Min(y0, g.NetEdgeFeatures[2 * e + 1]); y1 = Math.Max(y1, g.NetEdgeFeatures[2 * e + 1]);
             }
+            double wire = 1e-4 * (x1 - x0 + y1 - y0) * Math.Max(1, Math.Sqrt(net.Count() / 6.4)) * 10;
+            for (int c = 0; c < 4; c++) expectWire[net.Key * 4 + c] = wire;
+        }
+        Assert.Contains(g.NetSource.GroupBy(d => d).Select(d => d.Count()), f => f > 6.4); // the fanout factor is exercised
         Assert.True(expectWire.Max() > expectPins.Max() / 10, "the synthetic placement must give the wire a visible share");
         for (int i = 0; i < pinLoad.Length; i++)
         {
@@ -235,8 +241,9 @@ public sealed class PreRoutGnnTests
     [Fact]
     public void WireLoadPredictsCellDelaysBetterWhenTheLabelsCountWireCapacitance()
     {
-        // Labels whose STA adds 0.08 fF/µm of wire to every load (about 3–5× the pin capacitance here): reading the tables
-        // at pin capacitance alone cannot follow loads that are not proportional to it; with WireLoad the lookup can.
+        // Labels whose STA adds 0.08 fF/µm × the Manhattan distance to every sink (about 3–5× the pin capacitance here):
+        // reading the tables at pin capacitance alone cannot follow loads that are not proportional to it; the WireLoad
+        // estimate (half-perimeter × fanout factor, not the labels' star length) gets closer.
         var train = new[] { SyntheticCircuits.Generate(1, 60, "a", 0.08), SyntheticCircuits.Generate(2, 60, "b", 0.08) };
         var test = SyntheticCircuits.Generate(3, 50, "c", 0.08);
         TimingMetrics Run(bool wire)
