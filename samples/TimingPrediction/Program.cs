@@ -49,8 +49,9 @@ AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColum
     {
         Epochs = epochs, PretrainEpochs = 100,
         // The paper's components plus our two options that helped most on held-out designs (docs/preroutgnn.md):
-        // times in each design's typical gate delay, and a residual cell step.
-        Architecture = new PreRoutGnnArchitecture(Pretraining: true, Residual: true, Readout: LutReadout.Attention, CellResidual: true, DesignUnits: true),
+        // times in each design's typical gate delay, and cell steps that start from the NLDM tables read at the
+        // predicted input slew and the driven load, as STA does, and learn a correction.
+        Architecture = new PreRoutGnnArchitecture(Pretraining: true, Residual: true, Readout: LutReadout.Attention, DesignUnits: true, LutLookup: true),
         Progress = new Progress<TrainingProgress>(p => { task.Value = p.Epoch; task.Description = $"PreRoutGNN training (loss {p.TrainLoss:F3})"; }),
     });
     model = trainer.Fit(train);
