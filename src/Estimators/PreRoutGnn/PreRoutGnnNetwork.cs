@@ -67,10 +67,8 @@ public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
 /// delays plus the head's output, and the cell MLP also sees the 16 read values. The LUT attention stays as it is.
 /// Supersedes <paramref name="CellResidual"/>'s base (the latest input) when both are on.</param>
 /// <param name="WireLoad">Ours, off by default; only with <paramref name="LutLookup"/>: the load the tables are read at also
-/// counts the net's wire, estimated before routing as the half-perimeter of the bounding box of the driver and its sinks
-/// × a fanout factor max(1, √(fanout / 6.4)) (a Steiner tree over n pins spread over a box grows about as √n × its
-/// half-perimeter; the factor follows the RISA table's growth) × <see cref="TimingGraphTensors.WireCapacitancePerMicron"/>
-/// × one learned factor (starting at 1). Without it, wire capacitance can only enter as a multiple of the pin
+/// counts the net's wire, estimated before routing (<see cref="TimingGraphTensors.WireCapacitance"/>: half-perimeter of the
+/// box around the driver and its sinks × a fanout factor × 0.1 fF/µm) × one learned factor (starting at 1). Without it, wire capacitance can only enter as a multiple of the pin
 /// capacitance.</param>
 public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, LutReadout Readout, int Hidden = 64, int PropagationHidden = 128, int NetConvLayers = 4,
     bool CellResidual = false, bool DesignUnits = false, bool ArrivalInvariant = false, bool LutLookup = false, bool WireLoad = false)
@@ -142,26 +140,8 @@ public sealed class PreRoutGnnNetwork : Module
     {
         var caps = g.NodeFeatures[.., PinCapacitanceColumns].index_select(0, g.NetTarget);
         var load = GraphScatter.Sum(caps, g.NetSource, g.NodeCount);
-        if (_wireLogScale is not null)
-            load = load + WireLength(g) * (g.WireCapacitancePerSpan * exp(_wireLogScale));
+        if (_wireLogScale is not null) load = load + g.WireCapacitance * exp(_wireLogScale);
         return load * Architecture.CapacitanceToLoadAxis;
-    }
-
-    /// <summary>Fanout below which a net's Steiner length is taken as its half-perimeter (see <see cref="PreRoutGnnArchitecture.WireLoad"/>).</summary>
-    internal const float SteinerFanout = 6.4f;
-
-    /// <summary>[N, 1] per driver pin: its net's estimated wire length in die spans (half-perimeter × fanout factor).</summary>
-    internal static Tensor WireLength(TimingGraphTensors g)
-    {
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        // Edge features are (dx, dy) from the driver in die spans; the driver itself sits at (0, 0).
-        var ef = g.NetEdgeFeatures;
-        var hi = GraphScatter.Extreme(ef, g.NetSource, g.NodeCount, max: true).clamp_min(0);
-        var lo = GraphScatter.Extreme(ef, g.NetSource, g.NodeCount, max: false).clamp_max(0);
-        var halfPerimeter = (hi - lo).sum(1, keepdim: true);
-        var fanout = GraphScatter.Sum(ones(ef.shape[0], 1, device: ef.device), g.NetSource, g.NodeCount);
-        return (halfPerimeter * (fanout / SteinerFanout).sqrt().clamp_min(1)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The 4 pin capacitance columns (EL×RF) of the base node features.</summary>

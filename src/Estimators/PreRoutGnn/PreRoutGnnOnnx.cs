@@ -27,10 +27,10 @@ public sealed class PreRoutGnnOnnxInputs
         using var t = TimingGraphTensors.From(graph, designUnits: architecture.DesignUnits);
         var r = new PreRoutGnnOnnxInputs();
         r.Floats["time_scale"] = (new[] { t.TimeScale }, new long[] { 1 });
-        if (architecture.WireLoad) r.Floats["wire_cap_per_span"] = (new[] { t.WireCapacitancePerSpan }, new long[] { 1 });
         void F(string name, Tensor x) => r.Floats[name] = (x.cpu().data<float>().ToArray(), x.shape);
         void L(string name, Tensor x) => r.Longs[name] = (x.cpu().data<long>().ToArray(), x.shape);
         F("node_features", t.NodeFeatures); F("is_net_sink", t.IsNetSink); F("pi_state", t.State * t.IsPrimaryInput);
+        if (architecture.WireLoad) F("wire_capacitance", t.WireCapacitance);
         L("net_src", t.NetSource); L("net_dst", t.NetTarget); F("net_features", t.NetEdgeFeatures);
         L("cell_src", t.CellSource); L("cell_dst", t.CellTarget); F("lut_axes", t.LutAxes); F("lut_values", t.LutValues); F("lut_mask", t.LutMask);
         if (withHomogeneous) { L("homo_src", t.Homogeneous.Source); L("homo_dst", t.Homogeneous.Target); F("homo_features", t.Homogeneous.Features); }
@@ -114,16 +114,9 @@ public static class PreRoutGnnOnnx
             var load = ScatterSum(b, caps, netSrc, n, 4);
             if (network._wireLogScale is not null)
             {
-                // WireLoad: + half-perimeter (driver at 0) × max(1, √(fanout / 6.4)) in die spans × wire capacitance per span × the learned factor.
-                var wirePerSpan = b.AddInputDims("wire_cap_per_span", OnnxElementType.Float, 1);
-                var hi = b.Node("Max", new[] { ScatterExtreme(b, netEf, netSrc, n, 2, max: true), b.Scalar(0f) });
-                var lo = b.Node("Min", new[] { ScatterExtreme(b, netEf, netSrc, n, 2, max: false), b.Scalar(0f) });
-                var halfPerimeter = b.ReduceSum(b.Node("Sub", new[] { hi, lo }), new long[] { 1 });
-                var ones = b.Node("ConstantOfShape", new[] { b.Concat(0, Dim(b, netSrc, 0), b.Int64s(1)) }, new Dictionary<string, object> { ["value"] = FloatTensor(1f) });
-                var fanout = ScatterSum(b, ones, netSrc, n, 1);
-                var steiner = b.Node("Max", new[] { b.Node("Sqrt", new[] { b.Mul(fanout, b.Scalar(1f / PreRoutGnnNetwork.SteinerFanout)) }), b.Scalar(1f) });
-                var factor = b.Mul(wirePerSpan, b.Scalar(MathF.Exp(network._wireLogScale.detach().cpu().data<float>()[0])));
-                load = b.Add(load, b.Mul(b.Mul(halfPerimeter, steiner), factor));
+                // WireLoad: + the graph's wire capacitance estimate per driver (an input, see TimingGraphTensors.WireCapacitance) × the learned factor.
+                var wire = b.AddInputDims("wire_capacitance", OnnxElementType.Float, "pins", 1);
+                load = b.Add(load, b.Mul(wire, b.Scalar(MathF.Exp(network._wireLogScale.detach().cpu().data<float>()[0]))));
             }
             h = b.Concat(1, h, b.Mul(load, b.Scalar(a.CapacitanceToLoadAxis)));
         }

@@ -69,12 +69,17 @@ public sealed class TimingGraphTensors : IDisposable
     public int NodeCount => Graph.NodeCount;
     /// <summary>Nanoseconds per model time unit (1, or the design's typical gate delay with design units).</summary>
     public float TimeScale { get; init; } = 1;
-    /// <summary>Capacitance of one die span of wire at <see cref="WireCapacitancePerMicron"/>, in the unit of the node features'
-    /// pin capacitance columns: net edge features (dx, dy in die spans) × this = wire capacitance.</summary>
-    public float WireCapacitancePerSpan { get; init; }
+    /// <summary>[N, 1] per driver pin: its net's pre-routing wire capacitance estimate, in the unit of the node features' pin
+    /// capacitance columns — half-perimeter of the box around the driver and its sinks (µm) × max(1, √(fanout /
+    /// <see cref="SteinerFanout"/>)) × <see cref="WireCapacitancePerMicron"/>; 0 for pins that drive nothing. Depends on the
+    /// graph only, so it is computed once here (used by <see cref="PreRoutGnnArchitecture.WireLoad"/>).</summary>
+    public required Tensor WireCapacitance { get; init; }
     /// <summary>Typical routed wire capacitance, 0.1 fF/µm (in pF/µm), the starting point of the learned wire factor of
     /// <see cref="PreRoutGnnArchitecture.WireLoad"/>: metal wires of 45–130 nm processes lie around 0.1–0.2 fF/µm.</summary>
     public const float WireCapacitancePerMicron = 1e-4f;
+    /// <summary>Fanout up to which a net's Steiner length is taken as its half-perimeter; above it the length grows as
+    /// √(fanout / this) × the half-perimeter (a Steiner tree over n spread pins grows about as √n; RISA's table).</summary>
+    public const float SteinerFanout = 6.4f;
 
     /// <summary>Converts <paramref name="graph"/>; <paramref name="valid"/> marks the nodes whose losses count (default: all).</summary>
     /// <exception cref="ArgumentException">The graph is malformed (NaN features, bad edge index, arc without any LUT).</exception>
@@ -184,7 +189,7 @@ public sealed class TimingGraphTensors : IDisposable
         {
             Graph = graph,
             TimeScale = timeScale,
-            WireCapacitancePerSpan = span * WireCapacitancePerMicron / capScale,
+            WireCapacitance = tensor(WireCapacitances(graph, capScale), new long[] { n, 1 }, device: device),
             NodeFeatures = tensor(nf, new long[] { n, BaseFeatureCount }, device: device),
             NetSource = tensor(graph.NetSource.Select(i => (long)i).ToArray(), device: device),
             NetTarget = tensor(graph.NetTarget.Select(i => (long)i).ToArray(), device: device),
@@ -208,6 +213,31 @@ public sealed class TimingGraphTensors : IDisposable
             Homogeneous = (tensor(hsrc, device: device), tensor(hdst, device: device), tensor(hf, new long[] { hsrc.Length, 12 }, device: device)),
             Sources = tensor((byLevel.Length > 0 ? byLevel[0] : new List<int>()).Select(i => (long)i).ToArray(), device: device),
         };
+    }
+
+    // Per driver: half-perimeter of the box around the driver (at 0, 0) and its sinks' (dx, dy) in µm × the fanout factor
+    // × wire capacitance per µm, in units of capScale (pF).
+    private static float[] WireCapacitances(TimingGraph graph, float capScale)
+    {
+        int n = graph.NodeCount;
+        var lo = new float[n * 2]; var hi = new float[n * 2]; var fanout = new int[n];
+        for (int e = 0; e < graph.NetSource.Length; e++)
+        {
+            int d = graph.NetSource[e];
+            fanout[d]++;
+            for (int k = 0; k < 2; k++)
+            {
+                float v = graph.NetEdgeFeatures[2 * e + k];
+                lo[2 * d + k] = Math.Min(lo[2 * d + k], v); hi[2 * d + k] = Math.Max(hi[2 * d + k], v);
+            }
+        }
+        var wire = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            float halfPerimeter = hi[2 * i] - lo[2 * i] + hi[2 * i + 1] - lo[2 * i + 1];
+            wire[i] = halfPerimeter * MathF.Max(1, MathF.Sqrt(fanout[i] / SteinerFanout)) * WireCapacitancePerMicron / capScale;
+        }
+        return wire;
     }
 
     /// <summary>
@@ -265,7 +295,7 @@ public sealed class TimingGraphTensors : IDisposable
     public void Dispose()
     {
         foreach (var t in new[] { NodeFeatures, NetSource, NetTarget, NetEdgeFeatures, CellSource, CellTarget, LutAxes, LutValues, LutMask,
-                     State, StateMask, NetDelay, NetDelayMask, CellDelay, CellDelayMask, Valid, Sources, IsNetSink, HasFanIn, IsPrimaryInput,
+                     State, StateMask, NetDelay, NetDelayMask, CellDelay, CellDelayMask, Valid, Sources, IsNetSink, HasFanIn, IsPrimaryInput, WireCapacitance,
                      Homogeneous.Source, Homogeneous.Target, Homogeneous.Features })
             t.Dispose();
         foreach (var step in Schedule) step.Dispose();
