@@ -4,15 +4,16 @@
 // partition on one design (each measured in its own process).
 // Usage: dotnet run -c Release --project bench/PreRoutGnnBench -- <cache> <train,...> <validation,...> <test,...>
 //        [epochs=200] [pretrainEpochs=200] [seeds=1] [models=all] [partitionDesign=] [partitionNodes=] [pinsPerEpoch=0 (all)] [trainWindow=50000] [report=preroutgnn]
-//        [levelErrors=false]
+//        [levelErrors=false] [partitionModel=preroutgnn] [partitionSeeds=1] [partitionEpochs=min(epochs,10)]
+//        [partitionStepPerPiece=true (false: one optimiser step per epoch, gradients summed over the pieces, as the reference)]
 //   levelErrors: for each model's first seed, arrival error by level on the test designs, one-step (teacher-forced, from
 //   the true predecessor states) vs sequential (from the primary inputs): does the error come from each step or from
 //   accumulating steps?
 //   design ids are cache file stems (technology_design, see bench/CircuitDatasetBench).
 //   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,units,units-cellresidual,
-//           units-cellresidual-nopretrain,units-cellresidual-selffeed (scheduled sampling 0.5),
+//           units-cellresidual-nopretrain,sta-lookup,sta-lookup-wire (NLDM tables only, no learning),units-cellresidual-selffeed (scheduled sampling 0.5),
 //           units-cellresidual-invariant (step MLPs blind to arrival times),units-cellresidual-invariant-selffeed,fasttree
-//   child mode for memory: -- memory <cache> <design> <partitionNodes> <epochs>
+//   child mode for memory: -- memory <cache> <design> <partitionNodes> <epochs> <model> <seed> <test,...> [pretrainEpochs] [stepPerPiece]
 using System.Diagnostics;
 using Microsoft.ML;
 using MLNetExt.Bench;
@@ -41,35 +42,23 @@ int pinsPerEpoch = args.Length > 10 ? int.Parse(args[10]) : 0;
 int trainWindow = args.Length > 11 ? int.Parse(args[11]) : 50_000;
 string reportName = args.Length > 12 ? args[12] : "preroutgnn";
 bool levelErrors = args.Length > 13 && bool.Parse(args[13]);
+string partitionModel = args.Length > 14 && args[14].Length > 0 ? args[14] : "preroutgnn";
+int partitionSeeds = args.Length > 15 ? int.Parse(args[15]) : 1;
+int partitionEpochs = args.Length > 16 ? int.Parse(args[16]) : Math.Min(epochs, 10);
+bool partitionStepPerPiece = args.Length <= 17 || bool.Parse(args[17]);
 torch.set_num_threads(Environment.ProcessorCount);
 
 var report = new BenchReport(reportName, $"dotnet run -c Release --project bench/PreRoutGnnBench -- {string.Join(' ', args)}");
 string Names(IEnumerable<TimingGraph> gs) => string.Join(", ", gs.Select(g => $"{g.Technology}/{g.Design} ({g.NodeCount:N0} pins)"));
-report.AddNote($"Train: {Names(train)}. Validation (weight selection): {Names(validation)}. Test (never seen): {Names(test)}.");
-report.AddNote($"{epochs} epochs of about {(pinsPerEpoch == 0 ? "all" : pinsPerEpoch.ToString("N0"))} pins (training pieces of ≤ {trainWindow:N0} pins), {pretrain} pre-training epochs, {seeds} seed(s); medians over seeds. R² per corner then averaged; slack R² over endpoints (worst late slack = required − predicted arrival).");
+if (models.Any(m => m.Length > 0))
+{
+    report.AddNote($"Train: {Names(train)}. Validation (weight selection): {Names(validation)}. Test (never seen): {Names(test)}.");
+    report.AddNote($"{epochs} epochs of about {(pinsPerEpoch == 0 ? "all" : pinsPerEpoch.ToString("N0"))} pins (training pieces of ≤ {trainWindow:N0} pins), {pretrain} pre-training epochs, {seeds} seed(s); medians over seeds. R² per corner then averaged; slack R² over endpoints (worst late slack = required − predicted arrival).");
+}
 var perModel = new Dictionary<string, List<TimingMetrics>>();
 var curves = new List<(string, double[], double[])>();
 
-var architectures = new (string Key, string Name, PreRoutGnnArchitecture Arch)[]
-{
-    ("preroutgnn", "PreRoutGNN", new(true, true, LutReadout.Attention)),
-    ("timinggcn", "TimingGCN-style", new(false, false, LutReadout.QueryMask)),
-    ("nopretrain", "PreRoutGNN − pre-training", new(false, true, LutReadout.Attention)),
-    ("noresidual", "PreRoutGNN − residual", new(true, false, LutReadout.Attention)),
-    ("noattention", "PreRoutGNN − LUT attention", new(true, true, LutReadout.QueryMask)),
-    ("cellresidual", "PreRoutGNN + cell residual (ours)", new(true, true, LutReadout.Attention, CellResidual: true)),
-    ("units", "PreRoutGNN + design units (ours)", new(true, true, LutReadout.Attention, DesignUnits: true)),
-    ("units-cellresidual", "PreRoutGNN + design units + cell residual (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
-    ("units-cellresidual-nopretrain", "PreRoutGNN − pre-training + design units + cell residual (ours)", new(false, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
-    ("units-cellresidual-invariant", "PreRoutGNN + design units + cell residual + arrival-invariant steps (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true, ArrivalInvariant: true)),
-    ("units-cellresidual-invariant-selffeed", "PreRoutGNN + design units + cell residual + arrival-invariant steps + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true, ArrivalInvariant: true)),
-    ("units-cellresidual-selffeed", "PreRoutGNN + design units + cell residual + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
-    ("lookup", "PreRoutGNN + NLDM lookup (ours)", new(true, true, LutReadout.Attention, LutLookup: true)),
-    ("units-lookup", "PreRoutGNN + design units + NLDM lookup (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
-    ("units-lookup-wire", "PreRoutGNN + design units + NLDM lookup + wire load (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true)),
-    ("units-lookup-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup (ours)", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
-    ("units-lookup-selffeed", "PreRoutGNN + design units + NLDM lookup + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
-};
+var architectures = ArchitectureTable();
 foreach (var (key, name, arch) in architectures.Where(a => models.Contains(a.Key)))
 {
     for (int seed = 0; seed < seeds; seed++)
@@ -91,6 +80,29 @@ foreach (var (key, name, arch) in architectures.Where(a => models.Contains(a.Key
         if (seed == 0) curves.Add((name, Enumerable.Range(1, trainer.LossHistory.Count).Select(i => (double)i).ToArray(), trainer.LossHistory.ToArray()));
         if (seed == 0 && levelErrors) AddLevelErrors(name, model.Network, test);
     }
+}
+
+// Pre-routing STA from the NLDM tables alone (no learning): the network's learned parts contribute nothing (the last
+// layers of the net step, the cell step's delay outputs and the reduce MLP are zero), so a sink takes its driver's state
+// and an output pin the early-min / late-max of its arcs' table reads at the input slew and the pin (+ wire) load.
+foreach (var (key, wire) in new[] { ("sta-lookup", false), ("sta-lookup-wire", true) }.Where(k => models.Contains(k.Item1)))
+{
+    var arch = new PreRoutGnnArchitecture(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: wire);
+    var sw = Stopwatch.StartNew();
+    using var model = new PreRoutGnnTrainer(new PreRoutGnnOptions { Architecture = arch, Epochs = 1, PretrainEpochs = 0, PinsPerEpoch = 1 }).Fit(train);
+    int zeroed = 0;
+    using (torch.no_grad())
+    {
+        foreach (var (pname, p) in model.Network.named_parameters())
+        {
+            bool Last(string mlp) => pname.StartsWith($"_propagation.{mlp}._layers.2.", StringComparison.Ordinal);
+            if (Last("_netStep") || Last("_reduce")) { p.zero_(); zeroed++; }
+            else if (Last("_cell")) { p[^4..].zero_(); zeroed++; } // the 4 delay outputs (after the gate and the two messages)
+        }
+    }
+    if (zeroed != 6) throw new InvalidOperationException($"expected 6 last-layer parameters to zero, found {zeroed}: the network's layout changed");
+    var (per, mean) = model.Evaluate(test);
+    Record(wire ? "NLDM lookup STA, pin + wire load (no learning)" : "NLDM lookup STA, pin load (no learning)", 0, per, mean, sw.Elapsed.TotalSeconds, 0);
 }
 
 if (models.Contains("fasttree"))
@@ -128,20 +140,49 @@ foreach (var (name, list) in perModel)
 
 if (partitionDesign is not null && partitionNodes > 0)
 {
-    foreach (var nodes in new[] { int.MaxValue / 2, partitionNodes })
+    // Whole graph vs windows, each (model, seed) in its own process so that its peak working set is its own. Both use the
+    // main runs' learning rate and clip, the same seed and epochs; accuracy on the design itself and on the test designs.
+    var partitionArch = ArchitectureTable().Single(a => a.Key == partitionModel);
+    var partitionRuns = new Dictionary<string, List<double[]>>();
+    for (int seed = 0; seed < partitionSeeds; seed++)
     {
-        var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
-        foreach (var a in new[] { typeof(Program).Assembly.Location, "memory", cache, partitionDesign, nodes.ToString(), Math.Min(epochs, 10).ToString() }) info.ArgumentList.Add(a);
-        using var child = Process.Start(info)!;
-        var line = child.StandardOutput.ReadToEnd().Split('\n').Last(l => l.StartsWith("RESULT", StringComparison.Ordinal)).Split(' ');
-        child.WaitForExit();
-        report.AddRow("partition on one design", new Dictionary<string, object?>
+        foreach (var nodes in new[] { int.MaxValue / 2, partitionNodes })
         {
-            ["design"] = partitionDesign, ["partition"] = nodes == partitionNodes ? $"windows of {partitionNodes:N0} pins" : "none (whole graph)",
-            ["pieces"] = int.Parse(line[1]), ["peak working set MiB"] = Math.Round(double.Parse(line[2]) / 1048576), ["s per epoch"] = Math.Round(double.Parse(line[3]), 2),
-            ["arrival R² (train design)"] = R(double.Parse(line[4])), ["slack R² (train design)"] = R(double.Parse(line[5])),
+            var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
+            // Under `dotnet run` this process is the app host itself; under `dotnet x.dll` the host needs the dll first.
+            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") info.ArgumentList.Add(typeof(Program).Assembly.Location);
+            foreach (var a in new[] { "memory", cache, partitionDesign, nodes.ToString(), partitionEpochs.ToString(), partitionModel, seed.ToString(), args[3], Math.Min(partitionEpochs, pretrain).ToString(), partitionStepPerPiece.ToString() })
+                info.ArgumentList.Add(a);
+            using var child = Process.Start(info)!;
+            var output = child.StandardOutput.ReadToEnd();
+            child.WaitForExit();
+            var result = output.Split('\n').LastOrDefault(l => l.StartsWith("RESULT", StringComparison.Ordinal))
+                ?? throw new InvalidOperationException($"partition child run failed (exit {child.ExitCode}):\n{output}");
+            var v = result.Split(' ').Skip(1).Select(double.Parse).ToArray(); // pieces, peak bytes, s/epoch, arrival, slack, held-out arrival, held-out slack
+            string label = nodes == partitionNodes ? $"windows of {partitionNodes:N0} pins" : "none (whole graph)";
+            (partitionRuns.TryGetValue(label, out var l) ? l : partitionRuns[label] = new()).Add(v);
+            Console.WriteLine($"partition {label} seed {seed}: {result}");
+            report.AddRow("partition on one design, per seed", new Dictionary<string, object?>
+            {
+                ["design"] = partitionDesign, ["model"] = partitionArch.Name, ["partition"] = label, ["seed"] = seed, ["pieces"] = (int)v[0],
+                ["peak working set MiB"] = Math.Round(v[1] / 1048576), ["s per epoch"] = Math.Round(v[2], 2),
+                ["arrival R² (train design)"] = R(v[3]), ["slack R² (train design)"] = R(v[4]),
+                ["arrival R² (test designs)"] = R(v[5]), ["slack R² (test designs)"] = R(v[6]),
+            });
+        }
+    }
+    foreach (var (label, runs) in partitionRuns)
+    {
+        double Med(int k) => Measure.Median(runs.Select(r => r[k]));
+        report.AddRow("partition on one design (median over seeds)", new Dictionary<string, object?>
+        {
+            ["design"] = partitionDesign, ["model"] = partitionArch.Name, ["partition"] = label, ["pieces"] = (int)runs[0][0],
+            ["peak working set MiB"] = Math.Round(Med(1) / 1048576), ["s per epoch"] = Math.Round(Med(2), 2),
+            ["arrival R² (train design)"] = R(Med(3)), ["slack R² (train design)"] = R(Med(4)),
+            ["arrival R² (test designs)"] = R(Med(5)), ["slack R² (test designs)"] = R(Med(6)), ["runs"] = runs.Count,
         });
     }
+    report.AddNote($"Partition: {partitionArch.Name} trained on {partitionDesign} alone for {partitionEpochs} epochs ({Math.Min(partitionEpochs, pretrain)} pre-training epochs), whole graph vs windows of {partitionNodes:N0} pins (± 4 context levels), {(partitionStepPerPiece ? "one optimiser step per piece" : "one optimiser step per epoch with the pieces' gradients averaged (the reference)")}, each run in its own process; R² of the sequential prediction on the design itself and averaged over the test designs.");
 }
 
 var dir = BenchReport.DefaultDirectory();
@@ -226,15 +267,47 @@ static TimingMetrics Metrics(TimingGraph g, float[] arrival)
 static int Memory(string[] a)
 {
     var g = TimingGraphFile.Load(Path.Combine(a[1], a[2] + ".tgraph"));
-    int nodes = int.Parse(a[3]), epochs = int.Parse(a[4]);
+    var held = a[7].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(d => TimingGraphFile.Load(Path.Combine(a[1], d + ".tgraph"))).ToList();
+    int nodes = int.Parse(a[3]), epochs = int.Parse(a[4]), seed = int.Parse(a[6]);
+    var arch = ArchitectureTable().Single(m => m.Key == a[5]).Arch;
     var pieces = OrderPreservingPartition.Split(g, nodes, 4).Count;
     var sw = Stopwatch.StartNew();
-    var trainer = new PreRoutGnnTrainer(new PreRoutGnnOptions { Epochs = epochs, PretrainEpochs = 5, PartitionNodes = nodes });
+    var trainer = new PreRoutGnnTrainer(new PreRoutGnnOptions
+    {
+        Architecture = arch, Epochs = epochs, PretrainEpochs = arch.Pretraining ? (a.Length > 8 ? int.Parse(a[8]) : 5) : 0, PartitionNodes = nodes,
+        Seed = 3407 + seed, LearningRate = 5e-4, GradientClip = 10, StepPerPiece = a.Length <= 9 || bool.Parse(a[9]),
+    });
     using var model = trainer.Fit(new[] { g });
     double perEpoch = sw.Elapsed.TotalSeconds / epochs;
     var (_, mean) = model.Evaluate(new[] { g });
-    Console.WriteLine($"RESULT {pieces} {Process.GetCurrentProcess().PeakWorkingSet64} {perEpoch} {mean.ArrivalR2} {mean.SlackR2}");
+    var (_, heldMean) = model.Evaluate(held);
+    Console.WriteLine(FormattableString.Invariant($"RESULT {pieces} {Process.GetCurrentProcess().PeakWorkingSet64} {perEpoch} {mean.ArrivalR2} {mean.SlackR2} {heldMean.ArrivalR2} {heldMean.SlackR2}"));
     return 0;
+}
+
+// The models the benchmark can train, by command-line key.
+static (string Key, string Name, PreRoutGnnArchitecture Arch)[] ArchitectureTable()
+{
+    return new (string Key, string Name, PreRoutGnnArchitecture Arch)[]
+    {
+        ("preroutgnn", "PreRoutGNN", new(true, true, LutReadout.Attention)),
+        ("timinggcn", "TimingGCN-style", new(false, false, LutReadout.QueryMask)),
+        ("nopretrain", "PreRoutGNN − pre-training", new(false, true, LutReadout.Attention)),
+        ("noresidual", "PreRoutGNN − residual", new(true, false, LutReadout.Attention)),
+        ("noattention", "PreRoutGNN − LUT attention", new(true, true, LutReadout.QueryMask)),
+        ("cellresidual", "PreRoutGNN + cell residual (ours)", new(true, true, LutReadout.Attention, CellResidual: true)),
+        ("units", "PreRoutGNN + design units (ours)", new(true, true, LutReadout.Attention, DesignUnits: true)),
+        ("units-cellresidual", "PreRoutGNN + design units + cell residual (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
+        ("units-cellresidual-nopretrain", "PreRoutGNN − pre-training + design units + cell residual (ours)", new(false, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
+        ("units-cellresidual-invariant", "PreRoutGNN + design units + cell residual + arrival-invariant steps (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true, ArrivalInvariant: true)),
+        ("units-cellresidual-invariant-selffeed", "PreRoutGNN + design units + cell residual + arrival-invariant steps + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true, ArrivalInvariant: true)),
+        ("units-cellresidual-selffeed", "PreRoutGNN + design units + cell residual + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
+        ("lookup", "PreRoutGNN + NLDM lookup (ours)", new(true, true, LutReadout.Attention, LutLookup: true)),
+        ("units-lookup", "PreRoutGNN + design units + NLDM lookup (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
+        ("units-lookup-wire", "PreRoutGNN + design units + NLDM lookup + wire load (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true)),
+        ("units-lookup-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup (ours)", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
+        ("units-lookup-selffeed", "PreRoutGNN + design units + NLDM lookup + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
+    };
 }
 
 sealed class CornerLabel { public float Label { get; set; } }
