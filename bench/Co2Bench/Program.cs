@@ -5,10 +5,11 @@
 //
 //   dotnet run -c Release --project bench/Co2Bench -- [--rows 12000] [--epochs 2] [--tau 8] [--workers 2,4]
 //       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--name co2] [--mpi-poll-ms 0.2] [--mpi-shm 1]
-//       [--mpi-bind none]
+//       [--mpi-bind none] [--mpi-poll-max-ms 2]
 // --algorithms picks a subset (the no-communication run is always made: it calibrates the link; without ddp the run
 // measures throughput only and the columns comparing with DDP stay empty); --name names the report;
-// --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives, which busy-wait inside MPICH).
+// --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives, which busy-wait inside MPICH);
+// --mpi-poll-max-ms sets MpiTransport.MaxPollInterval (equal to --mpi-poll-ms = a fixed interval, the behaviour before session 13).
 // --mpi-shm 0 uses MPICH's collectives instead of the node shared-memory ones (MpiTransport.SharedMemoryCollectives).
 // --mpi-bind core|socket|... is passed to mpiexec as -bind-to (pins each rank's threads to cores; none = the OS places them).
 // Internal: --worker mpi ... is how the benchmark runs itself under mpiexec.
@@ -105,7 +106,7 @@ report.AddNote("Per rank, as shares of wall time: 'comm. wait' = the training th
                "(a share of one core, taken from training when every core is busy).");
 if (settings.Transports.Contains("mpi"))
     report.AddNote(settings.MpiPollMs > 0
-        ? $"MPI: collectives run in their non-blocking form (MPI_Iallreduce, ...), tested every {settings.MpiPollMs} ms while sleeping (MpiTransport.PollInterval)."
+        ? $"MPI: collectives run in their non-blocking form (MPI_Iallreduce, ...), tested while sleeping, first after {settings.MpiPollMs} ms, the sleep growing by half per test up to {settings.MpiPollMaxMs} ms (MpiTransport.PollInterval, MaxPollInterval)."
         : "MPI: blocking collectives (PollInterval = 0): MPICH busy-waits inside them for late peers and between stages.");
 if (settings.Transports.Contains("mpi"))
     report.AddNote(settings.MpiSharedMemory
@@ -163,6 +164,7 @@ int RunMpiWorker(Settings s)
 {
     var mpi = MpiTransport.InitializeWorld();
     mpi.PollInterval = TimeSpan.FromMilliseconds(s.MpiPollMs);
+    mpi.MaxPollInterval = TimeSpan.FromMilliseconds(s.MpiPollMaxMs);
     mpi.SharedMemoryCollectives = s.MpiSharedMemory;
     ICollectiveTransport transport = mpi;
     if (s.LatencyMs > 0) transport = new ThrottledTransport(transport, new LinkModel(TimeSpan.FromMilliseconds(s.LatencyMs), double.PositiveInfinity));
@@ -183,7 +185,7 @@ RunResult RunUnderMpi(int workers, string algorithm, double latencyMs, int seed)
     var bind = settings.MpiBind == "none" ? "" : $"-bind-to {settings.MpiBind} ";
     var info = new ProcessStartInfo("mpiexec", $"-n {workers} {bind}dotnet {self} --worker mpi --algorithm {algorithm} --latency-ms {latencyMs.ToString(CultureInfo.InvariantCulture)} " +
                                               $"--rows {settings.Rows} --epochs {settings.Epochs} --tau {settings.Tau} --seed {seed} --result-dir {resultDirectory} " +
-                                              $"--mpi-poll-ms {settings.MpiPollMs.ToString(CultureInfo.InvariantCulture)} --mpi-shm {(settings.MpiSharedMemory ? 1 : 0)}")
+                                              $"--mpi-poll-ms {settings.MpiPollMs.ToString(CultureInfo.InvariantCulture)} --mpi-poll-max-ms {settings.MpiPollMaxMs.ToString(CultureInfo.InvariantCulture)} --mpi-shm {(settings.MpiSharedMemory ? 1 : 0)}")
     { RedirectStandardOutput = true, RedirectStandardError = true };
     using var process = Process.Start(info)!;
     var stderr = process.StandardError.ReadToEndAsync();
@@ -210,7 +212,7 @@ internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep,
     long OuterStateFloats, List<LossPoint> Curve, double BoundaryCpuFraction, double CommunicationCpuFraction);
 
 internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed,
-    string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs, bool MpiSharedMemory, string MpiBind)
+    string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs, bool MpiSharedMemory, string MpiBind, double MpiPollMaxMs)
 {
     public static Settings Parse(string[] args)
     {
@@ -218,7 +220,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
         for (int i = 0; i < args.Length; i += 2)
         {
             if (!args[i].StartsWith("--") || i + 1 >= args.Length)
-                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms --mpi-shm --mpi-bind");
+                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms --mpi-poll-max-ms --mpi-shm --mpi-bind");
             v[args[i][2..]] = args[i + 1];
         }
         int Int(string k, int d) => v.TryGetValue(k, out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : d;
@@ -228,7 +230,8 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
             v.GetValueOrDefault("algorithm", "co2"), double.Parse(v.GetValueOrDefault("latency-ms", "0"), CultureInfo.InvariantCulture), Int("seed", 0),
             v.GetValueOrDefault("algorithms", string.Join(',', AllAlgorithms)).Split(','), v.GetValueOrDefault("name", "co2"),
             v.GetValueOrDefault("result-dir", Path.GetTempPath()), double.Parse(v.GetValueOrDefault("mpi-poll-ms", "0.2"), CultureInfo.InvariantCulture),
-            Int("mpi-shm", 1) != 0, v.GetValueOrDefault("mpi-bind", "none"));
+            Int("mpi-shm", 1) != 0, v.GetValueOrDefault("mpi-bind", "none"),
+            double.Parse(v.GetValueOrDefault("mpi-poll-max-ms", "2"), CultureInfo.InvariantCulture));
     }
 
     /// <summary>Every algorithm the benchmark knows, in report order (the no-communication run is always made first).</summary>

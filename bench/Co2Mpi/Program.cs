@@ -1,7 +1,7 @@
 // Trains a tiny TorchSharp MLP on generated regression data with CO2 (or a baseline) over MPI and prints per-rank
 // loss, throughput and the overlap meter. Run: mpiexec -n 2 dotnet Co2Mpi.dll --algorithm co2 --steps 80
 // Each rank ends with a "RESULT" line; the weights checksum must be identical on all ranks.
-// --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives); --mpi-shm 0 uses MPICH's collectives
+// --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives), --mpi-poll-max-ms its MaxPollInterval; --mpi-shm 0 uses MPICH's collectives
 // instead of the node shared-memory ones (MpiTransport.SharedMemoryCollectives).
 using System.Globalization;
 using System.Security.Cryptography;
@@ -66,6 +66,7 @@ static ICollectiveTransport CreateTransport(Settings settings)
 {
     var mpi = MpiTransport.InitializeWorld();
     mpi.PollInterval = TimeSpan.FromMilliseconds(settings.PollMilliseconds);
+    mpi.MaxPollInterval = TimeSpan.FromMilliseconds(settings.MaxPollMilliseconds);
     mpi.SharedMemoryCollectives = settings.SharedMemory;
     ICollectiveTransport transport = mpi;
     if (settings.LatencyMilliseconds > 0 || settings.BandwidthMegabytesPerSecond < double.PositiveInfinity)
@@ -137,7 +138,7 @@ static (Tensor Inputs, Tensor Targets) GenerateShard(int rank, int features, int
 
 internal sealed record Settings(string Algorithm, int Steps, int LocalSteps, int Hidden, bool Shard, double LatencyMilliseconds,
     double BandwidthMegabytesPerSecond, int ComputeMilliseconds, int PrintEvery, double TimeoutSeconds, double PollMilliseconds,
-    bool SharedMemory, bool CheckCollectives)
+    bool SharedMemory, bool CheckCollectives, double MaxPollMilliseconds)
 {
     public static Settings Parse(string[] args)
     {
@@ -146,7 +147,7 @@ internal sealed record Settings(string Algorithm, int Steps, int LocalSteps, int
         {
             if (!args[i].StartsWith("--", StringComparison.Ordinal))
                 throw new ArgumentException($"Unexpected argument '{args[i]}'. Options: --algorithm --steps --tau --hidden --shard " +
-                                            "--latency-ms --bandwidth-mbps --compute-ms --print-every --timeout-s --mpi-poll-ms --mpi-shm --check-collectives");
+                                            "--latency-ms --bandwidth-mbps --compute-ms --print-every --timeout-s --mpi-poll-ms --mpi-poll-max-ms --mpi-shm --check-collectives");
             var name = args[i][2..];
             values[name] = name is "shard" or "check-collectives" ? "true" : (i + 1 < args.Length ? args[++i] : throw new ArgumentException($"--{name} needs a value."));
         }
@@ -155,6 +156,6 @@ internal sealed record Settings(string Algorithm, int Steps, int LocalSteps, int
         return new Settings(Get("algorithm", "co2"), (int)Number("steps", 80), (int)Number("tau", 4), (int)Number("hidden", 32),
             values.ContainsKey("shard"), Number("latency-ms", 0), Number("bandwidth-mbps", double.PositiveInfinity),
             (int)Number("compute-ms", 0), (int)Number("print-every", 20), Number("timeout-s", 60), Number("mpi-poll-ms", 0.2),
-            Number("mpi-shm", 1) != 0, values.ContainsKey("check-collectives"));
+            Number("mpi-shm", 1) != 0, values.ContainsKey("check-collectives"), Number("mpi-poll-max-ms", 2));
     }
 }

@@ -42,14 +42,16 @@ public partial class MpiSmokeTests
     [MpiFact]
     public void PolledNonBlockingCollectivesMatchBlockingOnes()
     {
-        // Same run with MPI_Iallreduce/... tested while sleeping (default) and with the blocking calls: with two ranks
-        // every reduction is one commutative float addition, so the weights must agree bit for bit.
+        // Same run with MPI_Iallreduce/... tested while sleeping (default: the sleep grows to MaxPollInterval), tested at a
+        // fixed interval, and with the blocking calls: with two ranks every reduction is one commutative float addition,
+        // so the weights must agree bit for bit.
         var polled = RunCo2Mpi("--algorithm co2 --steps 24 --tau 4 --shard --print-every 1000 --mpi-poll-ms 0.2");
+        var fixedInterval = RunCo2Mpi("--algorithm co2 --steps 24 --tau 4 --shard --print-every 1000 --mpi-poll-ms 0.2 --mpi-poll-max-ms 0.2");
         var blocking = RunCo2Mpi("--algorithm co2 --steps 24 --tau 4 --shard --print-every 1000 --mpi-poll-ms 0");
-        Assert.Equal(2, polled.Count);
-        Assert.Equal(2, blocking.Count);
-        Assert.All(polled.Concat(blocking), r => Assert.Equal(blocking[0]["weights_sha256"], r["weights_sha256"]));
-        Assert.All(polled.Concat(blocking), r => Assert.Equal("24", r["steps"]));
+        var all = polled.Concat(fixedInterval).Concat(blocking).ToList();
+        Assert.Equal(6, all.Count);
+        Assert.All(all, r => Assert.Equal(blocking[0]["weights_sha256"], r["weights_sha256"]));
+        Assert.All(all, r => Assert.Equal("24", r["steps"]));
     }
 
     [MpiFact]
