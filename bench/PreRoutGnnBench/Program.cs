@@ -255,6 +255,21 @@ void AddLevelErrors(string name, PreRoutGnnNetwork network, IReadOnlyList<Timing
                 ["sequential mean error ns"] = Math.Round(es.Average(), 4),
             });
         }
+        // The cell outputs with the largest one-step late-arrival error (worst late corner), to see which reads go wrong.
+        var fanIn = new int[graph.NodeCount]; foreach (var t in graph.CellTarget) fanIn[t]++;
+        var fanOut = new int[graph.NodeCount]; foreach (var s in graph.NetSource) fanOut[s]++;
+        var worst = Enumerable.Range(0, graph.NodeCount).Where(i => netSink[i] == 0 && fanIn[i] > 0)
+            .Select(i => (Pin: i, Corner: mask[i * 8 + 2] > 0 && (mask[i * 8 + 3] <= 0 || Math.Abs(oneStep[i * 8 + 2] - truth[i * 8 + 2]) >= Math.Abs(oneStep[i * 8 + 3] - truth[i * 8 + 3])) ? 2 : 3))
+            .Where(x => mask[x.Pin * 8 + x.Corner] > 0)
+            .OrderByDescending(x => Math.Abs(oneStep[x.Pin * 8 + x.Corner] - truth[x.Pin * 8 + x.Corner])).Take(10);
+        foreach (var (pin, c) in worst)
+            report.AddRow("largest one-step errors at cell outputs (first seed)", new Dictionary<string, object?>
+            {
+                ["model"] = name, ["design"] = $"{graph.Technology}/{graph.Design}", ["pin"] = graph.PinNames[pin], ["level"] = graph.Levels[pin],
+                ["arcs in"] = fanIn[pin], ["fanout"] = fanOut[pin], ["corner"] = c == 2 ? "late rise" : "late fall",
+                ["true arrival ns"] = Math.Round(truth[pin * 8 + c] * g.TimeScale, 4), ["one-step ns"] = Math.Round(oneStep[pin * 8 + c] * g.TimeScale, 4),
+                ["true ln-slew"] = Math.Round(truth[pin * 8 + 4 + c], 3), ["one-step ln-slew"] = Math.Round(oneStep[pin * 8 + 4 + c], 3),
+            });
     }
 }
 
