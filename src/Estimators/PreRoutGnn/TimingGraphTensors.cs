@@ -277,6 +277,8 @@ public sealed class TimingGraphTensors : IDisposable
             Check(float.IsFinite(g.NodeFeatures[i]), $"node feature {i % TimingGraph.NodeFeatureCount} of pin '{g.PinNames[i / TimingGraph.NodeFeatureCount]}' is {g.NodeFeatures[i]}");
         Check(g.NetSource.Length == g.NetTarget.Length && g.NetEdgeFeatures.Length == 2 * g.NetSource.Length, "net edge arrays differ in length");
         Check(g.CellSource.Length == g.CellTarget.Length, "cell arc arrays differ in length");
+        Check(g.CellArcSense.Length == 0 || g.CellArcSense.Length == g.CellSource.Length,
+            $"CellArcSense has {g.CellArcSense.Length} entries for {g.CellSource.Length} cell arcs (give one per arc, or none)");
         foreach (var (arr, name) in new[] { (g.NetSource, "NetSource"), (g.NetTarget, "NetTarget"), (g.CellSource, "CellSource"), (g.CellTarget, "CellTarget") })
             foreach (var i in arr) Check(i >= 0 && i < n, $"{name} holds pin index {i} outside 0..{n - 1}");
         for (int e = 0; e < g.NetSource.Length; e++)

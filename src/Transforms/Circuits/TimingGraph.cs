@@ -63,6 +63,14 @@ public sealed class TimingGraph
     /// <summary>[E_cell × 8 × 49] 1 where <see cref="CellLutValues"/> holds a real table entry, 0 for padding.</summary>
     public required float[] CellLutMask { get; init; }
 
+    /// <summary>
+    /// Length E_cell (or empty = all <see cref="TimingArcSense.Unknown"/>): each cell arc's unateness or clock edge, from
+    /// the Liberty timing group's <c>timing_sense</c> and <c>timing_type</c>. It says which input transition can cause
+    /// each output transition — e.g. a rising-edge flip-flop's Q changes only on the clock's rising edge, half a period
+    /// before its falling one.
+    /// </summary>
+    public TimingArcSense[] CellArcSense { get; init; } = [];
+
     /// <summary>[N × 4] arrival time labels (ns); NaN when unknown.</summary>
     public required float[] ArrivalTime { get; init; }
     /// <summary>[N × 4] slew labels (ns); NaN when unknown.</summary>
@@ -113,6 +121,7 @@ public sealed class TimingGraph
             CellSource = cellSrc, CellTarget = cellDst,
             CellLutAxes = Rows(CellLutAxes, cells, LutCount * LutAxisWidth), CellLutValues = Rows(CellLutValues, cells, LutCount * LutSize * LutSize),
             CellLutMask = Rows(CellLutMask, cells, LutCount * LutSize * LutSize),
+            CellArcSense = CellArcSense.Length == 0 ? [] : Rows(CellArcSense, cells, 1),
             ArrivalTime = Rows(ArrivalTime, nodes, CornerCount), Slew = Rows(Slew, nodes, CornerCount), RequiredTime = Rows(RequiredTime, nodes, CornerCount),
             NetDelay = Rows(NetDelay, nodes, CornerCount), CellDelay = Rows(CellDelay, cells, CornerCount), IsEndpoint = Rows(IsEndpoint, nodes, 1),
         };
@@ -124,9 +133,55 @@ public sealed class TimingGraph
         Design = Design, Technology = Technology, Units = Units, LabelSource = labelSource, PinNames = PinNames,
         NodeFeatures = NodeFeatures, Levels = Levels, NetSource = NetSource, NetTarget = NetTarget, NetEdgeFeatures = NetEdgeFeatures,
         CellSource = CellSource, CellTarget = CellTarget, CellLutAxes = CellLutAxes, CellLutValues = CellLutValues, CellLutMask = CellLutMask,
-        ArrivalTime = ArrivalTime, Slew = Slew, RequiredTime = RequiredTime, NetDelay = NetDelay, CellDelay = CellDelay, IsEndpoint = IsEndpoint,
+        CellArcSense = CellArcSense, ArrivalTime = ArrivalTime, Slew = Slew, RequiredTime = RequiredTime, NetDelay = NetDelay, CellDelay = CellDelay, IsEndpoint = IsEndpoint,
     };
 
     /// <summary>Number of levels (max level + 1).</summary>
     public int LevelCount => Levels.Length == 0 ? 0 : Levels.Max() + 1;
+}
+
+/// <summary>Which input transition of a cell arc can cause which output transition (Liberty <c>timing_sense</c> /
+/// <c>timing_type</c>).</summary>
+public enum TimingArcSense : byte
+{
+    /// <summary>Not given (or <c>non_unate</c>): either input transition can cause either output transition.</summary>
+    Unknown = 0,
+    /// <summary><c>positive_unate</c>: rise causes rise, fall causes fall.</summary>
+    PositiveUnate = 1,
+    /// <summary><c>negative_unate</c>: rise causes fall, fall causes rise.</summary>
+    NegativeUnate = 2,
+    /// <summary><c>rising_edge</c> (a flip-flop's clock → Q): only the input's rise causes either output transition.</summary>
+    RisingEdge = 3,
+    /// <summary><c>falling_edge</c>: only the input's fall causes either output transition.</summary>
+    FallingEdge = 4,
+}
+
+/// <summary>Reading of Liberty timing-group attributes into <see cref="TimingArcSense"/>.</summary>
+public static class TimingArcSenses
+{
+    /// <summary>The sense of a timing group from its <c>timing_type</c> and <c>timing_sense</c> (edge types win).</summary>
+    public static TimingArcSense From(string timingType, string timingSense) => timingType switch
+    {
+        "rising_edge" => TimingArcSense.RisingEdge,
+        "falling_edge" => TimingArcSense.FallingEdge,
+        _ => timingSense switch
+        {
+            "positive_unate" => TimingArcSense.PositiveUnate,
+            "negative_unate" => TimingArcSense.NegativeUnate,
+            _ => TimingArcSense.Unknown,
+        },
+    };
+
+    /// <summary>
+    /// Whether an input transition (<paramref name="inputRises"/>) can cause an output transition
+    /// (<paramref name="outputRises"/>) through an arc of this sense.
+    /// </summary>
+    public static bool Allows(this TimingArcSense sense, bool inputRises, bool outputRises) => sense switch
+    {
+        TimingArcSense.PositiveUnate => inputRises == outputRises,
+        TimingArcSense.NegativeUnate => inputRises != outputRises,
+        TimingArcSense.RisingEdge => inputRises,
+        TimingArcSense.FallingEdge => !inputRises,
+        _ => true,
+    };
 }

@@ -208,6 +208,7 @@ public static class TimingGraphBuilder
             PinNames = names.ToArray(), NodeFeatures = features.ToArray(), Levels = levels,
             NetSource = netSrc.ToArray(), NetTarget = netDst.ToArray(), NetEdgeFeatures = netFeat.ToArray(),
             CellSource = cellSrc, CellTarget = cellDst, CellLutAxes = axes, CellLutValues = values, CellLutMask = mask,
+            CellArcSense = cellArcs.Select(c => TimingArcSenses.From(c.Early.TimingType, c.Early.TimingSense)).ToArray(),
             ArrivalTime = arrival, Slew = slew, RequiredTime = required, NetDelay = netDelay, CellDelay = cellDelay, IsEndpoint = endpoint,
         };
     }

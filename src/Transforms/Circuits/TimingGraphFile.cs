@@ -10,7 +10,7 @@ namespace MLNetExt.Transforms.Circuits;
 public static class TimingGraphFile
 {
     private const string Magic = "MLNetExt.TimingGraph";
-    private const int Version = 1;
+    private const int Version = 2; // 2: CellArcSense
 
     /// <summary>Writes <paramref name="graph"/> to <paramref name="path"/> (atomically: temp file, then rename).</summary>
     public static void Save(TimingGraph graph, string path)
@@ -29,6 +29,7 @@ public static class TimingGraphFile
                 Write(w, a);
             foreach (var a in new[] { graph.Levels, graph.NetSource, graph.NetTarget, graph.CellSource, graph.CellTarget }) Write(w, a);
             Write(w, graph.IsEndpoint.Select(b => b ? (byte)1 : (byte)0).ToArray());
+            Write(w, graph.CellArcSense.Select(a => (byte)a).ToArray()); // format 2
         }
         File.Move(tmp, path, overwrite: true);
     }
@@ -45,19 +46,22 @@ public static class TimingGraphFile
             using var r = new BinaryReader(zip);
             if (r.ReadString() != Magic) throw new InvalidDataException($"{path} is not a timing graph file");
             int version = r.ReadInt32();
-            if (version != Version) throw new InvalidDataException($"{path} has timing graph format {version}; this version reads {Version}. Rebuild the dataset cache.");
+            if (version is < 1 or > Version) throw new InvalidDataException($"{path} has timing graph format {version}; this version reads 1 to {Version}. Rebuild the dataset cache.");
             string design = r.ReadString(), tech = r.ReadString(), units = r.ReadString(), source = r.ReadString();
             var names = new string[r.ReadInt32()];
             for (int i = 0; i < names.Length; i++) names[i] = r.ReadString();
             var f = Enumerable.Range(0, 10).Select(_ => Read<float>(r)).ToArray();
             var n = Enumerable.Range(0, 5).Select(_ => Read<int>(r)).ToArray();
             var endpoints = Read<byte>(r).Select(b => b != 0).ToArray();
+            // Format 1 has no arc senses: every arc reads as Unknown (either transition), as before.
+            var senses = version >= 2 ? Read<byte>(r).Select(b => (TimingArcSense)b).ToArray() : [];
             return new TimingGraph
             {
                 Design = design, Technology = tech, Units = units, LabelSource = source, PinNames = names,
                 NodeFeatures = f[0], NetEdgeFeatures = f[1], CellLutAxes = f[2], CellLutValues = f[3], CellLutMask = f[4],
                 ArrivalTime = f[5], Slew = f[6], RequiredTime = f[7], NetDelay = f[8], CellDelay = f[9],
                 Levels = n[0], NetSource = n[1], NetTarget = n[2], CellSource = n[3], CellTarget = n[4], IsEndpoint = endpoints,
+                CellArcSense = senses,
             };
         }
         catch (EndOfStreamException e)

@@ -247,6 +247,37 @@ public sealed class TimingGraphBuilderTests
     }
 
     [Fact]
+    public void CellArcsCarryTheirLibertyUnatenessAndClockEdge()
+    {
+        // INV is negative_unate; the DFF's CK→Q is rising_edge (its timing_sense non_unate must not win over the edge).
+        var g = Graph(null);
+        TimingArcSense Sense(string from, string to) =>
+            g.CellArcSense[Enumerable.Range(0, g.CellSource.Length).Single(e => g.PinNames[g.CellSource[e]] == from && g.PinNames[g.CellTarget[e]] == to)];
+        Assert.Equal(g.CellSource.Length, g.CellArcSense.Length);
+        Assert.Equal(TimingArcSense.NegativeUnate, Sense("u1/A", "u1/Y"));
+        Assert.Equal(TimingArcSense.RisingEdge, Sense("r1/CK", "r1/Q"));
+        Assert.Equal(TimingArcSense.NegativeUnate, Sense("u2/A", "u2/Y"));
+        // A sub-graph keeps each kept arc's sense.
+        var sub = g.Subgraph(Enumerable.Range(0, g.NodeCount).Where(i => g.PinNames[i].StartsWith("r1/") || g.PinNames[i].StartsWith("u2/")).ToList());
+        Assert.Equal([TimingArcSense.RisingEdge, TimingArcSense.NegativeUnate],
+            Enumerable.Range(0, sub.CellSource.Length).OrderBy(e => sub.PinNames[sub.CellSource[e]], StringComparer.Ordinal).Select(e => sub.CellArcSense[e]));
+    }
+
+    [Theory]
+    [InlineData("rising_edge", "non_unate", TimingArcSense.RisingEdge, true, true, false, false)]
+    [InlineData("falling_edge", "", TimingArcSense.FallingEdge, false, false, true, true)]
+    [InlineData("combinational", "positive_unate", TimingArcSense.PositiveUnate, true, false, false, true)]
+    [InlineData("combinational", "negative_unate", TimingArcSense.NegativeUnate, false, true, true, false)]
+    [InlineData("combinational", "non_unate", TimingArcSense.Unknown, true, true, true, true)]
+    public void ArcSenseSaysWhichInputTransitionCausesWhichOutputTransition(string type, string sense, TimingArcSense expected,
+        bool riseToRise, bool riseToFall, bool fallToRise, bool fallToFall)
+    {
+        var s = TimingArcSenses.From(type, sense);
+        Assert.Equal(expected, s);
+        Assert.Equal((riseToRise, riseToFall, fallToRise, fallToFall), (s.Allows(true, true), s.Allows(true, false), s.Allows(false, true), s.Allows(false, false)));
+    }
+
+    [Fact]
     public void GraphFileRoundTripsEveryArrayExactly()
     {
         var labels = StaTimingReport.Parse(new StringReader("P u1/Y 1e-9 1e-9 2e-9 2e-9 1e-11 1e-11 1e-11 1e-11 1e-9 nan 3e-9 4e-9 0\n"), "d");
@@ -263,6 +294,7 @@ public sealed class TimingGraphBuilderTests
             Assert.Equal(g.Levels, r.Levels);
             Assert.Equal(g.ArrivalTime, r.ArrivalTime); // NaN == NaN for arrays of float in xunit
             Assert.Equal(g.IsEndpoint, r.IsEndpoint);
+            Assert.Equal(g.CellArcSense, r.CellArcSense);
             File.WriteAllBytes(path, File.ReadAllBytes(path)[..40]);
             Assert.Throws<InvalidDataException>(() => TimingGraphFile.Load(path));
         }
