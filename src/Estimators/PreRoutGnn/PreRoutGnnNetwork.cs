@@ -162,7 +162,7 @@ public sealed class PreRoutGnnNetwork : Module
         var hs = h.index_select(0, g.NetSource);
         var sinks = GraphScatter.Sum(_propagation.NetStep(inputs.index_select(0, g.NetSource), hs, h.index_select(0, g.NetTarget)), g.NetTarget, n);
         var (sum, max, delay, lookup) = _propagation.CellArcs(inputs.index_select(0, g.CellSource), h.index_select(0, g.CellSource), h.index_select(0, g.CellTarget),
-            g.LutAxes, g.LutValues, g.LutMask);
+            g.LutAxes, g.LutValues, g.LutMask, g.ArcExclusion);
         var outputs = _propagation.Reduce(h, GraphScatter.Sum(sum, g.CellTarget, n), GraphScatter.Extreme(max, g.CellTarget, n, max: true));
         outputs = outputs + CellBase(inputs.index_select(0, g.CellSource), lookup, g.CellTarget, n);
         var state = g.IsNetSink * sinks + (1 - g.IsNetSink) * outputs;
@@ -219,7 +219,8 @@ public sealed class PreRoutGnnNetwork : Module
                 var src = g.CellSource.index_select(0, step.CellEdges);
                 var dst = g.CellTarget.index_select(0, step.CellEdges);
                 var (sum, max, delay, lookup) = _propagation.CellArcs(state.index_select(0, src), h.index_select(0, src), h.index_select(0, dst),
-                    g.LutAxes.index_select(0, step.CellEdges), g.LutValues.index_select(0, step.CellEdges), g.LutMask.index_select(0, step.CellEdges));
+                    g.LutAxes.index_select(0, step.CellEdges), g.LutValues.index_select(0, step.CellEdges), g.LutMask.index_select(0, step.CellEdges),
+                    g.ArcExclusion.index_select(0, step.CellEdges));
                 cellOut = _propagation.Reduce(hn, GraphScatter.Sum(sum, step.CellLocalTarget, m), GraphScatter.Extreme(max, step.CellLocalTarget, m, max: true));
                 cellOut = cellOut + CellBase(state.index_select(0, src), lookup, step.CellLocalTarget, m);
                 cellDelay.index_copy_(0, step.CellEdges, delay);

@@ -33,6 +33,7 @@ public sealed class PreRoutGnnOnnxInputs
         if (architecture.WireLoad) F("wire_capacitance", t.WireCapacitance);
         L("net_src", t.NetSource); L("net_dst", t.NetTarget); F("net_features", t.NetEdgeFeatures);
         L("cell_src", t.CellSource); L("cell_dst", t.CellTarget); F("lut_axes", t.LutAxes); F("lut_values", t.LutValues); F("lut_mask", t.LutMask);
+        if (architecture.LutLookup) F("arc_exclusion", t.ArcExclusion);
         if (withHomogeneous) { L("homo_src", t.Homogeneous.Source); L("homo_dst", t.Homogeneous.Target); F("homo_features", t.Homogeneous.Features); }
         int levels = t.Schedule.Count;
         long n = graph.NodeCount, en = graph.NetSource.Length, ec = graph.CellSource.Length;
@@ -82,6 +83,9 @@ public static class PreRoutGnnOnnx
         var axes = b.AddInputDims("lut_axes", OnnxElementType.Float, "cell_arcs", 8, 15);
         var values = b.AddInputDims("lut_values", OnnxElementType.Float, "cell_arcs", 8, 49);
         var mask = b.AddInputDims("lut_mask", OnnxElementType.Float, "cell_arcs", 8, 49);
+        // With the lookup: per arc and candidate, the offset that keeps transitions its unateness / clock edge forbids out
+        // of the early min / late max (TimingGraphTensors.ArcExclusion).
+        var exclusion = a.LutLookup ? b.AddInputDims("arc_exclusion", OnnxElementType.Float, "cell_arcs", 8) : null;
         var levelNodes = b.AddInputDims("level_nodes", OnnxElementType.Int64, "levels", "level_width");
         var levelNet = b.AddInputDims("level_net", OnnxElementType.Int64, "levels", "level_net_width");
         var levelNetLocal = b.AddInputDims("level_net_local", OnnxElementType.Int64, "levels", "level_net_width");
@@ -133,6 +137,7 @@ public static class PreRoutGnnOnnx
         var axesPad = b.Concat(0, axes, b.AddInitializer(b.Unique("zero_axes"), new float[8 * 15], 1, 8, 15));
         var valuesPad = b.Concat(0, values, b.AddInitializer(b.Unique("zero_values"), new float[8 * 49], 1, 8, 49));
         var maskPad = b.Concat(0, mask, b.AddInitializer(b.Unique("zero_mask"), new float[8 * 49], 1, 8, 49));
+        var exclusionPad = exclusion is null ? null : b.Concat(0, exclusion, b.AddInitializer(b.Unique("zero_exclusion"), new float[8], 1, 8));
         var ec = Dim(b, cellSrc, 0);
         var cellDelay0 = b.Node("ConstantOfShape", new[] { b.Concat(0, b.Node("Add", new[] { ec, b.Int64s(1) }), b.Int64s(4)) });
         var levels = Dim(b, levelNodes, 0);
@@ -159,7 +164,7 @@ public static class PreRoutGnnOnnx
         var cs = body.Gather(cellSrcPad, ce); var cd = body.Gather(cellDstPad, ce);
         var cellState = body.Gather(state, cs);
         var (sum, max, delay, lookup) = CellArcs(body, network._propagation, StepInput(cellState), cellState, body.Gather(hPad, cs), body.Gather(hPad, cd),
-            body.Gather(axesPad, ce), body.Gather(valuesPad, ce), body.Gather(maskPad, ce));
+            body.Gather(axesPad, ce), body.Gather(valuesPad, ce), body.Gather(maskPad, ce), exclusionPad is null ? null : body.Gather(exclusionPad, ce));
         var cellOut = Mlp(body, network._propagation._reduce, body.Concat(1, hn,
             First(body, ScatterSum(body, sum, cl, widthPlus, 32), width), First(body, ScatterExtreme(body, max, cl, widthPlus, 32, true), width)));
         if (lookup is not null)
@@ -288,7 +293,7 @@ public static class PreRoutGnnOnnx
     }
 
     private static (string Sum, string Max, string Delay, string? Lookup) CellArcs(OnnxGraphBuilder b, SignalPropagation p, string srcState, string rawSrcState,
-        string src, string dst, string axes, string values, string mask)
+        string src, string dst, string axes, string values, string mask, string? exclusion)
     {
         var input = b.Concat(1, srcState, src, dst);
         string lut;
@@ -322,7 +327,7 @@ public static class PreRoutGnnOnnx
             var outer = b.Reshape(b.Mul(b.Unsqueeze(first, -1), b.Unsqueeze(second, -2)), 0, 8, 4, 49);
             lut = b.Reshape(b.ReduceSum(b.Mul(outer, b.Unsqueeze(b.Mul(values, mask), 2)), new long[] { -1 }, keepDims: false), 0, 32);
         }
-        (string Features, string Delay, string State)? read = p._lutLookup ? ReadTables(b, p, rawSrcState, b.Slice(dst, new long[] { -4 }, new long[] { long.MaxValue }, new long[] { 1 }), axes, values, mask) : null;
+        (string Features, string Delay, string State)? read = p._lutLookup ? ReadTables(b, p, rawSrcState, b.Slice(dst, new long[] { -4 }, new long[] { long.MaxValue }, new long[] { 1 }), axes, values, mask, exclusion!) : null;
         var o = Mlp(b, p._cell, read is null ? b.Concat(1, lut, input) : b.Concat(1, lut, input, read.Value.Features));
         var k = b.Sigmoid(b.Slice(o, new long[] { 0 }, new long[] { 1 }, new long[] { 1 }));
         var delay = b.Slice(o, new long[] { 65 }, new long[] { 69 }, new long[] { 1 });
@@ -332,7 +337,7 @@ public static class PreRoutGnnOnnx
 
     // SignalPropagation.ReadTables, operator by operator.
     private static (string Features, string Delay, string State) ReadTables(OnnxGraphBuilder b, SignalPropagation p, string srcState, string load,
-        string axes, string values, string mask)
+        string axes, string values, string mask, string exclusion)
     {
         string Cols(string x, long[] columns) => b.Gather(x, b.Int64s(columns), axis: 1);
         var slew = b.Relu(b.Sub(b.Exp(b.Sub(b.Slice(srcState, new long[] { 4 }, new long[] { 8 }, new long[] { 1 }), b.Scalar(3f))), b.Scalar(1e-4f)));
@@ -348,10 +353,12 @@ public static class PreRoutGnnOnnx
             return b.Concat(1, b.Node("Min", new[] { Part(x, 0), Part(y, 0) }), b.Node("Max", new[] { Part(x, 2), Part(y, 2) }));
         }
         string LnSlew(string x) => b.Add(b.Node("Log", new[] { b.Add(b.Relu(x), b.Scalar(1e-4f)) }), b.Scalar(3f));
-        var outArrival = EarlyMinLateMax(b.Add(arrival, delaySame), b.Add(Cols(arrival, new long[] { 1, 0, 3, 2 }), delayOpposite));
-        var outSlew = EarlyMinLateMax(slewSame, slewOpposite);
+        var exSame = b.Slice(exclusion, new long[] { 0 }, new long[] { 4 }, new long[] { 1 });
+        var exOpposite = b.Slice(exclusion, new long[] { 4 }, new long[] { 8 }, new long[] { 1 });
+        var outArrival = EarlyMinLateMax(b.Add(b.Add(arrival, delaySame), exSame), b.Add(b.Add(Cols(arrival, new long[] { 1, 0, 3, 2 }), delayOpposite), exOpposite));
+        var outSlew = EarlyMinLateMax(b.Add(slewSame, exSame), b.Add(slewOpposite, exOpposite));
         var features = b.Concat(1, delaySame, delayOpposite, LnSlew(slewSame), LnSlew(slewOpposite));
-        return (features, EarlyMinLateMax(delaySame, delayOpposite), b.Concat(1, outArrival, LnSlew(outSlew)));
+        return (features, EarlyMinLateMax(b.Add(delaySame, exSame), b.Add(delayOpposite, exOpposite)), b.Concat(1, outArrival, LnSlew(outSlew)));
     }
 
     // NldmLookup.Read: every table of every arc [E, 8] read at (slew, load), bilinear inside the axes, linear outside.

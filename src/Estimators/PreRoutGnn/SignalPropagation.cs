@@ -90,7 +90,15 @@ public sealed class SignalPropagation : Module
     /// Per-arc outputs: gate·f1, gate·f2 (messages) and the 4 cell delays; with the lookup also the arc's table-read output
     /// state [E, 8] (arrival and ln-slew per corner), which the cell step reduces over arcs and adds its output to.
     /// </summary>
-    public (Tensor Sum, Tensor Max, Tensor Delay, Tensor? Lookup) CellArcs(Tensor srcState, Tensor src, Tensor dst, Tensor axes, Tensor values, Tensor mask)
+    /// <param name="srcState">[E, 8] source pin states.</param>
+    /// <param name="src">[E, F] source pin features.</param>
+    /// <param name="dst">[E, F] output pin features.</param>
+    /// <param name="axes">[E, 8, 15] the arcs' table axes.</param>
+    /// <param name="values">[E, 8, 49] the arcs' table values.</param>
+    /// <param name="mask">[E, 8, 49] 1 for real table entries.</param>
+    /// <param name="exclusion">[E, 8] the arcs' <see cref="TimingGraphTensors.ArcExclusion"/> (used by the lookup only).</param>
+    public (Tensor Sum, Tensor Max, Tensor Delay, Tensor? Lookup) CellArcs(Tensor srcState, Tensor src, Tensor dst, Tensor axes, Tensor values, Tensor mask,
+        Tensor exclusion)
     {
         var input = cat(new[] { StepInput(srcState), src, dst }, 1);
         var lut = _readout == LutReadout.Attention ? Attention(input, axes, values, mask) : QueryMask(input, axes, values, mask);
@@ -100,7 +108,7 @@ public sealed class SignalPropagation : Module
             var k = sigmoid(o[.., ..1]);
             return (k * o[.., 1..(1 + Half)], k * o[.., (1 + Half)..(1 + 2 * Half)], o[.., (1 + 2 * Half)..], null);
         }
-        var read = ReadTables(srcState, dst[.., ^4..], axes, values, mask);
+        var read = ReadTables(srcState, dst[.., ^4..], axes, values, mask, exclusion);
         var ol = _cell.call(cat(new[] { lut, input, read.Features }, 1));
         var kl = sigmoid(ol[.., ..1]);
         return (kl * ol[.., 1..(1 + Half)], kl * ol[.., (1 + Half)..(1 + 2 * Half)], ol[.., (1 + 2 * Half)..] + read.Delay, read.State);
@@ -110,9 +118,10 @@ public sealed class SignalPropagation : Module
     internal static Tensor EarlyMinLateMax(Tensor a, Tensor b) => cat(new[] { minimum(a[.., ..2], b[.., ..2]), maximum(a[.., 2..], b[.., 2..]) }, 1);
 
     // The STA reading of an arc: each delay and slew table at the source's slew of the same and of the opposite transition
-    // (the graph does not record unateness, so both candidates are read; early corners keep the smaller, late the larger)
-    // and at the driven net's pin load × a learned wire factor. Returns the MLP features, the arc delay and output state.
-    private (Tensor Features, Tensor Delay, Tensor State) ReadTables(Tensor srcState, Tensor load, Tensor axes, Tensor values, Tensor mask)
+    // and at the driven net's pin load × a learned wire factor; early corners keep the smaller candidate, late the larger,
+    // among those the arc's unateness or clock edge allows (exclusion; both when it is unknown). Returns the MLP features,
+    // the arc delay and output state.
+    private (Tensor Features, Tensor Delay, Tensor State) ReadTables(Tensor srcState, Tensor load, Tensor axes, Tensor values, Tensor mask, Tensor exclusion)
     {
         var device = srcState.device;
         var slew = (exp(srcState[.., 4..] - 3) - 1e-4).clamp_min(0);                       // [E, 4] model time units
@@ -126,11 +135,12 @@ public sealed class SignalPropagation : Module
         var arrival = srcState[.., ..4];
         var delaySame = readSame.index_select(1, delays); var delayOpposite = readOpposite.index_select(1, delays);
         var slewSame = readSame.index_select(1, slews); var slewOpposite = readOpposite.index_select(1, slews);
-        var outArrival = EarlyMinLateMax(arrival + delaySame, arrival.index_select(1, tensor(new long[] { 1, 0, 3, 2 }, device: device)) + delayOpposite);
-        var outSlew = EarlyMinLateMax(slewSame, slewOpposite).clamp_min(0);
+        var exSame = exclusion[.., ..4]; var exOpposite = exclusion[.., 4..];
+        var outArrival = EarlyMinLateMax(arrival + delaySame + exSame, arrival.index_select(1, tensor(new long[] { 1, 0, 3, 2 }, device: device)) + delayOpposite + exOpposite);
+        var outSlew = EarlyMinLateMax(slewSame + exSame, slewOpposite + exOpposite).clamp_min(0);
         var lnSlew = log(outSlew + 1e-4) + 3;
         var features = cat(new[] { delaySame, delayOpposite, log(slewSame.clamp_min(0) + 1e-4) + 3, log(slewOpposite.clamp_min(0) + 1e-4) + 3 }, 1);
-        return (features, EarlyMinLateMax(delaySame, delayOpposite), cat(new[] { outArrival, lnSlew }, 1));
+        return (features, EarlyMinLateMax(delaySame + exSame, delayOpposite + exOpposite), cat(new[] { outArrival, lnSlew }, 1));
     }
 
     // What the step MLPs see of a predecessor state: all of it, or with ArrivalInvariant only the slews (arrivals zeroed).

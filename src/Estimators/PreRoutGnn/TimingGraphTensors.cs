@@ -38,6 +38,33 @@ public sealed class TimingGraphTensors : IDisposable
     public required Tensor LutValues { get; init; }
     /// <summary>[E_cell, 8, 49] 1 for real table entries.</summary>
     public required Tensor LutMask { get; init; }
+    /// <summary>
+    /// [E_cell, 8] what the NLDM lookup adds to each candidate before it takes the early minimum / late maximum: columns
+    /// 0–3 the same-transition candidate per corner, 4–7 the opposite-transition one; 0 where the arc's
+    /// <see cref="TimingGraph.CellArcSense"/> allows the transition, +<see cref="ExcludedCandidate"/> (early corners) or
+    /// −<see cref="ExcludedCandidate"/> (late corners) where it does not, so the extreme never picks it.
+    /// </summary>
+    public required Tensor ArcExclusion { get; init; }
+
+    /// <summary>Offset that takes an impossible transition out of a min/max (far beyond any time in ns or design units).</summary>
+    public const float ExcludedCandidate = 1e4f;
+
+    // Per arc and corner (EL×RF; odd corners are falling outputs): 0 if the input transition can cause the corner's output
+    // transition, else ±ExcludedCandidate; the same-transition candidate first, then the opposite one.
+    private static float[] Exclusions(TimingGraph graph)
+    {
+        int e = graph.CellSource.Length;
+        var x = new float[e * 8];
+        for (int k = 0; k < graph.CellArcSense.Length; k++)
+            for (int c = 0; c < 4; c++)
+            {
+                bool outputRises = c % 2 == 0;
+                float excluded = c < 2 ? ExcludedCandidate : -ExcludedCandidate;
+                if (!graph.CellArcSense[k].Allows(inputRises: outputRises, outputRises)) x[k * 8 + c] = excluded;
+                if (!graph.CellArcSense[k].Allows(inputRises: !outputRises, outputRises)) x[k * 8 + 4 + c] = excluded;
+            }
+        return x;
+    }
     /// <summary>[N, 8] target state: arrival (4, ns) and ln(1e-4 + slew) + 3 (4); 0 where unknown.</summary>
     public required Tensor State { get; init; }
     /// <summary>[N, 8] 1 where <see cref="State"/> is a real label.</summary>
@@ -199,6 +226,7 @@ public sealed class TimingGraphTensors : IDisposable
             LutAxes = tensor(axes, new long[] { E, TimingGraph.LutCount, TimingGraph.LutAxisWidth }, device: device),
             LutValues = tensor(lutValues, new long[] { E, TimingGraph.LutCount, 49 }, device: device),
             LutMask = tensor(graph.CellLutMask, new long[] { E, TimingGraph.LutCount, 49 }, device: device),
+            ArcExclusion = tensor(Exclusions(graph), new long[] { E, 8 }, device: device),
             State = tensor(state, new long[] { n, 8 }, device: device),
             StateMask = tensor(stateMask, new long[] { n, 8 }, device: device),
             NetDelay = tensor(netDelay, new long[] { n, C }, device: device),
@@ -296,7 +324,7 @@ public sealed class TimingGraphTensors : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        foreach (var t in new[] { NodeFeatures, NetSource, NetTarget, NetEdgeFeatures, CellSource, CellTarget, LutAxes, LutValues, LutMask,
+        foreach (var t in new[] { NodeFeatures, NetSource, NetTarget, NetEdgeFeatures, CellSource, CellTarget, LutAxes, LutValues, LutMask, ArcExclusion,
                      State, StateMask, NetDelay, NetDelayMask, CellDelay, CellDelayMask, Valid, Sources, IsNetSink, HasFanIn, IsPrimaryInput, WireCapacitance,
                      Homogeneous.Source, Homogeneous.Target, Homogeneous.Features })
             t.Dispose();

@@ -8,6 +8,35 @@ public sealed class PreRoutGnnTests
     private static PreRoutGnnOptions Quick(int epochs = 40) => new() { Epochs = epochs, PretrainEpochs = 20, LearningRate = 2e-3, Seed = 1 };
 
     [Fact]
+    public void LookupReadsOnlyTheTransitionsAnArcsUnatenessOrClockEdgeAllows()
+    {
+        // Tiny design: INV (negative_unate) → DFF (CK→Q rising_edge) → INV. Every arc source rises at 0 and falls at 100
+        // (as a clock's falling edge comes half a period after its rise): a flop's Q must take the rise only, an inverter's
+        // output rise the input fall and its output fall the input rise, in early and late corners alike (± the arc delays).
+        var graph = TimingGraphBuilder.Build(Circuits.TinyDesign.Module(), Circuits.TinyDesign.Placement(), new[] { Circuits.TinyDesign.Library() }, technology: "tiny");
+        using var g = TimingGraphTensors.From(graph);
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        long arcs = graph.CellSource.Length;
+        var propagation = new SignalPropagation(8, 16, true, LutReadout.Attention, lutLookup: true);
+        var source = TorchSharp.torch.tensor(new float[] { 0, 100, 0, 100, 0, 0, 0, 0 }).expand(arcs, 8);
+        var features = TorchSharp.torch.zeros(arcs, 8);
+        var (_, _, _, lookup) = propagation.CellArcs(source, features, features, g.LutAxes, g.LutValues, g.LutMask, g.ArcExclusion);
+        var arrival = lookup!.data<float>().ToArray();
+        for (int e = 0; e < arcs; e++)
+        {
+            string arc = $"{graph.PinNames[graph.CellSource[e]]} → {graph.PinNames[graph.CellTarget[e]]}";
+            bool flop = graph.CellArcSense[e] == TimingArcSense.RisingEdge;
+            Assert.True(flop || graph.CellArcSense[e] == TimingArcSense.NegativeUnate, arc);
+            for (int c = 0; c < 4; c++)
+            {
+                bool outputRises = c % 2 == 0, fromFall = !flop && outputRises;
+                float a = arrival[e * 8 + c];
+                Assert.True(fromFall ? a > 90 : a < 10, $"{arc}, corner {c}: arrival {a}");
+            }
+        }
+    }
+
+    [Fact]
     public void SyntheticCircuitsAreDeepAndFullyLabelled()
     {
         var g = SyntheticCircuits.Generate(1, 60);
