@@ -16,6 +16,8 @@ public sealed class LayerRc
     public required IReadOnlyDictionary<string, double> Vias { get; init; }
     /// <summary>The layer OpenROAD uses for estimated signal wires (<c>set_wire_rc -signal -layer</c>).</summary>
     public string? SignalLayer { get; init; }
+    /// <summary>Routing layers in the order the file lists them (bottom to top, as OpenROAD's platforms do).</summary>
+    public IReadOnlyList<string> Stack { get; init; } = [];
 
     /// <summary>Reads a <c>setRC.tcl</c>; commented lines are skipped.</summary>
     /// <exception cref="FormatException">A set_layer_rc line lacks a value; the message names file and line.</exception>
@@ -30,6 +32,7 @@ public sealed class LayerRc
     public static LayerRc Read(TextReader reader, string source = "<text>")
     {
         var layers = new Dictionary<string, (double, double)>(StringComparer.Ordinal);
+        var stack = new List<string>();
         var vias = new Dictionary<string, double>(StringComparer.Ordinal);
         string? signal = null;
         int lineNo = 0;
@@ -49,12 +52,16 @@ public sealed class LayerRc
             if (words.Length > 0 && words[0] == "set_layer_rc")
             {
                 if (Opt("-via") is { } via) vias[via] = Num("-resistance");
-                else if (Opt("-layer") is { } layer) layers[layer] = (Num("-resistance"), Num("-capacitance"));
+                else if (Opt("-layer") is { } layer)
+                {
+                    if (!layers.ContainsKey(layer)) stack.Add(layer);
+                    layers[layer] = (Num("-resistance"), Num("-capacitance"));
+                }
             }
             else if (words.Length > 0 && words[0] == "set_wire_rc" && words.Contains("-signal")) signal = Opt("-layer");
         }
         if (layers.Count == 0) throw new FormatException($"{source}: no 'set_layer_rc -layer' line found");
-        return new LayerRc { Layers = layers, Vias = vias, SignalLayer = signal };
+        return new LayerRc { Layers = layers, Vias = vias, SignalLayer = signal, Stack = stack };
     }
 }
 
@@ -66,7 +73,8 @@ public sealed class LayerRc
 /// Ground capacitance only (no coupling), each wire piece as a π segment. Without LEF, pins are placed at their cell's
 /// origin and tied to the nearest wire node; pieces the routing leaves apart (a pin reached through a cell's own metal)
 /// are joined by a signal-layer wire of the Manhattan gap. Wire nodes are points (x, y) shared by all layers, so vias
-/// add no resistance (a few ohms against hundreds along the wires). This is coarser than OpenRCX's pattern-based extraction; the dataset table records which
+/// add no resistance (a few ohms against hundreds along the wires). Each segment takes the R and C of the layer it lies
+/// on after the vias before it on its path (<see cref="DefViaLayers"/>), not of the layer its statement starts on. This is coarser than OpenRCX's pattern-based extraction; the dataset table records which
 /// designs were labelled this way.
 /// </remarks>
 public static class DefParasiticsExtractor
@@ -98,12 +106,13 @@ public static class DefParasiticsExtractor
         int written = 0;
         foreach (var net in design.Nets.Values)
         {
-            var wires = net.Routes.Where(r => r.Via is null && (r.X0 != r.X1 || r.Y0 != r.Y1) && rc.Layers.ContainsKey(r.Layer)).ToList();
+            var routes = DefViaLayers.Resolve(net.Routes, rc.Stack, design.ViaLayers).ToList();
+            var wires = routes.Where(r => r.Via is null && (r.X0 != r.X1 || r.Y0 != r.Y1) && rc.Layers.ContainsKey(r.Layer)).ToList();
             if (wires.Count == 0 || net.Connections.Count < 2) continue;
             var nodes = new Dictionary<(long, long), int>();
             int Node((long X, long Y) p) { if (!nodes.TryGetValue(p, out var id)) nodes[p] = id = nodes.Count; return id; }
             foreach (var w in wires) { Node((w.X0, w.Y0)); Node((w.X1, w.Y1)); }
-            foreach (var v in net.Routes.Where(r => r.Via is not null)) Node((v.X0, v.Y0));
+            foreach (var v in routes.Where(r => r.Via is not null)) Node((v.X0, v.Y0));
             var points = nodes.Keys.ToList();
             var caps = new List<double>();
             void Cap(int node, double pf) { while (caps.Count <= node) caps.Add(0); caps[node] += pf; }

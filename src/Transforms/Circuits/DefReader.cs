@@ -12,15 +12,23 @@ public sealed record DefComponent(string Name, string Cell, long X, long Y, stri
 /// <summary>A design port (I/O pin) and where it is placed.</summary>
 public sealed record DefPin(string Name, string Net, string Direction, long X, long Y, bool IsPlaced);
 
-/// <summary>A routed wire segment (two points on one layer) or a via (one point, <see cref="Via"/> set).</summary>
-public sealed record DefRouteSegment(string Layer, long X0, long Y0, long X1, long Y1, string? Via);
+/// <summary>
+/// A routed wire segment (two points on one layer) or a via (one point, <see cref="Via"/> set). <see cref="Layer"/> is the
+/// layer its ROUTED/NEW statement names; DEF changes layer at every via along a statement's path, so the layer a segment
+/// really lies on follows from the vias before it in the same <see cref="Statement"/> (see <see cref="DefViaLayers"/>).
+/// </summary>
+public sealed record DefRouteSegment(string Layer, long X0, long Y0, long X1, long Y1, string? Via, int Statement = 0);
 
 /// <summary>A net: its connections (instance, pin; instance "PIN" for a design port) and routed segments (kept for RC extraction).</summary>
 public sealed record DefNet(string Name, IReadOnlyList<(string Instance, string Pin)> Connections, IReadOnlyList<DefRouteSegment> Routes);
 
-/// <summary>What a DEF file describes: units, die area, components with placement, pins and nets with routing.</summary>
+/// <summary>
+/// What a DEF file describes: units, die area, components with placement, pins and nets with routing, and
+/// (<c>ViaLayers</c>) the bottom and top routing layer of each via its VIAS section defines (vias from the LEF are not listed).
+/// </summary>
 public sealed record DefDesign(string Name, int DatabaseUnitsPerMicron, (long X0, long Y0, long X1, long Y1) DieArea,
-    IReadOnlyDictionary<string, DefComponent> Components, IReadOnlyDictionary<string, DefPin> Pins, IReadOnlyDictionary<string, DefNet> Nets);
+    IReadOnlyDictionary<string, DefComponent> Components, IReadOnlyDictionary<string, DefPin> Pins, IReadOnlyDictionary<string, DefNet> Nets,
+    IReadOnlyDictionary<string, (string Bottom, string Top)>? ViaLayers = null);
 
 /// <summary>Streaming reader of the DEF sections timing needs (UNITS, DIEAREA, COMPONENTS, PINS, NETS with ROUTED/NEW).</summary>
 public static class DefReader
@@ -42,6 +50,7 @@ public static class DefReader
         var components = new Dictionary<string, DefComponent>(StringComparer.Ordinal);
         var pins = new Dictionary<string, DefPin>(StringComparer.Ordinal);
         var nets = new Dictionary<string, DefNet>(StringComparer.Ordinal);
+        var vias = new Dictionary<string, (string, string)>(StringComparer.Ordinal);
         while (lexer.Next() is { } t)
         {
             switch (t.Text)
@@ -89,7 +98,12 @@ public static class DefReader
                 case "END":
                     if (lexer.Peek()?.Text == "DESIGN") return Result();
                     break;
-                case "VIAS" or "SPECIALNETS" or "NONDEFAULTRULES" or "REGIONS" or "GROUPS" or "BLOCKAGES" or "FILLS" or "PROPERTYDEFINITIONS" or "STYLES":
+                case "VIAS":
+                    lexer.SkipStatement();
+                    foreach (var item in Items(lexer, "VIAS"))
+                        if (ViaLayerPair(item) is { } pair) vias[item[0].Text] = pair;
+                    break;
+                case "SPECIALNETS" or "NONDEFAULTRULES" or "REGIONS" or "GROUPS" or "BLOCKAGES" or "FILLS" or "PROPERTYDEFINITIONS" or "STYLES":
                     lexer.SkipSection(t.Text);
                     break;
                 default:
@@ -102,8 +116,19 @@ public static class DefReader
         DefDesign Result()
         {
             if (dbu == 0) throw new DefFormatException(source, lexer.Line, "no UNITS DISTANCE MICRONS statement");
-            return new DefDesign(name, dbu, die, components, pins, nets);
+            return new DefDesign(name, dbu, die, components, pins, nets, vias);
         }
+    }
+
+    // A via's routing layers: "+ LAYERS bottom cut top" (generated vias), else the first and last layer of its RECT shapes.
+    private static (string, string)? ViaLayerPair(List<CircuitToken> item)
+    {
+        int at = item.FindIndex(t => t.Text == "LAYERS");
+        if (at >= 0 && at + 3 < item.Count) return (item[at + 1].Text, item[at + 3].Text);
+        var rects = new List<string>();
+        for (int i = 0; i + 1 < item.Count; i++)
+            if (item[i].Text == "RECT" && !rects.Contains(item[i + 1].Text)) rects.Add(item[i + 1].Text);
+        return rects.Count >= 2 ? (rects[0], rects[^1]) : null;
     }
 
     // The "- name … ;" items of a section, until "END <section>".
@@ -151,6 +176,7 @@ public static class DefReader
         }
         string? layer = null;
         long? lastX = null, lastY = null;
+        int statement = -1;
         for (; i < item.Count; i++)
         {
             var w = item[i].Text;
@@ -166,6 +192,7 @@ public static class DefReader
                 {
                     layer = i + 1 < item.Count ? item[i + 1].Text : throw new DefFormatException(source, item[i].Line, $"net '{item[0].Text}': {w} without a layer");
                     lastX = lastY = null;
+                    statement++;
                     i++;
                 }
                 continue;
@@ -177,7 +204,7 @@ public static class DefReader
                 if (close < 0 || close - i < 3) throw new DefFormatException(source, item[i].Line, $"net '{item[0].Text}': malformed route point");
                 long x = item[i + 1].Text == "*" ? lastX ?? throw new DefFormatException(source, item[i].Line, "'*' with no previous point") : Long(item[i + 1], source);
                 long y = item[i + 2].Text == "*" ? lastY ?? throw new DefFormatException(source, item[i].Line, "'*' with no previous point") : Long(item[i + 2], source);
-                if (lastX is long px && lastY is long py) routes.Add(new DefRouteSegment(layer, px, py, x, y, null));
+                if (lastX is long px && lastY is long py) routes.Add(new DefRouteSegment(layer, px, py, x, y, null, statement));
                 lastX = x;
                 lastY = y;
                 i = close;
@@ -185,7 +212,7 @@ public static class DefReader
             }
             if (layer is not null && lastX is long vx && lastY is long vy && w != "+" && w != ")" && !char.IsDigit(w[0]) && w != "RECT" && w != "VIRTUAL" && w != "MASK")
             {
-                routes.Add(new DefRouteSegment(layer, vx, vy, vx, vy, w)); // a via at the last point
+                routes.Add(new DefRouteSegment(layer, vx, vy, vx, vy, w, statement)); // a via at the last point
                 continue;
             }
         }

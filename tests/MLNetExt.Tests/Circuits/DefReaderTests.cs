@@ -45,7 +45,7 @@ public sealed class DefReaderTests
         {
             new DefRouteSegment("metal2", 1000, 2000, 1000, 4000, null),
             new DefRouteSegment("metal2", 1000, 4000, 3000, 4000, null),
-            new DefRouteSegment("metal1", 3000, 4000, 3000, 4000, "via1"),
+            new DefRouteSegment("metal1", 3000, 4000, 3000, 4000, "via1", Statement: 1),
         }, net.Routes);
     }
 

@@ -334,6 +334,73 @@ public sealed class DefParasiticsTests
         Assert.Contains(n1.Connections, c => c.Node == "u1:Y" && c.Direction == "O");
         Assert.Contains(n1.Connections, c => c.Node == "r1:D" && c.Direction == "I");
     }
+
+    private static readonly string[] Sky130Stack = ["li1", "met1", "met2", "met3", "met4", "met5"];
+    private static readonly string[] Nangate45Stack = ["metal1", "metal2", "metal3", "metal4", "metal5", "metal6", "metal7", "metal8"];
+    private static readonly string[] Asap7Stack = ["M1", "M2", "M3", "M4", "M5", "M6", "M7", "M8", "M9"];
+
+    [Theory]
+    [InlineData("sky130", "L1M1_PR_MR", "li1", "met1")]
+    [InlineData("sky130", "M1M2_PR", "met1", "met2")]
+    [InlineData("sky130", "M3M4_PR", "met3", "met4")]
+    [InlineData("nangate45", "via1_4", "metal1", "metal2")]
+    [InlineData("nangate45", "via5_0", "metal5", "metal6")]
+    [InlineData("asap7", "VIA12", "M1", "M2")]
+    [InlineData("asap7", "VIA45", "M4", "M5")]
+    [InlineData("sky130", "mystery_via", null, null)]
+    public void LibraryViaNamesOfTheOpenRoadPlatformsGiveTheirLayerPair(string platform, string via, string? bottom, string? top)
+    {
+        var stack = platform switch { "sky130" => Sky130Stack, "nangate45" => Nangate45Stack, _ => Asap7Stack };
+        var pair = DefViaLayers.FromName(via, stack);
+        Assert.Equal(bottom, pair?.Bottom);
+        Assert.Equal(top, pair?.Top);
+    }
+
+    [Fact]
+    public void ARoutedPathChangesLayerAtEachViaAndTheExtractorUsesThatLayersResistance()
+    {
+        // sky130-style: the statement starts on li1, climbs to met2, comes back to met1; "gen34" is defined in VIAS.
+        const string def = """
+            VERSION 5.8 ;
+            DESIGN v ;
+            UNITS DISTANCE MICRONS 1000 ;
+            DIEAREA ( 0 0 ) ( 20000 20000 ) ;
+            VIAS 1 ;
+                - gen34 + VIARULE M3M4_PR + CUTSIZE 200 200 + LAYERS met3 via3 met4 + ROWCOL 1 2 ;
+            END VIAS
+            COMPONENTS 2 ;
+              - u1 INV + PLACED ( 0 0 ) N ;
+              - u2 INV + PLACED ( 5000 2000 ) N ;
+            END COMPONENTS
+            NETS 1 ;
+              - n ( u1 Y ) ( u2 A ) + USE SIGNAL
+                + ROUTED li1 ( 0 0 ) L1M1_PR_MR M1M2_PR ( * 2000 ) M1M2_PR ( 5000 * ) L1M1_PR_MR
+                NEW met3 ( 5000 2000 ) gen34 ( * 3000 ) ;
+            END NETS
+            END DESIGN
+            """;
+        var d = DefReader.Read(new StringReader(def), "v.def");
+        Assert.Equal(("met3", "met4"), d.ViaLayers!["gen34"]);
+        var resolved = DefViaLayers.Resolve(d.Nets["n"].Routes, Sky130Stack, d.ViaLayers).ToList();
+        var wires = resolved.Where(r => r.Via is null).Select(r => r.Layer).ToList();
+        Assert.Equal(new[] { "met2", "met1", "met4" }, wires);
+        Assert.Equal("met1", resolved.Last(r => r.Via == "L1M1_PR_MR").Layer); // the via is reached on met1
+
+        var rc = LayerRc.Read(new StringReader("""
+            set_layer_rc -layer li1 -capacitance 1e-4 -resistance 7e-02
+            set_layer_rc -layer met1 -capacitance 1e-4 -resistance 1e-03
+            set_layer_rc -layer met2 -capacitance 1e-4 -resistance 2e-03
+            set_layer_rc -layer met3 -capacitance 1e-4 -resistance 3e-03
+            set_layer_rc -layer met4 -capacitance 1e-4 -resistance 4e-03
+            set_wire_rc -signal -layer met1
+            """), "setRC.tcl");
+        Assert.Equal(Sky130Stack[..5], rc.Stack);
+        var text = new StringWriter();
+        DefParasiticsExtractor.WriteSpef(d, rc, 1e-12, (inst, pin) => pin == "Y", text);
+        var spef = SpefReader.Read(new StringReader(text.ToString()), "v.spef");
+        // 2 µm of met2 (2 Ω/µm) + 5 µm of met1 (1 Ω/µm) + 1 µm of met4 (4 Ω/µm); on li1 it would have been 70 Ω/µm.
+        Assert.Equal(2 * 2 + 5 * 1 + 1 * 4, spef.Nets["n"].Resistors.Where(r => r.Value > 0.01).Sum(r => r.Value), 6);
+    }
 }
 
 public sealed class OpenStaRoundTripTests
@@ -399,6 +466,29 @@ public sealed class OpenStaRoundTripTests
             Assert.Equal(754, graph.CellSource.Length - graph.CellSource.Count(s => graph.PinNames[s].EndsWith("/CK")));
             Assert.False(stats.FromCache);
             Assert.True(new CircuitDataset(cache).Get(design).Stats.FromCache);
+        }
+        finally { Directory.Delete(cache, true); }
+    }
+
+    [OpenStaFact(NeedsSharedCircuits = true)]
+    public void NetDelaysFromDefExtractedRcFollowTheShippedSpefOnSky130Gcd()
+    {
+        // sky130hd/gcd ships a SPEF; extracting RC from its DEF instead must give net delays that follow it. Reading every
+        // segment on its statement's first layer (li1, 80× met1's resistance) gave correlation 0.83 and 15× the mean delay.
+        var design = CircuitDataset.Discover(SharedData.Circuits).Single(d => d.Id == "sky130hd/gcd");
+        var cache = Directory.CreateTempSubdirectory("circuits-").FullName;
+        try
+        {
+            var shipped = new CircuitDataset(Path.Combine(cache, "spef")).Get(design).Graph;
+            var extracted = new CircuitDataset(Path.Combine(cache, "def")).Get(design with { Spef = null }).Graph;
+            Assert.Equal(shipped.PinNames, extracted.PinNames);
+            var pairs = Enumerable.Range(0, shipped.NodeCount).Select(i => (A: (double)shipped.NetDelay[i * 4 + 2], B: (double)extracted.NetDelay[i * 4 + 2]))
+                .Where(p => !double.IsNaN(p.A) && !double.IsNaN(p.B)).ToList();
+            Assert.True(pairs.Count > 1000, $"{pairs.Count} net sinks");
+            double ma = pairs.Average(p => p.A), mb = pairs.Average(p => p.B);
+            double corr = pairs.Sum(p => (p.A - ma) * (p.B - mb)) / Math.Sqrt(pairs.Sum(p => (p.A - ma) * (p.A - ma)) * pairs.Sum(p => (p.B - mb) * (p.B - mb)));
+            Assert.True(corr > 0.95, $"net delay correlation {corr:F3}");
+            Assert.InRange(mb / ma, 0.1, 2); // ground capacitance only and no via resistance: below the shipped SPEF, same order
         }
         finally { Directory.Delete(cache, true); }
     }
