@@ -11,7 +11,7 @@
 //   accumulating steps?
 //   design ids are cache file stems (technology_design, see bench/CircuitDatasetBench).
 //   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,units,units-cellresidual,
-//           units-cellresidual-nopretrain,sta-lookup,sta-lookup-wire (NLDM tables only, no learning),units-cellresidual-selffeed (scheduled sampling 0.5),
+//           units-cellresidual-nopretrain,units-lookup,units-lookup-wire(-tables|-nopretrain|-noresidual|-noattention),sta-lookup,sta-lookup-wire (NLDM tables only, no learning),units-cellresidual-selffeed (scheduled sampling 0.5),
 //           units-cellresidual-invariant (step MLPs blind to arrival times),units-cellresidual-invariant-selffeed,fasttree
 //   child mode for memory: -- memory <cache> <design> <partitionNodes> <epochs> <model> <seed> <test,...> [pretrainEpochs] [stepPerPiece]
 using System.Diagnostics;
@@ -88,17 +88,7 @@ foreach (var (_, wire) in staRuns)
     var arch = new PreRoutGnnArchitecture(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: wire);
     var sw = Stopwatch.StartNew();
     using var model = new PreRoutGnnTrainer(new PreRoutGnnOptions { Architecture = arch, Epochs = 1, PretrainEpochs = 0, PinsPerEpoch = 1 }).Fit(train);
-    int zeroed = 0;
-    using (torch.no_grad())
-    {
-        foreach (var (pname, p) in model.Network.named_parameters())
-        {
-            bool Last(string mlp) => pname.StartsWith($"_propagation.{mlp}._layers.2.", StringComparison.Ordinal);
-            if (Last("_netStep") || Last("_reduce")) { p.zero_(); zeroed++; }
-            else if (Last("_cell")) { p[^4..].zero_(); zeroed++; } // the 4 delay outputs (after the gate and the two messages)
-        }
-    }
-    if (zeroed != 6) throw new InvalidOperationException($"expected 6 last-layer parameters to zero, found {zeroed}: the network's layout changed");
+    model.Network.ResetToTables();
     var (per, mean) = model.Evaluate(test);
     var staName = wire ? "NLDM lookup STA, pin + wire load (no learning)" : "NLDM lookup STA, pin load (no learning)";
     Record(staName, 0, per, mean, sw.Elapsed.TotalSeconds, 0);
@@ -333,6 +323,10 @@ static (string Key, string Name, PreRoutGnnArchitecture Arch)[] ArchitectureTabl
         ("lookup", "PreRoutGNN + NLDM lookup (ours)", new(true, true, LutReadout.Attention, LutLookup: true)),
         ("units-lookup", "PreRoutGNN + design units + NLDM lookup (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
         ("units-lookup-wire", "PreRoutGNN + design units + NLDM lookup + wire load (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true)),
+        ("units-lookup-wire-tables", "PreRoutGNN + design units + NLDM lookup + wire load, started from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, StartFromTables: true)),
+        ("units-lookup-wire-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup + wire load (ours)", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true)),
+        ("units-lookup-wire-noresidual", "PreRoutGNN − residual + design units + NLDM lookup + wire load (ours)", new(true, false, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true)),
+        ("units-lookup-wire-noattention", "PreRoutGNN − LUT attention (query mask) + design units + NLDM lookup + wire load (ours)", new(true, true, LutReadout.QueryMask, DesignUnits: true, LutLookup: true, WireLoad: true)),
         ("units-lookup-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup (ours)", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
         ("units-lookup-selffeed", "PreRoutGNN + design units + NLDM lookup + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
     };

@@ -70,8 +70,13 @@ public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
 /// counts the net's wire, estimated before routing (<see cref="TimingGraphTensors.WireCapacitance"/>: half-perimeter of the
 /// box around the driver and its sinks × a fanout factor × 0.1 fF/µm) × one learned factor (starting at 1). Without it, wire capacitance can only enter as a multiple of the pin
 /// capacitance.</param>
+/// <param name="StartFromTables">Ours, off by default; only with <paramref name="LutLookup"/>: the last layers of the net step,
+/// of the cell step's reduction and of its delay correction start at zero, so the untrained network is the STA of the
+/// tables (zero wire delay, the tables read at pin + wire load) and training learns corrections to it rather than first
+/// undoing random ones. Only initialisation changes; saved models do not depend on it.</param>
 public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, LutReadout Readout, int Hidden = 64, int PropagationHidden = 128, int NetConvLayers = 4,
-    bool CellResidual = false, bool DesignUnits = false, bool ArrivalInvariant = false, bool LutLookup = false, bool WireLoad = false)
+    bool CellResidual = false, bool DesignUnits = false, bool ArrivalInvariant = false, bool LutLookup = false, bool WireLoad = false,
+    bool StartFromTables = false)
 {
     /// <summary>Node features the propagation sees: base (+ latent + graph mean) + NetConv embedding.</summary>
     public int InputFeatures => TimingGraphTensors.BaseFeatureCount + (Pretraining ? 2 * GraphAutoEncoder.Latent : 0);
@@ -114,7 +119,21 @@ public sealed class PreRoutGnnNetwork : Module
         if (architecture.WireLoad && !architecture.LutLookup)
             throw new ArgumentException("WireLoad adds the wire to the load the NLDM tables are read at: it needs LutLookup = true.", nameof(architecture));
         if (architecture.WireLoad) _wireLogScale = Parameter(zeros(1));
+        if (architecture.StartFromTables && !architecture.LutLookup)
+            throw new ArgumentException("StartFromTables starts the network at the STA of the NLDM tables: it needs LutLookup = true.", nameof(architecture));
         RegisterComponents();
+        if (architecture.StartFromTables) ResetToTables();
+    }
+
+    /// <summary>
+    /// Zeroes the learned corrections of a lookup network (last layers of the net step and of the cell step's reduction,
+    /// the cell delay head's correction), so it computes the STA of the NLDM tables; the load factors are kept.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The network has no NLDM lookup.</exception>
+    public void ResetToTables()
+    {
+        if (!Architecture.LutLookup) throw new InvalidOperationException("Only a network with LutLookup has tables to fall back to.");
+        _propagation.ZeroCorrections();
     }
 
     /// <summary>Node features for propagation [N, InputFeatures + Hidden] and the net-delay predictions [N, 4].</summary>

@@ -79,6 +79,20 @@ public sealed class SignalPropagation : Module
         RegisterComponents();
     }
 
+    // The corrections a lookup step learns on top of the tables: net step and reduce outputs, the cell head's 4 delays.
+    internal void ZeroCorrections()
+    {
+        using var _ = no_grad();
+        foreach (var mlp in new[] { _netStep, _reduce })
+        {
+            mlp.Layers[^1].weight!.zero_();
+            mlp.Layers[^1].bias!.zero_();
+        }
+        var head = _cell.Layers[^1];
+        head.weight![^4..].zero_(); // the 4 delay outputs follow the gate and the two messages
+        head.bias![^4..].zero_();
+    }
+
     /// <summary>Net step for edges with driver state/features and sink features → sink state.</summary>
     public Tensor NetStep(Tensor driverState, Tensor driver, Tensor sink)
     {

@@ -50,7 +50,8 @@ internal static class SyntheticCircuits
     /// <param name="name">Design name.</param>
     /// <param name="wireCapacitanceFfPerMicron">Wire capacitance the labelling STA adds to each driver's load per µm of
     /// Manhattan distance to each sink (0: pin capacitances only).</param>
-    public static TimingGraph Generate(int seed, int gates, string name = "synth", double wireCapacitanceFfPerMicron = 0)
+    /// <param name="wireDelayNsPerMicron">Net delay per µm of Manhattan distance (the sink's slew grows by half of it).</param>
+    public static TimingGraph Generate(int seed, int gates, string name = "synth", double wireCapacitanceFfPerMicron = 0, double wireDelayNsPerMicron = 0.002)
     {
         var rng = new Random(seed);
         var lib = Library();
@@ -80,13 +81,13 @@ internal static class SyntheticCircuits
         var netlist = VerilogNetlistReader.Read(new StringReader(v.ToString()), name + ".v");
         var placement = DefReader.Read(new StringReader(def.ToString()), name + ".def");
         var unlabelled = TimingGraphBuilder.Build(netlist, placement, new[] { lib }, technology: "synth");
-        return TimingGraphBuilder.Build(netlist, placement, new[] { lib }, labels: Time(unlabelled, lib, wireCapacitanceFfPerMicron), technology: "synth");
+        return TimingGraphBuilder.Build(netlist, placement, new[] { lib }, labels: Time(unlabelled, lib, wireCapacitanceFfPerMicron, wireDelayNsPerMicron), technology: "synth");
     }
 
-    // Minimal STA over the built graph: PIs arrive at 0 with 0.05 ns slew; a net adds 0.002 ns per µm of Manhattan
+    // Minimal STA over the built graph: PIs arrive at 0 with 0.05 ns slew; a net adds 0.002 ns (by default) per µm of Manhattan
     // distance; a cell output takes the worst arc (NLDM lookup at the input slew and the summed sink capacitance, plus the wire's
     // when asked).
-    private static StaTimingReport Time(TimingGraph g, LibertyLibrary lib, double wireCapacitanceFfPerMicron)
+    private static StaTimingReport Time(TimingGraph g, LibertyLibrary lib, double wireCapacitanceFfPerMicron, double wireDelayNsPerMicron)
     {
         int n = g.NodeCount;
         var at = new double[n, 2]; var slew = new double[n, 2];
@@ -104,7 +105,7 @@ internal static class SyntheticCircuits
             if (netIn.TryGetValue(i, out var e))
             {
                 int d = g.NetSource[e];
-                double wire = 0.002 * (Math.Abs(g.NetEdgeFeatures[2 * e]) + Math.Abs(g.NetEdgeFeatures[2 * e + 1]));
+                double wire = wireDelayNsPerMicron * (Math.Abs(g.NetEdgeFeatures[2 * e]) + Math.Abs(g.NetEdgeFeatures[2 * e + 1]));
                 for (int c = 0; c < 2; c++) { at[i, c] = at[d, c] + wire; slew[i, c] = slew[d, c] + wire / 2; }
                 edges.Add(new StaEdgeTiming(g.PinNames[d], g.PinNames[i], "wire", new[] { (float)wire, (float)wire, (float)wire, (float)wire }));
             }
