@@ -159,7 +159,7 @@ public sealed class PreRoutGnnModel : IDisposable
         {
             var a = Network.Architecture;
             w.Write(a.Pretraining); w.Write(a.Residual); w.Write((int)a.Readout); w.Write(a.Hidden); w.Write(a.PropagationHidden); w.Write(a.NetConvLayers); w.Write(a.CellResidual); w.Write(a.DesignUnits); w.Write(a.ArrivalInvariant);
-            w.Write(a.LutLookup); w.Write(a.WireLoad); w.Write(a.StartFromTables);
+            w.Write(a.LutLookup); w.Write(a.WireLoad); w.Write(a.StartFromTables); w.Write(a.CellArrivalFromTables);
         }, Network);
         AtomicFile.Write(path, s => s.Write(bytes));
     }
@@ -178,6 +178,7 @@ public sealed class PreRoutGnnModel : IDisposable
             WireLoad: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean());
         // Recorded for what the model was trained with; the loaded weights replace the initialisation it describes.
         if (r.BaseStream.Position < r.BaseStream.Length) a = a with { StartFromTables = r.ReadBoolean() };
+        if (r.BaseStream.Position < r.BaseStream.Length) a = a with { CellArrivalFromTables = r.ReadBoolean() };
         var network = new PreRoutGnnNetwork(a);
         stored.LoadWeights(network);
         network.eval();

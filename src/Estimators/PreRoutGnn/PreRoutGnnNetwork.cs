@@ -74,9 +74,15 @@ public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
 /// of the cell step's reduction and of its delay correction start at zero, so the untrained network is the STA of the
 /// tables (zero wire delay, the tables read at pin + wire load) and training learns corrections to it rather than first
 /// undoing random ones. Only initialisation changes; saved models do not depend on it.</param>
+/// <param name="CellArrivalFromTables">Ours, off by default; only with <paramref name="LutLookup"/>: a cell output's arrival
+/// times are the tables' (the latest/earliest arc read at the predicted slew and load) and the cell step's learned
+/// reduction corrects only its ln-slews. What a pre-routing graph lacks is the wire — its load (the learned wire factor)
+/// and its delay and slew degradation (the residual net step) — while the tables are exact for the cell once slew and
+/// load are right; a learned arrival correction per cell is what compounds over the levels of an unseen design. The LUT
+/// attention still drives the slew correction and the cell-delay head.</param>
 public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, LutReadout Readout, int Hidden = 64, int PropagationHidden = 128, int NetConvLayers = 4,
     bool CellResidual = false, bool DesignUnits = false, bool ArrivalInvariant = false, bool LutLookup = false, bool WireLoad = false,
-    bool StartFromTables = false)
+    bool StartFromTables = false, bool CellArrivalFromTables = false)
 {
     /// <summary>Node features the propagation sees: base (+ latent + graph mean) + NetConv embedding.</summary>
     public int InputFeatures => TimingGraphTensors.BaseFeatureCount + (Pretraining ? 2 * GraphAutoEncoder.Latent : 0);
@@ -115,10 +121,12 @@ public sealed class PreRoutGnnNetwork : Module
         _netConvs = new ModuleList<NetConv>(Enumerable.Range(0, architecture.NetConvLayers).Select(_ => new NetConv(h, h, 2 * h)).ToArray());
         _netDelay = new GraphMlp(h, h, 4);
         _propagation = new SignalPropagation(architecture.PropagationFeatures, architecture.PropagationHidden, architecture.Residual, architecture.Readout,
-            architecture.ArrivalInvariant, architecture.LutLookup);
+            architecture.ArrivalInvariant, architecture.LutLookup, architecture.CellArrivalFromTables);
         if (architecture.WireLoad && !architecture.LutLookup)
             throw new ArgumentException("WireLoad adds the wire to the load the NLDM tables are read at: it needs LutLookup = true.", nameof(architecture));
         if (architecture.WireLoad) _wireLogScale = Parameter(zeros(1));
+        if (architecture.CellArrivalFromTables && !architecture.LutLookup)
+            throw new ArgumentException("CellArrivalFromTables takes cell arrivals from the NLDM tables: it needs LutLookup = true.", nameof(architecture));
         if (architecture.StartFromTables && !architecture.LutLookup)
             throw new ArgumentException("StartFromTables starts the network at the STA of the NLDM tables: it needs LutLookup = true.", nameof(architecture));
         RegisterComponents();

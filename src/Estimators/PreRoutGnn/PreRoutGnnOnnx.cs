@@ -131,7 +131,7 @@ public static class PreRoutGnnOnnx
         var sinkPad = b.Concat(0, isSink, b.AddInitializer(b.Unique("zero1"), new float[1], 1, 1));
         var statePad = b.Concat(0, piState, b.AddInitializer(b.Unique("zero8"), new float[8], 1, 8));
         // ArrivalInvariant: the step MLPs see predecessor states with their arrivals zeroed.
-        var arrivalMask = a.ArrivalInvariant ? b.AddInitializer(b.Unique("arrival_mask"), SignalPropagation.ArrivalMaskValues, 1, 8) : null;
+        var arrivalMask = a.ArrivalInvariant || a.CellArrivalFromTables ? b.AddInitializer(b.Unique("arrival_mask"), SignalPropagation.ArrivalMaskValues, 1, 8) : null;
         var netSrcPad = b.Concat(0, netSrc, n); var netDstPad = b.Concat(0, netDst, n);
         var cellSrcPad = b.Concat(0, cellSrc, n); var cellDstPad = b.Concat(0, cellDst, n);
         var axesPad = b.Concat(0, axes, b.AddInitializer(b.Unique("zero_axes"), new float[8 * 15], 1, 8, 15));
@@ -155,7 +155,7 @@ public static class PreRoutGnnOnnx
         var ne = body.Gather(levelNet, iter); var nl = body.Gather(levelNetLocal, iter);
         var ns = body.Gather(netSrcPad, ne); var nd = body.Gather(netDstPad, ne);
         var srcState = body.Gather(state, ns);
-        string StepInput(string states) => arrivalMask is null ? states : body.Mul(states, arrivalMask);
+        string StepInput(string states) => a.ArrivalInvariant ? body.Mul(states, arrivalMask!) : states;
         var netStep = Mlp(body, network._propagation._netStep, body.Concat(1, StepInput(srcState), body.Gather(hPad, ns), body.Gather(hPad, nd)));
         if (network._propagation._residual) netStep = body.Add(srcState, netStep);
         var netOut = First(body, ScatterSum(body, netStep, nl, widthPlus, 8), width);
@@ -167,6 +167,7 @@ public static class PreRoutGnnOnnx
             body.Gather(axesPad, ce), body.Gather(valuesPad, ce), body.Gather(maskPad, ce), exclusionPad is null ? null : body.Gather(exclusionPad, ce));
         var cellOut = Mlp(body, network._propagation._reduce, body.Concat(1, hn,
             First(body, ScatterSum(body, sum, cl, widthPlus, 32), width), First(body, ScatterExtreme(body, max, cl, widthPlus, 32, true), width)));
+        if (a.CellArrivalFromTables) cellOut = body.Mul(cellOut, arrivalMask!);
         if (lookup is not null)
         {
             var least = First(body, ScatterExtreme(body, lookup, cl, widthPlus, 8, false), width);

@@ -32,6 +32,7 @@ public sealed class SignalPropagation : Module
     internal readonly bool _arrivalInvariant;
     internal readonly bool _lutLookup;
     internal readonly Parameter? _loadLogScale;
+    internal readonly bool _slewOnlyCellCorrection;
 
     /// <summary>Width of the per-arc NLDM features a lookup step adds to the cell MLP: delay and ln-slew per corner, for the
     /// same and the opposite input transition.</summary>
@@ -46,9 +47,13 @@ public sealed class SignalPropagation : Module
     /// <param name="lutLookup">Cell steps read the NLDM tables at the input slew and output load, as STA does, and learn a
     /// correction to that (see <see cref="PreRoutGnnArchitecture.LutLookup"/>); the last 4 node features are then the
     /// driven net's pin load per corner, in the tables' load unit.</param>
-    public SignalPropagation(int nodeDim, int hidden, bool residualNetStep, LutReadout readout, bool arrivalInvariant = false, bool lutLookup = false)
+    /// <param name="slewOnlyCellCorrection">The reduction's output corrects only the ln-slews of a cell output (see
+    /// <see cref="PreRoutGnnArchitecture.CellArrivalFromTables"/>).</param>
+    public SignalPropagation(int nodeDim, int hidden, bool residualNetStep, LutReadout readout, bool arrivalInvariant = false, bool lutLookup = false,
+        bool slewOnlyCellCorrection = false)
         : base(nameof(SignalPropagation))
     {
+        _slewOnlyCellCorrection = slewOnlyCellCorrection;
         _residual = residualNetStep;
         _arrivalInvariant = arrivalInvariant;
         _lutLookup = lutLookup;
@@ -166,7 +171,11 @@ public sealed class SignalPropagation : Module
     private static Tensor ArrivalMask(Device device) => tensor(ArrivalMaskValues, new long[] { 1, State }, device: device);
 
     /// <summary>Output-pin state from its features and the aggregated arc messages.</summary>
-    public Tensor Reduce(Tensor node, Tensor sum, Tensor max) => _reduce.call(cat(new[] { node, sum, max }, 1));
+    public Tensor Reduce(Tensor node, Tensor sum, Tensor max)
+    {
+        var correction = _reduce.call(cat(new[] { node, sum, max }, 1));
+        return _slewOnlyCellCorrection ? correction * ArrivalMask(correction.device) : correction;
+    }
 
     // Multi-head attention with one query per (arc, table) over the table's 49 entries. With scalar keys k and values v the
     // projections are k·w_k + b_k and v·w_v + b_v, so per head the score is k·(q·w_k) + q·b_k and, because the weights sum

@@ -310,6 +310,31 @@ public sealed class PreRoutGnnTests
         Assert.Throws<ArgumentException>(() => new PreRoutGnnNetwork(new PreRoutGnnArchitecture(false, true, LutReadout.Attention, StartFromTables: true)));
     }
 
+    [Fact]
+    public void CellArrivalFromTablesLeavesCellOutputArrivalsToTheTablesAndLearnsTheRest()
+    {
+        // Two networks that differ only in their learned cell correction: with CellArrivalFromTables the reduction's
+        // output is masked to the ln-slews, so propagating the same graph after training the correction differently
+        // changes cell-output slews but, for the same input states, not their arrivals.
+        var g = SyntheticCircuits.Generate(4, 80, "d");
+        using var t = TimingGraphTensors.From(g, designUnits: true);
+        var arch = new PreRoutGnnArchitecture(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true);
+        using var a = new PreRoutGnnNetwork(arch);
+        using var b = new PreRoutGnnNetwork(arch);
+        b.load_state_dict(a.state_dict());
+        using (TorchSharp.torch.no_grad())
+            foreach (var (name, p) in b.named_parameters())
+                if (name.StartsWith("_propagation._reduce.", StringComparison.Ordinal)) p.add_(TorchSharp.torch.randn_like(p) * 0.5f);
+        a.eval(); b.eval();
+        var oa = a.TeacherForced(t); var ob = b.TeacherForced(t);
+        var cellOutputs = TorchSharp.torch.tensor(Enumerable.Range(0, g.NodeCount).Select(i => g.CellTarget.Contains(i) ? 1f : 0f).ToArray()).unsqueeze(1);
+        float arrivalGap = ((oa.State - ob.State)[.., ..4] * cellOutputs).abs().max().item<float>();
+        float slewGap = ((oa.State - ob.State)[.., 4..] * cellOutputs).abs().max().item<float>();
+        Assert.Equal(0f, arrivalGap);
+        Assert.True(slewGap > 1e-3f, $"the slew correction must still be learned (gap {slewGap})");
+        Assert.Throws<ArgumentException>(() => new PreRoutGnnNetwork(new PreRoutGnnArchitecture(false, true, LutReadout.Attention, CellArrivalFromTables: true)));
+    }
+
     private static TimingGraph Copy(TimingGraph g, float[]? features = null, float[]? axes = null, int[]? levels = null, float[]? arrival = null) => new()
     {
         Design = g.Design, Technology = g.Technology, PinNames = g.PinNames, NodeFeatures = features ?? g.NodeFeatures, Levels = levels ?? g.Levels,
@@ -330,15 +355,16 @@ public sealed class PreRoutGnnOnnxTests
     [InlineData(true, true, LutReadout.Attention, true, true, false, true)]
     [InlineData(false, true, LutReadout.Attention, false, false, true, true)]
     [InlineData(true, true, LutReadout.Attention, false, true, false, true, true)]
+    [InlineData(true, true, LutReadout.Attention, false, true, false, true, true, true)]
     public void OnnxExportReproducesSequentialPropagationOnAHeldOutDesign(bool pretraining, bool residual, LutReadout readout, bool cellResidual = false, bool designUnits = false,
-        bool arrivalInvariant = false, bool lutLookup = false, bool wireLoad = false)
+        bool arrivalInvariant = false, bool lutLookup = false, bool wireLoad = false, bool cellArrivalFromTables = false)
     {
         var train = SyntheticCircuits.Generate(11, 50, "train");
         var heldOut = SyntheticCircuits.Generate(12, 70, "held_out");
         using var model = new PreRoutGnnTrainer(new PreRoutGnnOptions
         {
             Architecture = new PreRoutGnnArchitecture(pretraining, residual, readout, CellResidual: cellResidual, DesignUnits: designUnits, ArrivalInvariant: arrivalInvariant,
-                LutLookup: lutLookup, WireLoad: wireLoad),
+                LutLookup: lutLookup, WireLoad: wireLoad, CellArrivalFromTables: cellArrivalFromTables),
             Epochs = 5, PretrainEpochs = pretraining ? 3 : 0, Seed = 2,
         }).Fit(new[] { train });
         var path = Path.Combine(Path.GetTempPath(), $"prg{Guid.NewGuid():N}.onnx");
