@@ -104,9 +104,10 @@ public static class DefParasiticsExtractor
         output.WriteLine();
 
         int written = 0;
+        var viaPairs = new Dictionary<string, (string Bottom, string Top)?>(StringComparer.Ordinal);
         foreach (var net in design.Nets.Values)
         {
-            var routes = DefViaLayers.Resolve(net.Routes, rc.Stack, design.ViaLayers).ToList();
+            var routes = DefViaLayers.Resolve(net.Routes, rc.Stack, design.ViaLayers, viaPairs).ToList();
             var wires = routes.Where(r => r.Via is null && (r.X0 != r.X1 || r.Y0 != r.Y1) && rc.Layers.ContainsKey(r.Layer)).ToList();
             if (wires.Count == 0 || net.Connections.Count < 2) continue;
             var nodes = new Dictionary<(long, long), int>();

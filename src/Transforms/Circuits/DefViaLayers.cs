@@ -14,8 +14,10 @@ public static class DefViaLayers
     /// <param name="routes">A net's segments in file order (<see cref="DefNet.Routes"/>).</param>
     /// <param name="stack">Routing layers bottom to top (<see cref="LayerRc.Stack"/>).</param>
     /// <param name="defined">Vias defined in the DEF's VIAS section with their layers (<see cref="DefDesign.ViaLayers"/>), or null.</param>
+    /// <param name="known">Optional memo of via name → layer pair shared across the nets of one design: a design uses a
+    /// handful of via names over hundreds of thousands of vias.</param>
     public static IEnumerable<DefRouteSegment> Resolve(IEnumerable<DefRouteSegment> routes, IReadOnlyList<string> stack,
-        IReadOnlyDictionary<string, (string Bottom, string Top)>? defined)
+        IReadOnlyDictionary<string, (string Bottom, string Top)>? defined, IDictionary<string, (string Bottom, string Top)?>? known = null)
     {
         int statement = int.MinValue;
         string current = "";
@@ -23,17 +25,25 @@ public static class DefViaLayers
         {
             if (segment.Statement != statement) { statement = segment.Statement; current = segment.Layer; }
             yield return segment.Layer == current ? segment : segment with { Layer = current };
-            if (segment.Via is { } via) current = Next(via, current, stack, defined) ?? current;
+            if (segment.Via is { } via) current = Other(Pair(via, stack, defined, known), current) ?? current;
         }
     }
 
     /// <summary>The layer a path on <paramref name="current"/> continues on after <paramref name="via"/>, or null when unknown.</summary>
-    public static string? Next(string via, string current, IReadOnlyList<string> stack, IReadOnlyDictionary<string, (string Bottom, string Top)>? defined)
+    public static string? Next(string via, string current, IReadOnlyList<string> stack, IReadOnlyDictionary<string, (string Bottom, string Top)>? defined) =>
+        Other(Pair(via, stack, defined, null), current);
+
+    private static (string Bottom, string Top)? Pair(string via, IReadOnlyList<string> stack, IReadOnlyDictionary<string, (string Bottom, string Top)>? defined,
+        IDictionary<string, (string Bottom, string Top)?>? known)
     {
+        if (known is not null && known.TryGetValue(via, out var seen)) return seen;
         var pair = defined is not null && defined.TryGetValue(via, out var d) ? d : FromName(via, stack);
-        if (pair is not { } p) return null;
-        return current == p.Bottom ? p.Top : current == p.Top ? p.Bottom : null;
+        if (known is not null) known[via] = pair;
+        return pair;
     }
+
+    private static string? Other((string Bottom, string Top)? pair, string current) =>
+        pair is not { } p ? null : current == p.Bottom ? p.Top : current == p.Top ? p.Bottom : null;
 
     /// <summary>
     /// The adjacent layer pair a library (LEF) via's name refers to, by the naming of OpenROAD's platforms: both layers'
