@@ -11,7 +11,7 @@
 //   accumulating steps?
 //   design ids are cache file stems (technology_design, see bench/CircuitDatasetBench).
 //   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,units,units-cellresidual,
-//           units-cellresidual-nopretrain,units-lookup,units-lookup-wire(-tables|-cellsta(-nopretrain|-noresidual|-noattention)),sta-lookup,sta-lookup-wire (NLDM tables only, no learning),units-cellresidual-selffeed (scheduled sampling 0.5),
+//           units-cellresidual-nopretrain,units-lookup,units-lookup-wire(-tables|-cellsta(-tables|-nopretrain|-noresidual|-noattention)),sta-lookup,sta-lookup-wire (NLDM tables only, no learning),units-cellresidual-selffeed (scheduled sampling 0.5),
 //           units-cellresidual-invariant (step MLPs blind to arrival times),units-cellresidual-invariant-selffeed,fasttree
 //   child mode for memory: -- memory <cache> <design> <partitionNodes> <epochs> <model> <seed> <test,...> [pretrainEpochs] [stepPerPiece]
 using System.Diagnostics;
@@ -53,7 +53,7 @@ string Names(IEnumerable<TimingGraph> gs) => string.Join(", ", gs.Select(g => $"
 if (models.Any(m => m.Length > 0))
 {
     report.AddNote($"Train: {Names(train)}. Validation (weight selection): {Names(validation)}. Test (never seen): {Names(test)}.");
-    report.AddNote($"{epochs} epochs of about {(pinsPerEpoch == 0 ? "all" : pinsPerEpoch.ToString("N0"))} pins (training pieces of ≤ {trainWindow:N0} pins), {pretrain} pre-training epochs, {seeds} seed(s); medians over seeds. R² per corner then averaged; slack R² over endpoints (worst late slack = required − predicted arrival).");
+    report.AddNote($"{epochs} epochs of about {(pinsPerEpoch == 0 ? "all" : pinsPerEpoch.ToString("N0"))} pins (training pieces of ≤ {trainWindow:N0} pins), {pretrain} pre-training epochs, {seeds} seed(s); medians over seeds. R² per corner then averaged; slack R² over endpoints (worst late slack = required − predicted arrival). Weights: the best mean validation slack R² among the network before timing training and every 10th epoch.");
 }
 var perModel = new Dictionary<string, List<TimingMetrics>>();
 var curves = new List<(string, double[], double[])>();
@@ -325,6 +325,7 @@ static (string Key, string Name, PreRoutGnnArchitecture Arch)[] ArchitectureTabl
         ("units-lookup-wire", "PreRoutGNN + design units + NLDM lookup + wire load (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true)),
         ("units-lookup-wire-tables", "PreRoutGNN + design units + NLDM lookup + wire load, started from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, StartFromTables: true)),
         ("units-lookup-wire-cellsta", "PreRoutGNN + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
+        ("units-lookup-wire-cellsta-tables", "PreRoutGNN + design units + NLDM lookup + wire load + cell arrivals from the tables, started from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true, StartFromTables: true)),
         ("units-lookup-wire-cellsta-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
         ("units-lookup-wire-cellsta-noresidual", "PreRoutGNN − residual + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, false, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
         ("units-lookup-wire-cellsta-noattention", "PreRoutGNN − LUT attention (query mask) + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, true, LutReadout.QueryMask, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),

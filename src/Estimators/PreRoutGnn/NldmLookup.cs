@@ -5,12 +5,14 @@ namespace MLNetExt.PreRoutGnn;
 /// <summary>
 /// What static timing analysis does with a cell arc's NLDM tables, as differentiable tensor code: look each table up at the
 /// input slew and the output load, bilinearly inside the axes and linearly extrapolated outside them (as STA tools and
-/// <see cref="Transforms.Circuits.LibertyTable.Lookup"/> do).
+/// <see cref="Transforms.Circuits.LibertyTable.Lookup"/> do), up to one axis range beyond either end.
 /// </summary>
 /// <remarks>
 /// Tables are the padded [E, 8, 7×7] blocks of <see cref="TimingGraphTensors"/>: a table's real size is read from its mask,
 /// and an absent table (valid flag 0) reads 0. The segment search counts the interior breakpoints a value exceeds, so it
 /// needs no loop and exports to ONNX as the same few operators (<see cref="PreRoutGnnOnnx"/>).
+/// Extrapolation stops one axis range beyond the table (the value is clamped there) because the slews and loads read
+/// here are the model's own predictions: unbounded linear extrapolation lets one bad slew grow level after level.
 /// </remarks>
 public static class NldmLookup
 {
@@ -48,10 +50,13 @@ public static class NldmLookup
         return (top + (bottom - top) * t) * axes[.., .., 0];
     }
 
-    // The segment [k, k1] of a sorted axis (first n entries real) that holds v, and v's fraction along it (any value:
-    // outside the axis it extrapolates). k counts the interior breakpoints 1..n−2 below v.
+    // The segment [k, k1] of a sorted axis (first n entries real) that holds v, and v's fraction along it (outside the
+    // axis it extrapolates, up to one axis range). k counts the interior breakpoints 1..n−2 below v.
     private static (Tensor K0, Tensor K1, Tensor Fraction) Segment(Tensor axis, Tensor n, Tensor v)
     {
+        var first = axis[.., .., 0];
+        var last = axis.gather(2, (n - 1).clamp_min(0).unsqueeze(-1)).squeeze(-1);
+        v = minimum(maximum(v, first * 2 - last), last * 2 - first);
         var position = arange(1, Side - 1, dtype: ScalarType.Int64, device: axis.device);             // 1..5
         var interior = position.view(1, 1, -1) <= (n - 2).unsqueeze(-1);
         var above = (v.unsqueeze(-1) > axis[.., .., 1..(Side - 1)]).logical_and(interior);

@@ -10,7 +10,8 @@ public sealed class NldmLookupTests
     public void TensorLookupMatchesTheLibertyTableInsideAndOutsideTheAxesForEveryTableSize()
     {
         // Tables of 7×7, 5×3, 2×7 and 1×4 entries padded into one [E, 8, 49] block, read at points inside the grid and
-        // beyond both ends of each axis (STA extrapolates linearly): the tensor code must agree with LibertyTable.Lookup.
+        // beyond both ends of each axis (STA extrapolates linearly): the tensor code must agree with LibertyTable.Lookup
+        // up to one axis range beyond the table, and hold the value of that bound further out.
         var random = new Random(5);
         var shapes = new[] { (7, 7), (5, 3), (2, 7), (1, 4) };
         const int points = 40, s = TimingGraph.LutSize;
@@ -31,11 +32,11 @@ public sealed class NldmLookupTests
                 axes[ax] = 1;
                 for (int j = 0; j < s; j++) { axes[ax + 1 + j] = p1[j]; axes[ax + 1 + s + j] = p2[j]; }
                 Array.Copy(pv, 0, values, (k * 8 + t) * 49, 49); Array.Copy(pm, 0, mask, (k * 8 + t) * 49, 49);
-                // Spread from below the first to beyond the last breakpoint.
-                float x = (float)(i1[0] - 0.5 + random.NextDouble() * (i1[^1] - i1[0] + 1));
-                float y = (float)(i2[0] - 0.5 + random.NextDouble() * (i2[^1] - i2[0] + 1));
-                slew[k * 8 + t] = x; load[k * 8 + t] = y;
-                expected[k * 8 + t] = table.Lookup(x, y);
+                // Spread from two axis ranges below the first to two beyond the last breakpoint.
+                double r1 = i1[^1] - i1[0], r2 = i2[^1] - i2[0];
+                double x = i1[0] - 2 * r1 + random.NextDouble() * 5 * r1, y = i2[0] - 2 * r2 + random.NextDouble() * 5 * r2;
+                slew[k * 8 + t] = (float)x; load[k * 8 + t] = (float)y;
+                expected[k * 8 + t] = table.Lookup(Math.Clamp(x, i1[0] - r1, i1[^1] + r1), Math.Clamp(y, i2[0] - r2, i2[^1] + r2));
             }
         }
         using var read = NldmLookup.Read(tensor(axes, new long[] { e, 8, TimingGraph.LutAxisWidth }), tensor(values, new long[] { e, 8, 49 }),

@@ -311,6 +311,30 @@ public sealed class PreRoutGnnTests
     }
 
     [Fact]
+    public void ValidationKeepsTheBestCheckpointCountingTheTablesBeforeTraining()
+    {
+        // A network started from the tables is scored on a validation design before training (epoch 0) and every
+        // ValidateEvery epochs; the weights returned are those of the best score, so a learning rate that spoils
+        // the tables cannot make the model worse on validation than the tables alone.
+        var train = new[] { SyntheticCircuits.Generate(1, 60, "a", wireDelayNsPerMicron: 0) };
+        var validation = SyntheticCircuits.Generate(2, 60, "v", wireDelayNsPerMicron: 0);
+        var arch = new PreRoutGnnArchitecture(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, StartFromTables: true, CellArrivalFromTables: true);
+        var options = new PreRoutGnnOptions { Architecture = arch, PretrainEpochs = 0, Epochs = 12, ValidateEvery = 4, LearningRate = 1e-2, Seed = 3 };
+        var trainer = new PreRoutGnnTrainer(options);
+        using var model = trainer.Fit(train, new[] { validation });
+        MLNetExt.Core.TorchDevices.Seed(options.Seed);
+        using var tables = new PreRoutGnnModel(new PreRoutGnnNetwork(arch));
+        tables.Network.eval();
+        double tablesSlack = tables.Evaluate(new[] { validation }).Mean.SlackR2;
+        Assert.Equal(new[] { 0, 4, 8, 12 }, trainer.ValidationHistory.Select(h => h.Epoch));
+        Assert.Equal(tablesSlack, trainer.ValidationHistory[0].Score, 6);
+        double best = trainer.ValidationHistory.Max(h => h.Score);
+        Assert.Equal(best, model.Evaluate(new[] { validation }).Mean.SlackR2, 6);
+        Assert.True(best >= tablesSlack && tablesSlack > 0.5, $"validation slack R²: tables {tablesSlack}, history {string.Join(", ", trainer.ValidationHistory)}");
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PreRoutGnnTrainer(new PreRoutGnnOptions { ValidateEvery = 0 }));
+    }
+
+    [Fact]
     public void CellArrivalFromTablesLeavesCellOutputArrivalsToTheTablesAndLearnsTheRest()
     {
         // Two networks that differ only in their learned cell correction: with CellArrivalFromTables the reduction's
