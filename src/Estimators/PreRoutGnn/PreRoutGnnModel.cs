@@ -171,14 +171,12 @@ public sealed class PreRoutGnnModel : IDisposable
         if (!File.Exists(path)) throw new FileNotFoundException($"PreRoutGNN model not found: {path}", path);
         var stored = TorchModelPayload.Read(File.ReadAllBytes(path), MethodName, path);
         using var r = stored.OpenConfig();
+        // Options added later are absent in models saved before them: read as off.
+        bool Later() => r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean();
         var a = new PreRoutGnnArchitecture(r.ReadBoolean(), r.ReadBoolean(), (LutReadout)r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadBoolean(), r.ReadBoolean(),
-            // Options added later are absent in models saved before them: read as off.
-            ArrivalInvariant: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean(),
-            LutLookup: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean(),
-            WireLoad: r.BaseStream.Position < r.BaseStream.Length && r.ReadBoolean());
-        // Recorded for what the model was trained with; the loaded weights replace the initialisation it describes.
-        if (r.BaseStream.Position < r.BaseStream.Length) a = a with { StartFromTables = r.ReadBoolean() };
-        if (r.BaseStream.Position < r.BaseStream.Length) a = a with { CellArrivalFromTables = r.ReadBoolean() };
+            ArrivalInvariant: Later(), LutLookup: Later(), WireLoad: Later(),
+            // Recorded for what the model was trained with; the loaded weights replace the initialisation it describes.
+            StartFromTables: Later(), CellArrivalFromTables: Later());
         var network = new PreRoutGnnNetwork(a);
         stored.LoadWeights(network);
         network.eval();

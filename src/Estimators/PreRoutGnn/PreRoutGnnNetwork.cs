@@ -122,13 +122,14 @@ public sealed class PreRoutGnnNetwork : Module
         _netDelay = new GraphMlp(h, h, 4);
         _propagation = new SignalPropagation(architecture.PropagationFeatures, architecture.PropagationHidden, architecture.Residual, architecture.Readout,
             architecture.ArrivalInvariant, architecture.LutLookup, architecture.CellArrivalFromTables);
-        if (architecture.WireLoad && !architecture.LutLookup)
-            throw new ArgumentException("WireLoad adds the wire to the load the NLDM tables are read at: it needs LutLookup = true.", nameof(architecture));
+        void NeedsLookup(bool on, string option, string what)
+        {
+            if (on && !architecture.LutLookup) throw new ArgumentException($"{option} {what}: it needs LutLookup = true.", nameof(architecture));
+        }
+        NeedsLookup(architecture.WireLoad, nameof(architecture.WireLoad), "adds the wire to the load the NLDM tables are read at");
+        NeedsLookup(architecture.CellArrivalFromTables, nameof(architecture.CellArrivalFromTables), "takes cell arrivals from the NLDM tables");
+        NeedsLookup(architecture.StartFromTables, nameof(architecture.StartFromTables), "starts the network at the STA of the NLDM tables");
         if (architecture.WireLoad) _wireLogScale = Parameter(zeros(1));
-        if (architecture.CellArrivalFromTables && !architecture.LutLookup)
-            throw new ArgumentException("CellArrivalFromTables takes cell arrivals from the NLDM tables: it needs LutLookup = true.", nameof(architecture));
-        if (architecture.StartFromTables && !architecture.LutLookup)
-            throw new ArgumentException("StartFromTables starts the network at the STA of the NLDM tables: it needs LutLookup = true.", nameof(architecture));
         RegisterComponents();
         if (architecture.StartFromTables) ResetToTables();
     }
