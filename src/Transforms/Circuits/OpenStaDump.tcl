@@ -5,20 +5,27 @@ proc worst {vals fn} { set r ""; foreach x $vals { if {abs($x) < 1e29} { if {$r 
 proc gt {a b} { expr {$a > $b} }
 proc lt {a b} { expr {$a < $b} }
 set out [open $::mlnetext_dump_path w]
-set clocks [concat [all_clocks] NULL]
 set corner [sta::cmd_corner]
 set pins {}
 foreach port [get_ports *] { lappend pins [sta::find_pin [get_full_name $port]] }
 set pins [concat $pins [get_pins -hierarchical *]]
 foreach pin $pins {
   foreach v [sta::Pin_vertices $pin] {
+    # Worst arrival over the vertex's tags. Where clock tags exist (the clock network) only they count: a gated
+    # clock pin also carries data tags (e.g. launched by the opposite clock edge through a clock gate's latch) that
+    # STA never uses to launch from that pin, and would make its label disagree with the flop outputs it drives.
     set arr {}
     foreach tr {rise fall} {
-      set mins {}; set maxs {}
-      foreach clk $clocks { foreach ctr {rise fall} {
-        set a [$v arrivals_clk $tr $clk $ctr]
-        lappend mins [lindex $a 0]; lappend maxs [lindex $a 1] } }
-      lappend arr [worst $mins lt] [worst $maxs gt]
+      foreach mm {min max} {
+        set all {}; set clk {}
+        set it [$v path_iterator $tr $mm]
+        while {[$it has_next]} { set p [$it next]; set a [$p arrival]
+          lappend all $a
+          if {[string first "(clock" [$p tag]] >= 0} { lappend clk $a } }
+        $it finish
+        if {[llength $clk] > 0} { set all $clk }
+        lappend arr [worst $all [expr {$mm eq "min" ? "lt" : "gt"}]]
+      }
     }
     set sr [$v slews rise]; set sf [$v slews fall]
     set kr [$v slacks rise]; set kf [$v slacks fall]
