@@ -54,14 +54,15 @@ public static class NldmLookup
     // axis it extrapolates, up to one axis range). k counts the interior breakpoints 1..n−2 below v.
     private static (Tensor K0, Tensor K1, Tensor Fraction) Segment(Tensor axis, Tensor n, Tensor v)
     {
+        var lastIndex = (n - 1).clamp_min(0);
         var first = axis[.., .., 0];
-        var last = axis.gather(2, (n - 1).clamp_min(0).unsqueeze(-1)).squeeze(-1);
+        var last = axis.gather(2, lastIndex.unsqueeze(-1)).squeeze(-1);
         v = minimum(maximum(v, first * 2 - last), last * 2 - first);
         var position = arange(1, Side - 1, dtype: ScalarType.Int64, device: axis.device);             // 1..5
         var interior = position.view(1, 1, -1) <= (n - 2).unsqueeze(-1);
         var above = (v.unsqueeze(-1) > axis[.., .., 1..(Side - 1)]).logical_and(interior);
         var k0 = above.to_type(ScalarType.Int64).sum(-1);
-        var k1 = minimum(k0 + 1, (n - 1).clamp_min(0));
+        var k1 = minimum(k0 + 1, lastIndex);
         var a0 = axis.gather(2, k0.unsqueeze(-1)).squeeze(-1);
         var a1 = axis.gather(2, k1.unsqueeze(-1)).squeeze(-1);
         var span = a1 - a0;

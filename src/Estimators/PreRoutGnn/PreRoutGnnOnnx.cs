@@ -387,13 +387,14 @@ public static class PreRoutGnnOnnx
         var position = b.AddInitializer(b.Unique("segment_positions"), Enumerable.Range(1, (int)side - 2).Select(i => (long)i).ToArray(), 1, 1, side - 2);
         string At(string k) => b.Squeeze(b.Node("GatherElements", new[] { axis, b.Unsqueeze(k, -1) }, new Dictionary<string, object> { ["axis"] = 2L }), -1);
         var first = b.Squeeze(b.Slice(axis, new long[] { 0 }, new long[] { 1 }, new long[] { 2 }), -1);
-        var last = At(b.Node("Max", new[] { b.Sub(n, b.Int64s(1)), b.Int64s(0) }));
+        var lastIndex = b.Node("Max", new[] { b.Sub(n, b.Int64s(1)), b.Int64s(0) });
+        var last = At(lastIndex);
         var two = b.Scalar(2f);
         v = b.Node("Min", new[] { b.Node("Max", new[] { v, b.Sub(b.Mul(first, two), last) }), b.Sub(b.Mul(last, two), first) });
         var interior = b.Node("LessOrEqual", new[] { position, b.Unsqueeze(b.Sub(n, b.Int64s(2)), -1) });
         var above = b.Node("And", new[] { b.Node("Greater", new[] { b.Unsqueeze(v, -1), b.Slice(axis, new long[] { 1 }, new long[] { side - 1 }, new long[] { 2 }) }), interior });
         var k0 = b.ReduceSum(b.Cast(above, OnnxElementType.Int64), new long[] { -1 }, keepDims: false);
-        var k1 = b.Node("Min", new[] { b.Add(k0, b.Int64s(1)), b.Node("Max", new[] { b.Sub(n, b.Int64s(1)), b.Int64s(0) }) });
+        var k1 = b.Node("Min", new[] { b.Add(k0, b.Int64s(1)), lastIndex });
         var a0 = At(k0);
         var span = b.Sub(At(k1), a0);
         var positive = b.Node("Greater", new[] { span, b.Scalar(0f) });

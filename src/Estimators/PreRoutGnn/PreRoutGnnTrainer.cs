@@ -140,8 +140,8 @@ public sealed class PreRoutGnnTrainer
             {
                 if (validationTensors.Count == 0) return null;
                 network.eval();
-                var scores = validationTensors.Select(v => PreRoutGnnModel.Score(network, v)).ToList();
-                double score = scores.Average(m => o.SelectBy == PreRoutGnnSelection.SlackR2 ? m.SlackR2 : m.ArrivalR2);
+                double score = validationTensors.Select(v => PreRoutGnnModel.Score(network, v))
+                    .Average(m => o.SelectBy == PreRoutGnnSelection.SlackR2 ? m.SlackR2 : m.ArrivalR2);
                 if (double.IsNaN(score)) score = double.NegativeInfinity;
                 validationHistory.Add((epoch, score));
                 if (score > best)

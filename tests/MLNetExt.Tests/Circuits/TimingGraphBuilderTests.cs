@@ -457,9 +457,7 @@ public sealed class OpenStaRoundTripTests
         // those clock pins includes a data tag launched by the clock's falling edge through the latch (~1.1 ns later);
         // STA launches Q only from the clock tag, so the label must be the clock's arrival: the latest rise at every
         // rising-edge clock pin stays within 0.3 ns of the earliest and before the flop's output.
-        var design = CircuitDataset.Discover(SharedData.Circuits).Single(d => d.Id == "nangate45/ibex");
-        var cache = Directory.CreateTempSubdirectory("circuits-").FullName;
-        try
+        WithFreshCache("nangate45/ibex", (design, cache) =>
         {
             var (graph, _) = new CircuitDataset(cache).Get(design);
             var clockPins = Enumerable.Range(0, graph.CellSource.Length).Where(k => graph.CellArcSense[k] == TimingArcSense.RisingEdge).ToList();
@@ -467,16 +465,13 @@ public sealed class OpenStaRoundTripTests
             var late = clockPins.Where(k => graph.ArrivalTime[graph.CellSource[k] * 4 + 2] - graph.ArrivalTime[graph.CellSource[k] * 4] > 0.3f).ToList();
             Assert.True(late.Count == 0, $"{late.Count} clock pins with a late rise > 0.3 ns after the early rise, e.g. {(late.Count > 0 ? graph.PinNames[graph.CellSource[late[0]]] : "")}");
             Assert.All(clockPins, k => Assert.True(graph.ArrivalTime[graph.CellSource[k] * 4 + 2] < graph.ArrivalTime[graph.CellTarget[k] * 4 + 2] + 1e-4f));
-        }
-        finally { Directory.Delete(cache, true); }
+        });
     }
 
     [OpenStaFact(NeedsSharedCircuits = true)]
     public void RetimingNangate45GcdMatchesCircuitOpsLabelsWithinOnePicosecond()
     {
-        var design = CircuitDataset.Discover(SharedData.Circuits).Single(d => d.Id == "nangate45/gcd");
-        var cache = Directory.CreateTempSubdirectory("circuits-").FullName;
-        try
+        WithFreshCache("nangate45/gcd", (design, cache) =>
         {
             var (graph, stats) = new CircuitDataset(cache).Get(design);
             var c = CircuitOpsLabelComparison.Compare(graph, CsvTable.Read(Path.Combine(design.Folder, "pin_properties.csv")));
@@ -487,8 +482,7 @@ public sealed class OpenStaRoundTripTests
             Assert.Equal(754, graph.CellSource.Length - graph.CellSource.Count(s => graph.PinNames[s].EndsWith("/CK")));
             Assert.False(stats.FromCache);
             Assert.True(new CircuitDataset(cache).Get(design).Stats.FromCache);
-        }
-        finally { Directory.Delete(cache, true); }
+        });
     }
 
     [OpenStaFact(NeedsSharedCircuits = true)]
@@ -496,9 +490,7 @@ public sealed class OpenStaRoundTripTests
     {
         // sky130hd/gcd ships a SPEF; extracting RC from its DEF instead must give net delays that follow it. Reading every
         // segment on its statement's first layer (li1, 80× met1's resistance) gave correlation 0.83 and 15× the mean delay.
-        var design = CircuitDataset.Discover(SharedData.Circuits).Single(d => d.Id == "sky130hd/gcd");
-        var cache = Directory.CreateTempSubdirectory("circuits-").FullName;
-        try
+        WithFreshCache("sky130hd/gcd", (design, cache) =>
         {
             var shipped = new CircuitDataset(Path.Combine(cache, "spef")).Get(design).Graph;
             var extracted = new CircuitDataset(Path.Combine(cache, "def")).Get(design with { Spef = null }).Graph;
@@ -510,7 +502,15 @@ public sealed class OpenStaRoundTripTests
             double corr = pairs.Sum(p => (p.A - ma) * (p.B - mb)) / Math.Sqrt(pairs.Sum(p => (p.A - ma) * (p.A - ma)) * pairs.Sum(p => (p.B - mb) * (p.B - mb)));
             Assert.True(corr > 0.95, $"net delay correlation {corr:F3}");
             Assert.InRange(mb / ma, 0.1, 2); // ground capacitance only and no via resistance: below the shipped SPEF, same order
-        }
+        });
+    }
+
+    // A design of the shared data and a fresh, empty cache folder for it, deleted afterwards.
+    private static void WithFreshCache(string designId, Action<CircuitDesignSource, string> test)
+    {
+        var design = CircuitDataset.Discover(SharedData.Circuits).Single(d => d.Id == designId);
+        var cache = Directory.CreateTempSubdirectory("circuits-").FullName;
+        try { test(design, cache); }
         finally { Directory.Delete(cache, true); }
     }
 }
