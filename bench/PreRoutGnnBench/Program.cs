@@ -11,7 +11,7 @@
 //   accumulating steps?
 //   design ids are cache file stems (technology_design, see bench/CircuitDatasetBench).
 //   models: comma list of preroutgnn,timinggcn,nopretrain,noresidual,noattention,cellresidual,units,units-cellresidual,
-//           units-cellresidual-nopretrain,units-lookup,units-lookup-wire(-tables|-cellsta(-tables|-nopretrain|-noresidual|-noattention)),sta-lookup,sta-lookup-wire (NLDM tables only, no learning),units-cellresidual-selffeed (scheduled sampling 0.5),
+//           units-cellresidual-nopretrain,units-lookup,units-lookup-wire(-tables|-cellsta(-tables(-nopretrain|-noresidual|-noattention)|-nopretrain|-noresidual|-noattention)),sta-lookup,sta-lookup-wire (NLDM tables only, no learning),units-cellresidual-selffeed (scheduled sampling 0.5),
 //           units-cellresidual-invariant (step MLPs blind to arrival times),units-cellresidual-invariant-selffeed,fasttree
 //   child mode for memory: -- memory <cache> <design> <partitionNodes> <epochs> <model> <seed> <test,...> [pretrainEpochs] [stepPerPiece]
 using System.Diagnostics;
@@ -326,6 +326,9 @@ static (string Key, string Name, PreRoutGnnArchitecture Arch)[] ArchitectureTabl
         ("units-lookup-wire-tables", "PreRoutGNN + design units + NLDM lookup + wire load, started from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, StartFromTables: true)),
         ("units-lookup-wire-cellsta", "PreRoutGNN + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
         ("units-lookup-wire-cellsta-tables", "PreRoutGNN + design units + NLDM lookup + wire load + cell arrivals from the tables, started from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true, StartFromTables: true)),
+        ("units-lookup-wire-cellsta-tables-nopretrain", "PreRoutGNN recommended (ours) − pre-training", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true, StartFromTables: true)),
+        ("units-lookup-wire-cellsta-tables-noresidual", "PreRoutGNN recommended (ours) − residual", new(true, false, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true, StartFromTables: true)),
+        ("units-lookup-wire-cellsta-tables-noattention", "PreRoutGNN recommended (ours) − LUT attention (query mask)", new(true, true, LutReadout.QueryMask, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true, StartFromTables: true)),
         ("units-lookup-wire-cellsta-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
         ("units-lookup-wire-cellsta-noresidual", "PreRoutGNN − residual + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, false, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
         ("units-lookup-wire-cellsta-noattention", "PreRoutGNN − LUT attention (query mask) + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, true, LutReadout.QueryMask, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),

@@ -91,6 +91,7 @@ public static class TimingGraphBuilder
         }
 
         var cellArcs = new List<(int From, int To, LibertyTimingArc Early, LibertyLibrary EarlyLib, LibertyTimingArc Late, LibertyLibrary LateLib)>();
+        var clockPins = new List<int>();
         foreach (var inst in netlist.Instances)
         {
             var instName = Plain(inst.Name);
@@ -110,6 +111,7 @@ public static class TimingGraphBuilder
                 bool output = pin.Direction is "output" or "inout";
                 var latePin = lateCell.Pins.GetValueOrDefault(pinName) ?? pin;
                 local[pinName] = AddNode(instName + "/" + pinName, false, output, cx, cy, (pin, earlyLib), (latePin, lateLib), Plain(net));
+                if (cell.IsSequential && pin.IsClock && !output) clockPins.Add(local[pinName]);
             }
             foreach (var (pinName, to) in local)
             {
@@ -121,7 +123,7 @@ public static class TimingGraphBuilder
                     if (IsCheck(arc.TimingType) || !local.TryGetValue(arc.RelatedPin, out var from) || from == to || !seen.Add(arc.RelatedPin)) continue;
                     // A latch's transparent D→Q arc closes loops through clock gates (latch → gated clock → flops → latch D).
                     // Like a static timer without time borrowing, keep only the enable→Q launch and end paths at D.
-                    if (cell.IsLatch && arc.TimingType is not ("rising_edge" or "falling_edge")) continue;
+                    if (cell.IsLatch && !IsLaunch(arc.TimingType)) continue;
                     var lateArc = lateCell.Pins.GetValueOrDefault(pinName)?.Timing.FirstOrDefault(a => a.RelatedPin == arc.RelatedPin && !IsCheck(a.TimingType));
                     cellArcs.Add((from, to, arc, earlyLib, lateArc ?? arc, lateArc is null ? earlyLib : lateLib));
                 }
@@ -140,6 +142,13 @@ public static class TimingGraphBuilder
                 netFeat.Add((float)((position[s].Y - position[d].Y) / um));
             }
         }
+
+        // A clock gate's enable (latch Q into the gating AND) meets the clock in a clock-gating check; STA does not propagate
+        // its data arrival as the gated clock's. Propagating through that arc would launch the gated flops at the enable's
+        // arrival, so arcs from data pins into the clock network leave the graph, as the latch's D→Q arc does above.
+        var inClock = ClockNetwork(names.Count, netSrc, netDst, cellArcs.Select(c => c.From).ToList(), cellArcs.Select(c => c.To).ToList(),
+            cellArcs.Select(c => IsLaunch(c.Early.TimingType)).ToList(), clockPins, Enumerable.Range(0, names.Count).Where(i => features[i * TimingGraph.NodeFeatureCount] == 1 && isDriver[i]));
+        cellArcs.RemoveAll(c => inClock[c.To] && !inClock[c.From]);
 
         int e = cellArcs.Count;
         const int L = TimingGraph.LutCount, S = TimingGraph.LutSize, A = TimingGraph.LutAxisWidth;
@@ -277,6 +286,35 @@ public static class TimingGraphBuilder
         var loop = order.Skip(at[start]).Reverse().Select(i => names[i]).ToList();
         return loop.Count > 12 ? loop.Take(12).Append($"… ({loop.Count} pins)") : loop.Append(loop[0]);
     }
+
+    /// <summary>
+    /// Pins of the clock network: forward from the clock sources through nets and non-launch cell arcs, and on to a clock
+    /// pin of a sequential cell. The sources are the primary inputs that reach a sequential cell's clock pin backwards
+    /// through nets and non-launch arcs (no SDC needed: a clock-to-Q launch arc ends the clock, so a clock gate's enable,
+    /// coming out of a launch arc, is not a source).
+    /// </summary>
+    internal static bool[] ClockNetwork(int n, IReadOnlyList<int> netSrc, IReadOnlyList<int> netDst, IReadOnlyList<int> cellSrc,
+        IReadOnlyList<int> cellDst, IReadOnlyList<bool> launch, IEnumerable<int> clockPins, IEnumerable<int> inputPorts)
+    {
+        var forward = new List<int>[n]; var backward = new List<int>[n];
+        void Add(int a, int b) { (forward[a] ??= new()).Add(b); (backward[b] ??= new()).Add(a); }
+        for (int i = 0; i < netSrc.Count; i++) Add(netSrc[i], netDst[i]);
+        for (int i = 0; i < cellSrc.Count; i++) if (!launch[i]) Add(cellSrc[i], cellDst[i]);
+        bool[] Reach(IEnumerable<int> from, List<int>[] edges)
+        {
+            var seen = new bool[n]; var stack = new Stack<int>();
+            foreach (var v in from) if (!seen[v]) { seen[v] = true; stack.Push(v); }
+            while (stack.Count > 0)
+                foreach (var w in edges[stack.Pop()] ?? (IEnumerable<int>)Array.Empty<int>())
+                    if (!seen[w]) { seen[w] = true; stack.Push(w); }
+            return seen;
+        }
+        var upstream = Reach(clockPins, backward);
+        var downstream = Reach(inputPorts.Where(p => upstream[p]), forward);
+        return downstream.Select((d, i) => d && upstream[i]).ToArray(); // a clock that also feeds data stays a clock only on its way to clock pins
+    }
+
+    private static bool IsLaunch(string timingType) => timingType is "rising_edge" or "falling_edge";
 
     private static bool IsCheck(string timingType) =>
         timingType.StartsWith("setup", StringComparison.Ordinal) || timingType.StartsWith("hold", StringComparison.Ordinal)

@@ -585,4 +585,56 @@ public sealed class LatchLoopTests
         Assert.DoesNotContain("l1/D>l1/Q", arcs);
         Assert.True(g.Levels[Array.IndexOf(g.PinNames, "l1/D")] > g.Levels[Array.IndexOf(g.PinNames, "r1/Q")]);
     }
+
+    [Fact]
+    public void AClockGatesEnableArcLeavesTheGraphSoGatedFlopsTakeTheClocksPath()
+    {
+        // l1 (enabled by the inverted clock) holds the enable; g1 = AND(clk, enable) clocks r1. A data AND (g2) on r1's D
+        // path, with the clock on one input, keeps both arcs: the clock there is not on its way to a clock pin.
+        var cells = """
+              cell (LATCH) {
+                area : 3;
+                latch (IQ, IQN) { data_in : "D"; enable : "G"; }
+                pin (D) { direction : input; capacitance : 1.0; }
+                pin (G) { direction : input; clock : true; capacitance : 1.0; }
+                pin (Q) { direction : output; function : "IQ";
+                  timing () { related_pin : "D"; timing_sense : positive_unate; cell_rise (scalar) { values ("0.1"); } cell_fall (scalar) { values ("0.1"); } }
+                  timing () { related_pin : "G"; timing_type : rising_edge; cell_rise (scalar) { values ("0.2"); } cell_fall (scalar) { values ("0.2"); } } }
+              }
+              cell (AND2) {
+                area : 2;
+                pin (A) { direction : input; capacitance : 1.0; }
+                pin (B) { direction : input; capacitance : 1.0; }
+                pin (Y) { direction : output; function : "A&B";
+                  timing () { related_pin : "A"; timing_sense : positive_unate; cell_rise (scalar) { values ("0.1"); } cell_fall (scalar) { values ("0.1"); } }
+                  timing () { related_pin : "B"; timing_sense : positive_unate; cell_rise (scalar) { values ("0.1"); } cell_fall (scalar) { values ("0.1"); } } }
+              }
+            }
+            """;
+        var liberty = TinyDesign.Liberty[..TinyDesign.Liberty.LastIndexOf('}')] + cells;
+        var lib = LibertyLibrary.From(LibertyParser.Parse(new StringReader(liberty), "gate.lib"), "gate.lib");
+        var netlist = """
+            module top (clk, a, en_in, y);
+              input clk; input a; input en_in; output y;
+              wire nclk; wire en; wire gclk; wire d; wire q;
+              INV i1 (.A(clk), .Y(nclk));
+              LATCH l1 (.D(en_in), .G(nclk), .Q(en));
+              AND2 g1 (.A(clk), .B(en), .Y(gclk));
+              AND2 g2 (.A(a), .B(clk), .Y(d));
+              DFF r1 (.CK(gclk), .D(d), .Q(q));
+              INV u2 (.A(q), .Y(y));
+            endmodule
+            """;
+        var g = TimingGraphBuilder.Build(VerilogNetlistReader.Read(new StringReader(netlist), "gate.v"), TinyDesign.Placement(), new[] { lib });
+        var arcs = g.CellSource.Zip(g.CellTarget, (s, t) => $"{g.PinNames[s]}>{g.PinNames[t]}").ToList();
+        Assert.Contains("g1/A>g1/Y", arcs);
+        Assert.DoesNotContain("g1/B>g1/Y", arcs);
+        Assert.Contains("g2/A>g2/Y", arcs);
+        Assert.Contains("g2/B>g2/Y", arcs);
+        Assert.Contains("l1/G>l1/Q", arcs);
+        Assert.Contains("r1/CK>r1/Q", arcs);
+        Assert.Contains("i1/A>i1/Y", arcs);
+        // The gated clock now comes after the clock alone: its level no longer follows the latch.
+        Assert.Equal(g.Levels[Array.IndexOf(g.PinNames, "g1/A")] + 1, g.Levels[Array.IndexOf(g.PinNames, "g1/Y")]);
+    }
 }
