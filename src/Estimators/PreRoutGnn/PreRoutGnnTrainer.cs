@@ -23,7 +23,9 @@ public sealed class PreRoutGnnOptions
     public double GradientClip { get; set; } = 1e3;
     /// <summary>
     /// One optimiser step per training piece (true) or one per epoch with gradients accumulated over all pieces (false, the
-    /// reference). Per piece gives many more updates for the same compute, which a CPU budget needs.
+    /// reference). Per piece gives many more updates for the same compute, which a CPU budget needs. With false, a design
+    /// split into windows takes the same steps as the whole graph and ends as accurate (held-out slack R² within 0.02 in
+    /// docs/preroutgnn.md); with true, the windows' extra steps move it further in the same epochs.
     /// </summary>
     public bool StepPerPiece { get; set; } = true;
     /// <summary>Order-preserving partition: pins per window (reference 50,000). Graphs at most this large stay whole.</summary>
