@@ -96,10 +96,16 @@ public sealed class CircuitDataset
         Directory.CreateDirectory(cacheDirectory);
     }
 
+    /// <summary>Whether a cached graph was made by this version's builder (older ones differ in labels or arcs: rebuild).</summary>
+    public static bool IsCurrent(TimingGraph cached) => cached.BuildRevision >= TimingGraphBuilder.Revision;
+
     /// <summary>Cache file of <paramref name="design"/>.</summary>
     public string CachePath(CircuitDesignSource design) => Path.Combine(CacheDirectory, $"{design.Technology}_{design.Name}.tgraph");
 
-    /// <summary>The labelled graph of <paramref name="design"/>, from the cache when present, else built (and cached).</summary>
+    /// <summary>
+    /// The labelled graph of <paramref name="design"/>, from the cache when present and made by the current
+    /// <see cref="TimingGraphBuilder.Revision"/>, else built (and cached).
+    /// </summary>
     public (TimingGraph Graph, TimingGraphStats Stats) Get(CircuitDesignSource design, bool rebuild = false, CancellationToken cancellation = default)
     {
         var path = CachePath(design);
@@ -107,7 +113,7 @@ public sealed class CircuitDataset
         if (!rebuild && File.Exists(path))
         {
             var cached = TimingGraphFile.Load(path);
-            return (cached, Stats(cached, clock.Elapsed.TotalSeconds, 0, 0, 0, 0, fromCache: true));
+            if (IsCurrent(cached)) return (cached, Stats(cached, clock.Elapsed.TotalSeconds, 0, 0, 0, 0, fromCache: true));
         }
         var graphClock = Stopwatch.StartNew();
         var libs = Libraries(design);

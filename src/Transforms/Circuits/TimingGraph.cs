@@ -35,6 +35,11 @@ public sealed class TimingGraph
     public string Units { get; init; } = "time ns, capacitance pF, distance um";
     /// <summary>Where the labels came from, e.g. "OpenSTA 2.0.17 on netlist + SPEF + SDC".</summary>
     public string LabelSource { get; init; } = "";
+    /// <summary>
+    /// <see cref="TimingGraphBuilder.Revision"/> of the builder that made this graph (0: older than revisions, or not
+    /// built from a netlist); <see cref="CircuitDataset"/> rebuilds cached graphs of an older revision.
+    /// </summary>
+    public int BuildRevision { get; init; }
 
     /// <summary>Pin names (instance/pin, or port name for ports), one per node.</summary>
     public required string[] PinNames { get; init; }
@@ -114,7 +119,7 @@ public sealed class TimingGraph
         var cellSrc = cells.Select(e => map[CellSource[e]]).ToArray(); var cellDst = cells.Select(e => map[CellTarget[e]]).ToArray();
         return new TimingGraph
         {
-            Design = Design, Technology = Technology, Units = Units, LabelSource = LabelSource, PinNames = names,
+            Design = Design, Technology = Technology, Units = Units, LabelSource = LabelSource, BuildRevision = BuildRevision, PinNames = names,
             NodeFeatures = Rows(NodeFeatures, nodes, NodeFeatureCount),
             Levels = TimingGraphBuilder.Levelize(names.Length, netSrc, netDst, cellSrc, cellDst, names),
             NetSource = netSrc, NetTarget = netDst, NetEdgeFeatures = Rows(NetEdgeFeatures, nets, NetEdgeFeatureCount),
@@ -128,9 +133,14 @@ public sealed class TimingGraph
     }
 
     /// <summary>A copy with another <see cref="LabelSource"/> (arrays shared).</summary>
-    public TimingGraph WithLabelSource(string labelSource) => new()
+    public TimingGraph WithLabelSource(string labelSource) => Copy(labelSource, BuildRevision);
+
+    /// <summary>This graph stamped with another <see cref="BuildRevision"/> (arrays shared).</summary>
+    public TimingGraph WithBuildRevision(int revision) => Copy(LabelSource, revision);
+
+    private TimingGraph Copy(string labelSource, int revision) => new()
     {
-        Design = Design, Technology = Technology, Units = Units, LabelSource = labelSource, PinNames = PinNames,
+        Design = Design, Technology = Technology, Units = Units, LabelSource = labelSource, BuildRevision = revision, PinNames = PinNames,
         NodeFeatures = NodeFeatures, Levels = Levels, NetSource = NetSource, NetTarget = NetTarget, NetEdgeFeatures = NetEdgeFeatures,
         CellSource = CellSource, CellTarget = CellTarget, CellLutAxes = CellLutAxes, CellLutValues = CellLutValues, CellLutMask = CellLutMask,
         CellArcSense = CellArcSense, ArrivalTime = ArrivalTime, Slew = Slew, RequiredTime = RequiredTime, NetDelay = NetDelay, CellDelay = CellDelay, IsEndpoint = IsEndpoint,

@@ -14,6 +14,13 @@ public sealed class TimingGraphException(string message) : InvalidOperationExcep
 /// </remarks>
 public static class TimingGraphBuilder
 {
+    /// <summary>
+    /// Bumped whenever the same inputs give a different graph or labels, so that cached graphs are rebuilt:
+    /// 1 the OpenSTA dump takes clock tags only at clock pins (gated clocks), 2 arcs from data into the clock network
+    /// (clock gate enables) are left out.
+    /// </summary>
+    public const int Revision = 2;
+
     /// <summary>Builds the graph of <paramref name="netlist"/> placed by <paramref name="placement"/>.</summary>
     /// <param name="netlist">The flat structural netlist.</param>
     /// <param name="placement">DEF of the placed design (die area, components, pins). Routing in it is ignored.</param>
@@ -213,7 +220,7 @@ public static class TimingGraphBuilder
 
         return new TimingGraph
         {
-            Design = netlist.Name, Technology = technology, LabelSource = labels is null ? "none" : $"OpenSTA {labels.Version}".Trim(),
+            Design = netlist.Name, Technology = technology, BuildRevision = Revision, LabelSource = labels is null ? "none" : $"OpenSTA {labels.Version}".Trim(),
             PinNames = names.ToArray(), NodeFeatures = features.ToArray(), Levels = levels,
             NetSource = netSrc.ToArray(), NetTarget = netDst.ToArray(), NetEdgeFeatures = netFeat.ToArray(),
             CellSource = cellSrc, CellTarget = cellDst, CellLutAxes = axes, CellLutValues = values, CellLutMask = mask,

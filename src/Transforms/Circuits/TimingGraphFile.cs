@@ -10,7 +10,7 @@ namespace MLNetExt.Transforms.Circuits;
 public static class TimingGraphFile
 {
     private const string Magic = "MLNetExt.TimingGraph";
-    private const int Version = 2; // 2: CellArcSense
+    private const int Version = 3; // 2: CellArcSense; 3: BuildRevision
 
     /// <summary>Writes <paramref name="graph"/> to <paramref name="path"/> (atomically: temp file, then rename).</summary>
     public static void Save(TimingGraph graph, string path)
@@ -30,6 +30,7 @@ public static class TimingGraphFile
             foreach (var a in new[] { graph.Levels, graph.NetSource, graph.NetTarget, graph.CellSource, graph.CellTarget }) Write(w, a);
             Write(w, graph.IsEndpoint.Select(b => b ? (byte)1 : (byte)0).ToArray());
             Write(w, graph.CellArcSense.Select(a => (byte)a).ToArray()); // format 2
+            w.Write(graph.BuildRevision); // format 3
         }
         File.Move(tmp, path, overwrite: true);
     }
@@ -55,13 +56,14 @@ public static class TimingGraphFile
             var endpoints = Read<byte>(r).Select(b => b != 0).ToArray();
             // Format 1 has no arc senses: every arc reads as Unknown (either transition), as before.
             var senses = version >= 2 ? Read<byte>(r).Select(b => (TimingArcSense)b).ToArray() : [];
+            int revision = version >= 3 ? r.ReadInt32() : 0;
             return new TimingGraph
             {
                 Design = design, Technology = tech, Units = units, LabelSource = source, PinNames = names,
                 NodeFeatures = f[0], NetEdgeFeatures = f[1], CellLutAxes = f[2], CellLutValues = f[3], CellLutMask = f[4],
                 ArrivalTime = f[5], Slew = f[6], RequiredTime = f[7], NetDelay = f[8], CellDelay = f[9],
                 Levels = n[0], NetSource = n[1], NetTarget = n[2], CellSource = n[3], CellTarget = n[4], IsEndpoint = endpoints,
-                CellArcSense = senses,
+                CellArcSense = senses, BuildRevision = revision,
             };
         }
         catch (EndOfStreamException e)

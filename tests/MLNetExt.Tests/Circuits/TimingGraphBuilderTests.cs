@@ -295,6 +295,9 @@ public sealed class TimingGraphBuilderTests
             Assert.Equal(g.ArrivalTime, r.ArrivalTime); // NaN == NaN for arrays of float in xunit
             Assert.Equal(g.IsEndpoint, r.IsEndpoint);
             Assert.Equal(g.CellArcSense, r.CellArcSense);
+            Assert.Equal(TimingGraphBuilder.Revision, r.BuildRevision);
+            Assert.True(CircuitDataset.IsCurrent(r));
+            Assert.False(CircuitDataset.IsCurrent(r.WithBuildRevision(TimingGraphBuilder.Revision - 1)));
             File.WriteAllBytes(path, File.ReadAllBytes(path)[..40]);
             Assert.Throws<InvalidDataException>(() => TimingGraphFile.Load(path));
         }
@@ -481,7 +484,13 @@ public sealed class OpenStaRoundTripTests
             // CircuitOps' pin_pin_edge holds 754 cell arcs without the 70 clock-to-Q arcs we add (35 flops × rise/fall… one arc each of CK→Q, CK→QN).
             Assert.Equal(754, graph.CellSource.Length - graph.CellSource.Count(s => graph.PinNames[s].EndsWith("/CK")));
             Assert.False(stats.FromCache);
-            Assert.True(new CircuitDataset(cache).Get(design).Stats.FromCache);
+            var dataset = new CircuitDataset(cache);
+            Assert.True(dataset.Get(design).Stats.FromCache);
+            // A graph cached by an older builder (labels or arcs made differently) is rebuilt, not reused.
+            TimingGraphFile.Save(TimingGraphFile.Load(dataset.CachePath(design)).WithBuildRevision(0), dataset.CachePath(design));
+            var (rebuilt, again) = dataset.Get(design);
+            Assert.False(again.FromCache);
+            Assert.Equal(TimingGraphBuilder.Revision, rebuilt.BuildRevision);
         });
     }
 
