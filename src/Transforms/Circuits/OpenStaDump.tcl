@@ -6,6 +6,7 @@ proc gt {a b} { expr {$a > $b} }
 proc lt {a b} { expr {$a < $b} }
 set out [open $::mlnetext_dump_path w]
 set corner [sta::cmd_corner]
+set clocks [concat [all_clocks] NULL]
 set pins {}
 foreach port [get_ports *] { lappend pins [sta::find_pin [get_full_name $port]] }
 set pins [concat $pins [get_pins -hierarchical *]]
@@ -24,6 +25,10 @@ foreach pin $pins {
           if {[string first "(clock" [$p tag]] >= 0} { lappend clk $a } }
         $it finish
         if {[llength $clk] > 0} { set all $clk }
+        # A clock's source port has no paths to iterate, only the clock edges' arrivals (fall at half the period).
+        if {[llength $all] == 0} {
+          foreach c $clocks { foreach ctr {rise fall} { lappend all [lindex [$v arrivals_clk $tr $c $ctr] [expr {$mm eq "min" ? 0 : 1}]] } }
+        }
         lappend arr [worst $all [expr {$mm eq "min" ? "lt" : "gt"}]]
       }
     }

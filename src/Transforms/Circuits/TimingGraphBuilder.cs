@@ -17,9 +17,9 @@ public static class TimingGraphBuilder
     /// <summary>
     /// Bumped whenever the same inputs give a different graph or labels, so that cached graphs are rebuilt:
     /// 1 the OpenSTA dump takes clock tags only at clock pins (gated clocks), 2 arcs from data into the clock network
-    /// (clock gate enables) are left out.
+    /// (clock gate enables) are left out, 3 clock source ports keep their edge arrivals (NaN under 1–2).
     /// </summary>
-    public const int Revision = 2;
+    public const int Revision = 3;
 
     /// <summary>Builds the graph of <paramref name="netlist"/> placed by <paramref name="placement"/>.</summary>
     /// <param name="netlist">The flat structural netlist.</param>

@@ -427,6 +427,8 @@ public sealed class OpenStaRoundTripTests
             var d = report.Pins["r1/D"];
             Assert.True(d.HasTimingCheck);
             Assert.Equal(10 - 0.03, d.Required[2], 4);
+            // The clock's source port (no paths of its own) carries the clock edges: rise at 0, fall at half the period.
+            Assert.Equal(new[] { 0f, 5f, 0f, 5f }, report.Pins["clk"].Arrival.Select(a => (float)Math.Round(a, 4)).ToArray());
             var g = TimingGraphBuilder.Build(TinyDesign.Module(), TinyDesign.Placement(), new[] { lib }, labels: report);
             int k = Array.FindIndex(g.CellSource, s => g.PinNames[s] == "r1/CK");
             Assert.Equal(0.25f, g.CellDelay[k * 4 + 2], 4); // clock-to-Q launch arc labelled
