@@ -29,7 +29,10 @@ List<TimingGraph> Load(string list) => list.Split(',', StringSplitOptions.Remove
 {
     var path = Path.Combine(cache, d + ".tgraph");
     if (!File.Exists(path)) throw new FileNotFoundException($"{path} not found: build the dataset with bench/CircuitDatasetBench first.");
-    return TimingGraphFile.Load(path);
+    var graph = TimingGraphFile.Load(path);
+    if (!CircuitDataset.IsCurrent(graph))
+        throw new InvalidDataException($"{path} was built by an older graph builder (revision {graph.BuildRevision}, now {TimingGraphBuilder.Revision}); rebuild the cache with bench/CircuitDatasetBench.");
+    return graph;
 }).ToList();
 var train = Load(args[1]); var validation = Load(args[2]); var test = Load(args[3]);
 int epochs = args.Length > 4 ? int.Parse(args[4]) : 200;
