@@ -309,6 +309,7 @@ static PreRoutGnnOptions BenchOptions(PreRoutGnnArchitecture arch, int seed, int
 // The models the benchmark can train, by command-line key.
 static (string Key, string Name, PreRoutGnnArchitecture Arch)[] ArchitectureTable()
 {
+    var recommended = new PreRoutGnnArchitecture(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true, StartFromTables: true);
     return new (string Key, string Name, PreRoutGnnArchitecture Arch)[]
     {
         ("preroutgnn", "PreRoutGNN", new(true, true, LutReadout.Attention)),
@@ -328,10 +329,10 @@ static (string Key, string Name, PreRoutGnnArchitecture Arch)[] ArchitectureTabl
         ("units-lookup-wire", "PreRoutGNN + design units + NLDM lookup + wire load (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true)),
         ("units-lookup-wire-tables", "PreRoutGNN + design units + NLDM lookup + wire load, started from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, StartFromTables: true)),
         ("units-lookup-wire-cellsta", "PreRoutGNN + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
-        ("units-lookup-wire-cellsta-tables", "PreRoutGNN + design units + NLDM lookup + wire load + cell arrivals from the tables, started from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true, StartFromTables: true)),
-        ("units-lookup-wire-cellsta-tables-nopretrain", "PreRoutGNN recommended (ours) − pre-training", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true, StartFromTables: true)),
-        ("units-lookup-wire-cellsta-tables-noresidual", "PreRoutGNN recommended (ours) − residual", new(true, false, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true, StartFromTables: true)),
-        ("units-lookup-wire-cellsta-tables-noattention", "PreRoutGNN recommended (ours) − LUT attention (query mask)", new(true, true, LutReadout.QueryMask, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true, StartFromTables: true)),
+        ("units-lookup-wire-cellsta-tables", "PreRoutGNN + design units + NLDM lookup + wire load + cell arrivals from the tables, started from the tables (ours)", recommended),
+        ("units-lookup-wire-cellsta-tables-nopretrain", "PreRoutGNN recommended (ours) − pre-training", recommended with { Pretraining = false }),
+        ("units-lookup-wire-cellsta-tables-noresidual", "PreRoutGNN recommended (ours) − residual", recommended with { Residual = false }),
+        ("units-lookup-wire-cellsta-tables-noattention", "PreRoutGNN recommended (ours) − LUT attention (query mask)", recommended with { Readout = LutReadout.QueryMask }),
         ("units-lookup-wire-cellsta-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
         ("units-lookup-wire-cellsta-noresidual", "PreRoutGNN − residual + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, false, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
         ("units-lookup-wire-cellsta-noattention", "PreRoutGNN − LUT attention (query mask) + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, true, LutReadout.QueryMask, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),

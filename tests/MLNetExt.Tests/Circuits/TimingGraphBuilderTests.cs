@@ -559,11 +559,8 @@ public sealed class SpefNameTests
 
 public sealed class LatchLoopTests
 {
-    [Fact]
-    public void LatchDataToOutputArcIsCutSoClockGatingLoopsLevelize()
-    {
-        // A clock gate: latch Q gates the clock of r1, whose Q feeds the latch's D back through an inverter.
-        var latch = """
+    // A level-sensitive latch: transparent D→Q, and the enable G (a clock pin) launching Q.
+    private const string Latch = """
               cell (LATCH) {
                 area : 3;
                 latch (IQ, IQN) { data_in : "D"; enable : "G"; }
@@ -573,10 +570,20 @@ public sealed class LatchLoopTests
                   timing () { related_pin : "D"; timing_sense : positive_unate; cell_rise (scalar) { values ("0.1"); } cell_fall (scalar) { values ("0.1"); } }
                   timing () { related_pin : "G"; timing_type : rising_edge; cell_rise (scalar) { values ("0.2"); } cell_fall (scalar) { values ("0.2"); } } }
               }
-            }
-            """;
-        var liberty = TinyDesign.Liberty[..TinyDesign.Liberty.LastIndexOf('}')] + latch;
-        var lib = LibertyLibrary.From(LibertyParser.Parse(new StringReader(liberty), "latch.lib"), "latch.lib");
+
+        """;
+
+    // The tiny design's library with more cells (Liberty groups, without the library's closing brace) appended.
+    private static LibertyLibrary TinyLibraryWith(string cells, string name) =>
+        LibertyLibrary.From(LibertyParser.Parse(new StringReader(TinyDesign.Liberty[..TinyDesign.Liberty.LastIndexOf('}')] + cells + "}\n"), name), name);
+
+    private static List<string> Arcs(TimingGraph g) => g.CellSource.Zip(g.CellTarget, (s, t) => $"{g.PinNames[s]}>{g.PinNames[t]}").ToList();
+
+    [Fact]
+    public void LatchDataToOutputArcIsCutSoClockGatingLoopsLevelize()
+    {
+        // A clock gate: latch Q gates the clock of r1, whose Q feeds the latch's D back through an inverter.
+        var lib = TinyLibraryWith(Latch, "latch.lib");
         Assert.True(lib.Cells["LATCH"].IsLatch);
         Assert.False(lib.Cells["DFF"].IsLatch);
         var netlist = """
@@ -591,7 +598,7 @@ public sealed class LatchLoopTests
             endmodule
             """;
         var g = TimingGraphBuilder.Build(VerilogNetlistReader.Read(new StringReader(netlist), "gate.v"), TinyDesign.Placement(), new[] { lib });
-        var arcs = g.CellSource.Zip(g.CellTarget, (s, t) => $"{g.PinNames[s]}>{g.PinNames[t]}").ToList();
+        var arcs = Arcs(g);
         Assert.Contains("l1/G>l1/Q", arcs);
         Assert.DoesNotContain("l1/D>l1/Q", arcs);
         Assert.True(g.Levels[Array.IndexOf(g.PinNames, "l1/D")] > g.Levels[Array.IndexOf(g.PinNames, "r1/Q")]);
@@ -602,16 +609,7 @@ public sealed class LatchLoopTests
     {
         // l1 (enabled by the inverted clock) holds the enable; g1 = AND(clk, enable) clocks r1. A data AND (g2) on r1's D
         // path, with the clock on one input, keeps both arcs: the clock there is not on its way to a clock pin.
-        var cells = """
-              cell (LATCH) {
-                area : 3;
-                latch (IQ, IQN) { data_in : "D"; enable : "G"; }
-                pin (D) { direction : input; capacitance : 1.0; }
-                pin (G) { direction : input; clock : true; capacitance : 1.0; }
-                pin (Q) { direction : output; function : "IQ";
-                  timing () { related_pin : "D"; timing_sense : positive_unate; cell_rise (scalar) { values ("0.1"); } cell_fall (scalar) { values ("0.1"); } }
-                  timing () { related_pin : "G"; timing_type : rising_edge; cell_rise (scalar) { values ("0.2"); } cell_fall (scalar) { values ("0.2"); } } }
-              }
+        var cells = Latch + """
               cell (AND2) {
                 area : 2;
                 pin (A) { direction : input; capacitance : 1.0; }
@@ -620,10 +618,8 @@ public sealed class LatchLoopTests
                   timing () { related_pin : "A"; timing_sense : positive_unate; cell_rise (scalar) { values ("0.1"); } cell_fall (scalar) { values ("0.1"); } }
                   timing () { related_pin : "B"; timing_sense : positive_unate; cell_rise (scalar) { values ("0.1"); } cell_fall (scalar) { values ("0.1"); } } }
               }
-            }
             """;
-        var liberty = TinyDesign.Liberty[..TinyDesign.Liberty.LastIndexOf('}')] + cells;
-        var lib = LibertyLibrary.From(LibertyParser.Parse(new StringReader(liberty), "gate.lib"), "gate.lib");
+        var lib = TinyLibraryWith(cells, "gate.lib");
         var netlist = """
             module top (clk, a, en_in, y);
               input clk; input a; input en_in; output y;
@@ -637,7 +633,7 @@ public sealed class LatchLoopTests
             endmodule
             """;
         var g = TimingGraphBuilder.Build(VerilogNetlistReader.Read(new StringReader(netlist), "gate.v"), TinyDesign.Placement(), new[] { lib });
-        var arcs = g.CellSource.Zip(g.CellTarget, (s, t) => $"{g.PinNames[s]}>{g.PinNames[t]}").ToList();
+        var arcs = Arcs(g);
         Assert.Contains("g1/A>g1/Y", arcs);
         Assert.DoesNotContain("g1/B>g1/Y", arcs);
         Assert.Contains("g2/A>g2/Y", arcs);
