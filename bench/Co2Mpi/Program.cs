@@ -3,6 +3,8 @@
 // Each rank ends with a "RESULT" line; the weights checksum must be identical on all ranks.
 // --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives), --mpi-poll-max-ms its MaxPollInterval; --mpi-shm 0 uses MPICH's collectives
 // instead of the node shared-memory ones (MpiTransport.SharedMemoryCollectives).
+// --checkpoint-dir d [--checkpoint-every k] writes checkpoints there (DistributedCheckpointStore) and resumes from them;
+// --crash-at s makes the last rank exit abruptly after step s (to test resuming a run that died).
 using System.Globalization;
 using System.Security.Cryptography;
 using MLNetExt.Distributed;
@@ -40,12 +42,21 @@ var options = settings.Algorithm switch
     _ => throw new ArgumentException($"Unknown --algorithm {settings.Algorithm}: use co2, localsgd, slowmo or sync."),
 };
 
-using var coordinator = new DistributedCoordinator(backend, learner, options);
-for (var step = 0; step < settings.Steps; step++)
+var checkpoints = settings.CheckpointDirectory is { } directory ? new DistributedCheckpointStore(directory, backend) : null;
+using var coordinator = checkpoints?.TryResume(learner, options) ?? new DistributedCoordinator(backend, learner, options);
+var resumedAt = coordinator.StepsCompleted;
+for (var step = coordinator.StepsCompleted; step < settings.Steps; step++)
 {
     var loss = coordinator.Step();
     if ((step + 1) % settings.PrintEvery == 0)
         Console.WriteLine($"rank {rank} step {step + 1} loss {loss:0.00000}");
+    if (checkpoints is not null && settings.CheckpointEvery > 0 && (step + 1) % settings.CheckpointEvery == 0)
+        checkpoints.Save(coordinator);
+    if (step + 1 == settings.CrashAt && rank == backend.Size - 1)
+    {
+        Console.WriteLine($"rank {rank} exits abruptly after step {step + 1} (--crash-at)");
+        Environment.Exit(3);
+    }
 }
 coordinator.Finish();
 var metrics = coordinator.Metrics;
@@ -58,7 +69,7 @@ Console.WriteLine(
     $"shard_loss={finalLoss.item<float>():0.000000} steps_per_s={metrics.StepsPerSecond:0.0} " +
     $"wait_fraction={metrics.BoundaryWaitFraction:0.000} outer_state_floats={metrics.OuterStateFloatsPerRank} " +
     $"weights_sha256={Convert.ToHexString(SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(weights.AsSpan())))[..16]} " +
-    $"backend=\"{backend.Name}\"");
+    $"resumed_at={resumedAt} backend=\"{backend.Name}\"");
 backend.Barrier(); // keep every rank alive until all have printed
 return 0;
 
@@ -138,7 +149,7 @@ static (Tensor Inputs, Tensor Targets) GenerateShard(int rank, int features, int
 
 internal sealed record Settings(string Algorithm, int Steps, int LocalSteps, int Hidden, bool Shard, double LatencyMilliseconds,
     double BandwidthMegabytesPerSecond, int ComputeMilliseconds, int PrintEvery, double TimeoutSeconds, double PollMilliseconds,
-    bool SharedMemory, bool CheckCollectives, double MaxPollMilliseconds)
+    bool SharedMemory, bool CheckCollectives, double MaxPollMilliseconds, string? CheckpointDirectory, int CheckpointEvery, int CrashAt)
 {
     public static Settings Parse(string[] args)
     {
@@ -147,7 +158,8 @@ internal sealed record Settings(string Algorithm, int Steps, int LocalSteps, int
         {
             if (!args[i].StartsWith("--", StringComparison.Ordinal))
                 throw new ArgumentException($"Unexpected argument '{args[i]}'. Options: --algorithm --steps --tau --hidden --shard " +
-                                            "--latency-ms --bandwidth-mbps --compute-ms --print-every --timeout-s --mpi-poll-ms --mpi-poll-max-ms --mpi-shm --check-collectives");
+                                            "--latency-ms --bandwidth-mbps --compute-ms --print-every --timeout-s --mpi-poll-ms --mpi-poll-max-ms --mpi-shm --check-collectives " +
+                                            "--checkpoint-dir --checkpoint-every --crash-at");
             var name = args[i][2..];
             values[name] = name is "shard" or "check-collectives" ? "true" : (i + 1 < args.Length ? args[++i] : throw new ArgumentException($"--{name} needs a value."));
         }
@@ -156,6 +168,7 @@ internal sealed record Settings(string Algorithm, int Steps, int LocalSteps, int
         return new Settings(Get("algorithm", "co2"), (int)Number("steps", 80), (int)Number("tau", 4), (int)Number("hidden", 32),
             values.ContainsKey("shard"), Number("latency-ms", 0), Number("bandwidth-mbps", double.PositiveInfinity),
             (int)Number("compute-ms", 0), (int)Number("print-every", 20), Number("timeout-s", 60), Number("mpi-poll-ms", 0.2),
-            Number("mpi-shm", 1) != 0, values.ContainsKey("check-collectives"), Number("mpi-poll-max-ms", 2));
+            Number("mpi-shm", 1) != 0, values.ContainsKey("check-collectives"), Number("mpi-poll-max-ms", 2),
+            values.GetValueOrDefault("checkpoint-dir"), (int)Number("checkpoint-every", 0), (int)Number("crash-at", -1));
     }
 }

@@ -42,7 +42,10 @@ public sealed class Co2TrainerOptions
     /// </summary>
     public int ThreadsPerWorker { get; set; }
 
-    /// <summary>Directory for per-rank checkpoints (<c>co2-rank{r}-of{N}.ckpt</c>), or null for none.</summary>
+    /// <summary>
+    /// Directory for checkpoints, or null for none: per rank a state file per step and a manifest of the last step every rank
+    /// completed (<see cref="DistributedCheckpointStore"/>); on several nodes a shared directory or the same local path on each.
+    /// </summary>
     public string? CheckpointDirectory { get; set; }
 
     /// <summary>Write checkpoints every this many inner steps (0 = only at the end of training).</summary>
@@ -193,10 +196,9 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
             return problem.TrainingLoss(module, plan.Batch(rank, step));
         });
 
-        string? checkpoint = Options.CheckpointDirectory is { } dir ? Path.Combine(dir, $"co2-rank{rank}-of{backend.Size}.ckpt") : null;
-        using var coordinator = Options.Resume && checkpoint is not null && File.Exists(checkpoint)
-            ? ResumeFrom(checkpoint, backend, learner)
-            : new DistributedCoordinator(backend, learner, Options.Algorithm);
+        var checkpoints = Options.CheckpointDirectory is { } dir ? new DistributedCheckpointStore(dir, backend) : null;
+        using var coordinator = (Options.Resume && checkpoints is not null ? ResumeFrom(checkpoints, learner) : null)
+            ?? new DistributedCoordinator(backend, learner, Options.Algorithm);
 
         var epochSum = new double[o.Epochs];
         var epochCount = new int[o.Epochs];
@@ -225,21 +227,21 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
             if (rank == 0 && o.Progress is { } progress && (o.ProgressEverySteps > 0 && (step + 1) % o.ProgressEverySteps == 0 || (step + 1) % plan.StepsPerEpoch == 0))
                 progress.Report(new TrainingProgress(epoch + 1, o.Epochs, step + 1, plan.TotalSteps, epochSum[epoch] / epochCount[epoch], null,
                     TorchTrainingLoop.LearningRateAt(o, step, plan.TotalSteps, plan.StepsPerEpoch), clock.Elapsed));
-            if (checkpoint is not null && Options.CheckpointEverySteps > 0 && (step + 1) % Options.CheckpointEverySteps == 0)
-                WriteCheckpoint(checkpoint, coordinator);
+            if (checkpoints is not null && Options.CheckpointEverySteps > 0 && (step + 1) % Options.CheckpointEverySteps == 0)
+                checkpoints.Save(coordinator);
         }
         coordinator.Finish();
-        if (checkpoint is not null)
-            WriteCheckpoint(checkpoint, coordinator);
+        checkpoints?.Save(coordinator);
         var epochLoss = epochSum.Select((s, e) => epochCount[e] > 0 ? s / epochCount[e] : double.NaN).ToArray();
         return new WorkerResult(module, epochLoss, coordinator.Metrics, curve);
     }
 
-    private DistributedCoordinator ResumeFrom(string path, ICollectiveBackend backend, IInnerLearner learner)
+    private DistributedCoordinator? ResumeFrom(DistributedCheckpointStore checkpoints, IInnerLearner learner)
     {
-        using var stream = File.OpenRead(path);
-        Log(ch => ch.Info($"Rank {backend.Rank}: resuming from {path}."));
-        return DistributedCoordinator.Resume(backend, learner, Options.Algorithm, stream);
+        var coordinator = checkpoints.TryResume(learner, Options.Algorithm);
+        if (coordinator is not null)
+            Log(ch => ch.Info($"Resumed from {checkpoints.StateFileFor(coordinator.StepsCompleted)} (step {coordinator.StepsCompleted})."));
+        return coordinator;
     }
 
     private void Log(Action<IChannel> write)
@@ -247,8 +249,6 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
         using var channel = _host.Start("Co2Trainer");
         write(channel);
     }
-
-    private static void WriteCheckpoint(string path, DistributedCoordinator coordinator) => AtomicFile.Write(path, coordinator.SaveCheckpoint);
 
     /// <summary>
     /// Which training-split positions each rank uses at each step. Ranks get interleaved shards of the (already shuffled)

@@ -66,6 +66,7 @@ public sealed unsafe class InProcessGroup
             catch (Exception error)
             {
                 errors[rank] = error;
+                group.Abandon(rank, error); // peers waiting for this rank fail now instead of at the timeout
             }
         }) { Name = $"in-process rank {rank}" }).ToList();
         threads.ForEach(t => t.Start());
@@ -134,6 +135,16 @@ public sealed unsafe class InProcessGroup
 
     // The contributions of the rendezvous that just completed, kept for the ranks woken by PulseAll.
     private Contribution[]? _lastCompleted;
+
+    // A rank's thread ended with an error: it will never arrive again, so every present and future rendezvous fails.
+    private void Abandon(int rank, Exception error)
+    {
+        lock (_gate)
+        {
+            _fault ??= $"rank {rank} stopped with an error ({error.Message})";
+            Monitor.PulseAll(_gate);
+        }
+    }
 
     private void Fail(string message, bool timedOut = false)
     {

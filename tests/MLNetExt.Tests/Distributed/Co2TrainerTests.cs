@@ -76,9 +76,9 @@ public sealed class Co2TrainerTests
         try
         {
             float[] Scores(ITransformer model) => SyntheticData.Column(model.Transform(train), "Score").SelectMany(v => v).ToArray();
-            Co2TrainerOptions Distributed(bool resume) => new()
+            Co2TrainerOptions Distributed(bool resume, int workers = 2) => new()
             {
-                Workers = 2, Algorithm = DistributedTrainingOptions.Co2(localSteps: 4), CheckpointDirectory = dir, CheckpointEverySteps = 8, Resume = resume,
+                Workers = workers, Algorithm = DistributedTrainingOptions.Co2(localSteps: 4), CheckpointDirectory = dir, CheckpointEverySteps = 8, Resume = resume,
             };
             var uninterrupted = Scores(ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(epochs: 4)),
                 new Co2TrainerOptions { Workers = 2, Algorithm = DistributedTrainingOptions.Co2(localSteps: 4) }).Fit(train));
@@ -90,12 +90,39 @@ public sealed class Co2TrainerTests
             first.CancellationToken = cancel.Token;
             var error = Assert.ThrowsAny<Exception>(() => ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(first), Distributed(false)).Fit(train));
             Assert.Contains("cancelled", error.ToString());
-            Assert.True(File.Exists(Path.Combine(dir, "co2-rank1-of2.ckpt")));
+            // Step 16 is committed on both ranks; step 8's files went once every manifest named step 16.
+            Assert.Equal(
+                ["co2-rank0-of2.json", "co2-rank1-of2.json", "co2-step0000000016-rank0-of2.ckpt", "co2-step0000000016-rank1-of2.ckpt"],
+                Directory.GetFiles(dir).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray());
 
+            ITransformer Resume(int workers = 2) =>
+                ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(epochs: 4)), Distributed(true, workers)).Fit(train);
+
+            // Another number of ranks: refused, naming the checkpoint's.
+            error = Assert.ThrowsAny<Exception>(() => Resume(workers: 4));
+            Assert.Contains("a run with 2 ranks, and this run has 4", error.ToString());
+
+            // A damaged state file: refused, naming the file, on the rank that has it; the peer fails at once, not at the timeout.
+            var state = Path.Combine(dir, "co2-step0000000016-rank1-of2.ckpt");
+            var original = File.ReadAllBytes(state);
+            var damaged = (byte[])original.Clone();
+            damaged[^5] ^= 0x40;
+            File.WriteAllBytes(state, damaged);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            error = Assert.ThrowsAny<Exception>(() => Resume());
+            Assert.Contains("co2-step0000000016-rank1-of2.ckpt", error.ToString());
+            Assert.Contains("does not match its manifest", error.ToString());
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the healthy rank waited {clock.Elapsed} for the failed one");
+            File.WriteAllBytes(state, original);
+
+            // A crash after both ranks wrote step 16 but before rank 1 recorded it: rank 0's manifest commits step 16 for both.
+            File.Delete(Path.Combine(dir, "co2-rank1-of2.json"));
             var resumed = ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(epochs: 4)), Distributed(true));
             var scores = Scores(resumed.Fit(train));
             Assert.Equal(32, resumed.LastRun!.Ranks[0].Steps);
             Assert.True(MaxAbsDifference(uninterrupted, scores) < 1e-5, $"resumed run differs by {MaxAbsDifference(uninterrupted, scores)}");
+            Assert.True(File.Exists(Path.Combine(dir, "co2-step0000000032-rank1-of2.ckpt")));
+            Assert.False(File.Exists(state));
         }
         finally
         {

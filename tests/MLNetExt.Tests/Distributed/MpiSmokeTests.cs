@@ -86,6 +86,34 @@ public partial class MpiSmokeTests
         }
     }
 
+    [MpiFact]
+    public void ARunWhoseRankDiedResumesFromTheCommittedCheckpointToTheUninterruptedWeights()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "co2-mpi-resume-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            const string run = "--algorithm co2 --steps 24 --tau 4 --shard --print-every 1000 --timeout-s 20";
+            var uninterrupted = RunCo2Mpi(run);
+
+            // Rank 1 dies after step 13: mpiexec fails the job; step 8 is the last checkpoint both ranks committed.
+            var crashed = RunMpi($"{run} --checkpoint-dir {dir} --checkpoint-every 8 --crash-at 13", expectFailure: true);
+            Assert.Contains(crashed, line => line.Contains("rank 1 exits abruptly after step 13"));
+            Assert.Equal(
+                ["co2-rank0-of2.json", "co2-rank1-of2.json", "co2-step0000000008-rank0-of2.ckpt", "co2-step0000000008-rank1-of2.ckpt"],
+                Directory.GetFiles(dir).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray());
+
+            var resumed = RunCo2Mpi($"{run} --checkpoint-dir {dir} --checkpoint-every 8");
+            Assert.Equal(2, resumed.Count);
+            Assert.All(resumed, r => Assert.Equal("8", r["resumed_at"]));
+            Assert.All(resumed, r => Assert.Equal("24", r["steps"]));
+            Assert.All(resumed, r => Assert.Equal(uninterrupted[0]["weights_sha256"], r["weights_sha256"]));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
     internal static string? FindMpiexec() =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Select(dir => Path.Combine(dir, "mpiexec"))
@@ -97,8 +125,8 @@ public partial class MpiSmokeTests
             .Select(line => ResultField().Matches(line).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value))
             .ToList();
 
-    /// <summary>Runs bench/Co2Mpi under mpiexec -n 2 and returns its output lines.</summary>
-    private static string[] RunMpi(string arguments)
+    /// <summary>Runs bench/Co2Mpi under mpiexec -n 2 and returns its output lines; asserts success, or failure when asked.</summary>
+    private static string[] RunMpi(string arguments, bool expectFailure = false)
     {
         var start = new ProcessStartInfo(FindMpiexec()!, $"-n 2 dotnet \"{Co2MpiDll()}\" {arguments}")
         {
@@ -114,7 +142,7 @@ public partial class MpiSmokeTests
             Assert.Fail($"mpiexec did not finish within {RunLimit}.\n{stdout.Result}\n{stderr.Result}");
         }
         var output = stdout.Result;
-        Assert.True(process.ExitCode == 0, $"mpiexec exited with {process.ExitCode}.\n{output}\n{stderr.Result}");
+        Assert.True(process.ExitCode == 0 != expectFailure, $"mpiexec exited with {process.ExitCode}.\n{output}\n{stderr.Result}");
         return output.Split('\n');
     }
 
