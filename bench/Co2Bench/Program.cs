@@ -5,13 +5,16 @@
 //
 //   dotnet run -c Release --project bench/Co2Bench -- [--rows 12000] [--epochs 2] [--tau 8] [--workers 2,4]
 //       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--name co2] [--mpi-poll-ms 0.2] [--mpi-shm 1]
-//       [--mpi-bind none] [--mpi-poll-max-ms 2]
+//       [--mpi-bind none] [--mpi-poll-max-ms 2] [--link bandwidth|latency]
 // --algorithms picks a subset (the no-communication run is always made: it calibrates the link; without ddp the run
 // measures throughput only and the columns comparing with DDP stay empty); --name names the report;
 // --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives, which busy-wait inside MPICH);
 // --mpi-poll-max-ms sets MpiTransport.MaxPollInterval (equal to --mpi-poll-ms = a fixed interval, the behaviour before session 13).
 // --mpi-shm 0 uses MPICH's collectives instead of the node shared-memory ones (MpiTransport.SharedMemoryCollectives).
 // --mpi-bind core|socket|... is passed to mpiexec as -bind-to (pins each rank's threads to cores; none = the OS places them).
+// --link bandwidth (default, from session 17) makes the link's cost proportional to the bytes a ring collective moves, so
+// one all-reduce of the model costs τ/2 steps and a reduce-scatter or all-gather half of that; --link latency gives every
+// collective the same fixed cost (the reports before session 17), which charges a sharded round's two collectives twice.
 // Internal: --worker mpi ... is how the benchmark runs itself under mpiexec.
 using System.Diagnostics;
 using System.Globalization;
@@ -47,10 +50,14 @@ foreach (var workers in settings.Workers)
     }
     // Two warm-up runs (JIT tiers, allocator, page cache), not measured; the second calibrates the link from the
     // compute time per step of the no-communication run (one average at the very end).
-    var warmUp = Enumerable.Range(0, 2).Select(_ => Run(transport, workers, "ideal", 0, seed: 0)).ToList();
+    var warmUp = Enumerable.Range(0, 2).Select(_ => Run(transport, workers, "ideal", null, seed: 0)).ToList();
     double stepSeconds = warmUp[^1].SecondsPerStep;
-    double latencyMs = settings.Tau / 2.0 * stepSeconds * 1000;
-    Console.WriteLine($"[{transport}, {workers} workers] compute {stepSeconds * 1000:F2} ms/step → link latency {latencyMs:F1} ms per collective");
+    double latencyMs = settings.Tau / 2.0 * stepSeconds * 1000; // what one all-reduce of the model costs on the link
+    var link = settings.Link == "latency"
+        ? new LinkModel(TimeSpan.FromMilliseconds(latencyMs), double.PositiveInfinity)
+        : new LinkModel(TimeSpan.Zero, LinkModel.RingBytesOnWire("AllReduce", MlpParameters(), workers) / (latencyMs / 1000));
+    Console.WriteLine($"[{transport}, {workers} workers] compute {stepSeconds * 1000:F2} ms/step → one all-reduce costs {latencyMs:F1} ms on the link " +
+                      $"({settings.Link}: {link.Latency.TotalMilliseconds:0.#} ms + {link.BytesPerSecond / 1e6:0.#} MB/s)");
     // Interleaved seed by seed (no-communication run, then every algorithm), so that slow drifts of a shared machine
     // hit the baseline and the algorithms alike; '× ideal' is the median over seeds of the per-seed ratio.
     var ideal = new List<RunResult>();
@@ -58,9 +65,9 @@ foreach (var workers in settings.Workers)
     rows.AddRange(settings.Algorithms.Select(a => (a, new List<RunResult>())));
     for (int seed = 0; seed < settings.Repeats; seed++)
     {
-        ideal.Add(Run(transport, workers, "ideal", 0, seed));
+        ideal.Add(Run(transport, workers, "ideal", null, seed));
         foreach (var (algorithm, runs) in rows.Skip(1))
-            runs.Add(Run(transport, workers, algorithm, latencyMs, seed));
+            runs.Add(Run(transport, workers, algorithm, link, seed));
     }
     // Without DDP in the run (a throughput-only run) the columns that compare with it stay empty.
     var ddpRuns = rows.FirstOrDefault(r => r.Algorithm == "ddp").Runs;
@@ -97,7 +104,10 @@ report.AddNote($"Fashion-MNIST (Debian dataset-fashion-mnist), {settings.Rows} t
                "(same total samples for every algorithm), 10,000 test images; MLP 784→512→256→10, AdamW lr 2e-3, batch 64 per worker.");
 report.AddNote($"CO2: τ = {settings.Tau}, outer momentum 0 (co2-momentum-0.2: the official recipe's 0.2), outer LR 1, gap-aware staleness penalty λ = 1, elementwise momentum clip φ = 1; " +
                $"Local-SGD: τ = {settings.Tau}, blocking average; DDP: gradient all-reduce every step (synchronous AdamW).");
-report.AddNote("Link: each collective takes at least the calibrated latency (τ/2 × the compute time per step measured in a warm-up no-communication run); " +
+report.AddNote((settings.Link == "latency"
+                   ? "Link: each collective takes at least the calibrated latency (τ/2 × the compute time per step measured in a warm-up no-communication run); "
+                   : "Link: bandwidth-limited, calibrated so that one ring all-reduce of the model ('link ms') takes τ/2 × the compute time per step measured in a warm-up " +
+                     "no-communication run; other collectives take time in proportion to the bytes a ring moves (a reduce-scatter or all-gather half an all-reduce); ") +
                "'× ideal' is the median over seeds of throughput ÷ that of the no-communication run of the same transport, worker count and seed; " +
                "runs are interleaved seed by seed (ideal, then each algorithm) so that drifts of the machine hit all alike. " +
                $"One TorchSharp intra-op thread per worker on a {Environment.ProcessorCount}-core machine; medians of {settings.Repeats} runs with seeds 0..{settings.Repeats - 1} (initial weights and data order).");
@@ -118,19 +128,19 @@ var (json, md) = report.Write();
 Console.WriteLine($"Wrote {json} and {md}");
 return 0;
 
-RunResult Run(string transport, int workers, string algorithm, double latencyMs, int seed)
+RunResult Run(string transport, int workers, string algorithm, LinkModel? link, int seed)
 {
-    var result = transport == "mpi" ? RunUnderMpi(workers, algorithm, latencyMs, seed) : Train(algorithm, workers, latencyMs, backend: null, seed);
+    var result = transport == "mpi" ? RunUnderMpi(workers, algorithm, link, seed) : Train(algorithm, workers, link, backend: null, seed);
     Console.WriteLine($"  {transport} N={workers} {algorithm,-16} seed {seed} {result.SamplesPerSecond,8:F0} samples/s  wait {result.WaitFraction,6:P1}  boundary CPU {result.BoundaryCpuFraction,6:P1}  comm. thread CPU {result.CommunicationCpuFraction,6:P1}  test acc {result.TestAccuracy:P2}  log-loss {result.TestLogLoss:F4}");
     return result;
 }
 
-RunResult Train(string algorithm, int workers, double latencyMs, ICollectiveBackend? backend, int seed)
+RunResult Train(string algorithm, int workers, LinkModel? link, ICollectiveBackend? backend, int seed)
 {
     var ml = new MLContext(seed: 0);
     var train = ml.Data.Cache(FashionMnist.LoadTrain(ml, settings.Rows));
     var test = ml.Data.Cache(FashionMnist.LoadTest(ml));
-    var mlp = new MlpClassifierOptions { HiddenSizes = new[] { 512, 256 }, Epochs = settings.Epochs, BatchSize = 64, LearningRate = 2e-3, Seed = seed };
+    var mlp = new MlpClassifierOptions { HiddenSizes = MlpHidden(), Epochs = settings.Epochs, BatchSize = 64, LearningRate = 2e-3, Seed = seed };
     int size = backend?.Size ?? workers;
     long totalSteps = settings.Epochs * (long)Math.Ceiling(Math.Ceiling(settings.Rows / (double)size) / mlp.BatchSize);
     var options = new Co2TrainerOptions
@@ -148,7 +158,7 @@ RunResult Train(string algorithm, int workers, double latencyMs, ICollectiveBack
             "co2-no-penalty" => DistributedTrainingOptions.Co2(settings.Tau, outerMomentum: 0f, penalty: StalenessGapPenalty.None),
             _ => throw new ArgumentException($"unknown algorithm {algorithm}"),
         },
-        SimulatedLink = backend is null && latencyMs > 0 ? new LinkModel(TimeSpan.FromMilliseconds(latencyMs), double.PositiveInfinity) : null,
+        SimulatedLink = backend is null ? link : null,
     };
     var trainer = ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(mlp), options);
     var model = trainer.Fit(train);
@@ -167,9 +177,10 @@ int RunMpiWorker(Settings s)
     mpi.MaxPollInterval = TimeSpan.FromMilliseconds(s.MpiPollMaxMs);
     mpi.SharedMemoryCollectives = s.MpiSharedMemory;
     ICollectiveTransport transport = mpi;
-    if (s.LatencyMs > 0) transport = new ThrottledTransport(transport, new LinkModel(TimeSpan.FromMilliseconds(s.LatencyMs), double.PositiveInfinity));
+    if (s.LatencyMs > 0 || double.IsFinite(s.BandwidthBytesPerSecond))
+        transport = new ThrottledTransport(transport, new LinkModel(TimeSpan.FromMilliseconds(s.LatencyMs), s.BandwidthBytesPerSecond));
     using var backend = new CollectiveBackend(transport, TimeSpan.FromMinutes(5));
-    var result = Train(s.Algorithm, backend.Size, s.LatencyMs, backend, s.Seed);
+    var result = Train(s.Algorithm, backend.Size, null, backend, s.Seed);
     // Each rank reports its own throughput; rank 0 also reports the quality of the (identical) synchronised model.
     // One file per rank: lines that several ranks print to the shared stdout can interleave and corrupt the JSON.
     File.WriteAllText(Path.Combine(s.ResultDirectory, $"rank{backend.Rank}.json"),
@@ -178,12 +189,14 @@ int RunMpiWorker(Settings s)
     return 0;
 }
 
-RunResult RunUnderMpi(int workers, string algorithm, double latencyMs, int seed)
+RunResult RunUnderMpi(int workers, string algorithm, LinkModel? link, int seed)
 {
     var self = typeof(Settings).Assembly.Location;
     var resultDirectory = Directory.CreateTempSubdirectory("co2bench-").FullName;
     var bind = settings.MpiBind == "none" ? "" : $"-bind-to {settings.MpiBind} ";
-    var info = new ProcessStartInfo("mpiexec", $"-n {workers} {bind}dotnet {self} --worker mpi --algorithm {algorithm} --latency-ms {latencyMs.ToString(CultureInfo.InvariantCulture)} " +
+    var info = new ProcessStartInfo("mpiexec", $"-n {workers} {bind}dotnet {self} --worker mpi --algorithm {algorithm} " +
+                                              $"--latency-ms {(link?.Latency.TotalMilliseconds ?? 0).ToString("R", CultureInfo.InvariantCulture)} " +
+                                              $"--bandwidth-bps {(link?.BytesPerSecond ?? double.PositiveInfinity).ToString("R", CultureInfo.InvariantCulture)} " +
                                               $"--rows {settings.Rows} --epochs {settings.Epochs} --tau {settings.Tau} --seed {seed} --result-dir {resultDirectory} " +
                                               $"--mpi-poll-ms {settings.MpiPollMs.ToString(CultureInfo.InvariantCulture)} --mpi-poll-max-ms {settings.MpiPollMaxMs.ToString(CultureInfo.InvariantCulture)} --mpi-shm {(settings.MpiSharedMemory ? 1 : 0)}")
     { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -206,13 +219,18 @@ RunResult RunUnderMpi(int workers, string algorithm, double latencyMs, int seed)
     return rank0 with { SamplesPerSecond = lines.Sum(l => l.SamplesPerSecond), SecondsPerStep = lines.Average(l => l.SecondsPerStep), WaitFraction = lines.Average(l => l.WaitFraction), BoundaryCpuFraction = lines.Average(l => l.BoundaryCpuFraction), CommunicationCpuFraction = lines.Average(l => l.CommunicationCpuFraction) };
 }
 
+// The benchmark's MLP (784 → 512 → 256 → 10): its parameter count sizes the calibrated link's bandwidth.
+static int[] MlpHidden() => [512, 256];
+static long MlpParameters() => new[] { 784 }.Concat(MlpHidden()).Append(10).Zip(MlpHidden().Append(10), (i, o) => (long)i * o + o).Sum();
+
 static bool MpiAvailable() => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, "mpiexec")));
 
 internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep, double WaitFraction, double TestAccuracy, double TestLogLoss,
     long OuterStateFloats, List<LossPoint> Curve, double BoundaryCpuFraction, double CommunicationCpuFraction);
 
 internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed,
-    string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs, bool MpiSharedMemory, string MpiBind, double MpiPollMaxMs)
+    string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs, bool MpiSharedMemory, string MpiBind, double MpiPollMaxMs,
+    string Link, double BandwidthBytesPerSecond)
 {
     public static Settings Parse(string[] args)
     {
@@ -220,7 +238,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
         for (int i = 0; i < args.Length; i += 2)
         {
             if (!args[i].StartsWith("--") || i + 1 >= args.Length)
-                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms --mpi-poll-max-ms --mpi-shm --mpi-bind");
+                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms --mpi-poll-max-ms --mpi-shm --mpi-bind --link");
             v[args[i][2..]] = args[i + 1];
         }
         int Int(string k, int d) => v.TryGetValue(k, out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : d;
@@ -231,7 +249,8 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
             v.GetValueOrDefault("algorithms", string.Join(',', AllAlgorithms)).Split(','), v.GetValueOrDefault("name", "co2"),
             v.GetValueOrDefault("result-dir", Path.GetTempPath()), double.Parse(v.GetValueOrDefault("mpi-poll-ms", "0.2"), CultureInfo.InvariantCulture),
             Int("mpi-shm", 1) != 0, v.GetValueOrDefault("mpi-bind", "none"),
-            double.Parse(v.GetValueOrDefault("mpi-poll-max-ms", "2"), CultureInfo.InvariantCulture));
+            double.Parse(v.GetValueOrDefault("mpi-poll-max-ms", "2"), CultureInfo.InvariantCulture),
+            v.GetValueOrDefault("link", "bandwidth"), double.Parse(v.GetValueOrDefault("bandwidth-bps", "Infinity"), CultureInfo.InvariantCulture));
     }
 
     /// <summary>Every algorithm the benchmark knows, in report order (the no-communication run is always made first).</summary>
@@ -242,5 +261,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
         var unknown = Algorithms.Except(AllAlgorithms).ToList();
         if (unknown.Count > 0)
             throw new ArgumentException($"Unknown algorithm(s) {string.Join(", ", unknown)}; known: {string.Join(", ", AllAlgorithms)}.");
+        if (Link is not ("bandwidth" or "latency"))
+            throw new ArgumentException($"Unknown --link {Link}: use bandwidth or latency.");
     }
 }

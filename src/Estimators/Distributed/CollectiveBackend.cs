@@ -95,13 +95,23 @@ public sealed unsafe class CollectiveBackend : ICollectiveBackend
     }
 
     /// <inheritdoc />
-    public void AllGather(CollectiveBuffer shard, CollectiveBuffer output)
+    public void AllGather(CollectiveBuffer shard, CollectiveBuffer output) => AllGatherAsync(shard, output).Wait();
+
+    /// <inheritdoc />
+    public CollectiveRequest AllGatherAsync(CollectiveBuffer shard, CollectiveBuffer output)
     {
         ArgumentNullException.ThrowIfNull(shard);
         ArgumentNullException.ThrowIfNull(output);
         RequireShardedLength(output, shard, nameof(output));
-        Enqueue($"AllGather of {shard.Length} floats per rank",
-            () => _transport.AllGather(shard.Pointer, output.Pointer, shard.Length)).Wait();
+        return Enqueue($"AllGather of {shard.Length} floats per rank",
+            () => _transport.AllGather(shard.Pointer, output.Pointer, shard.Length));
+    }
+
+    /// <inheritdoc />
+    public CollectiveRequest RunInOrder(string description, Action work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return Enqueue(description, work);
     }
 
     /// <inheritdoc />

@@ -60,7 +60,12 @@ public sealed class DistributedCheckpointStore
         _backend.Barrier(); // every manifest names this step: older files are no longer needed by anyone
         foreach (var old in OwnStateFiles().Where(f => f.Step < step))
             File.Delete(old.Path);
+        // Half-written files of a run that died mid-write (AtomicFile renames them when complete): never read, now removed.
+        foreach (var partial in System.IO.Directory.EnumerateFiles(Directory, $"{Prefix}-step*{OwnSuffix}.tmp"))
+            File.Delete(partial);
     }
+
+    private string OwnSuffix => string.Create(CultureInfo.InvariantCulture, $"-rank{_backend.Rank}-of{_backend.Size}.ckpt");
 
     /// <summary>
     /// Resumes from the newest committed step (collective). Returns null when no rank has a checkpoint, so training starts
@@ -149,7 +154,7 @@ public sealed class DistributedCheckpointStore
 
     private IEnumerable<(long Step, string Path)> OwnStateFiles()
     {
-        var suffix = string.Create(CultureInfo.InvariantCulture, $"-rank{_backend.Rank}-of{_backend.Size}.ckpt");
+        var suffix = OwnSuffix;
         foreach (var file in System.IO.Directory.EnumerateFiles(Directory, $"{Prefix}-step*{suffix}"))
         {
             var name = Path.GetFileName(file);

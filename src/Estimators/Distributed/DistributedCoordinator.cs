@@ -40,7 +40,10 @@ public sealed record DistributedMetrics(long Steps, long Rounds, double ElapsedS
 /// times; the coordinator issues the collectives. CO2 round boundary (the only place it may block):
 /// wait for the average launched one boundary ago → outer step on it (penalty, momentum, clip) → stage this
 /// round's local model → set the model to the new anchor → launch the average of the staged model in the
-/// background, where it overlaps the next τ steps.</para>
+/// background, where it overlaps the next τ steps. With sharded outer state (ZeRO-1 style) the background work is a
+/// chain: reduce-scatter of the staged models → outer step on this rank's shard → all-gather of the new anchor, so the
+/// boundary only stages the model and copies the gathered anchor (except with the global-norm clip, whose step needs a
+/// collective of its own and stays at the boundary, with a blocking gather).</para>
 /// <para>Why the average of models rather than of deltas: with sharding a rank only holds its slice of the anchor,
 /// but it always holds its whole local model; the pseudo-gradient (basis − x̄) is then formed per shard. Both
 /// modes use the same formula, so they agree to float rounding.</para>
@@ -55,6 +58,7 @@ public sealed class DistributedCoordinator : IDisposable
     private readonly CollectiveBuffer? _gathered;
     private readonly CollectiveBuffer _scalar;
     private readonly OuterOptimizer? _outer;
+    private readonly bool _pipelinedOuterStep;
     private readonly Stopwatch _clock = new();
     private TimeSpan _communicationCpuAtStart;
     private CollectiveRequest? _inFlight;
@@ -96,6 +100,10 @@ public sealed class DistributedCoordinator : IDisposable
             _averageShard = backend.Allocate(shardLength);
             _gathered = backend.Allocate(shardLength * backend.Size);
             _outer = new OuterOptimizer(options, backend.Rank * shardLength, shardLength, SumOverRanks);
+            // CO2 with an elementwise outer step: the shard's step and the all-gather of the new anchor follow the
+            // reduce-scatter on the communication thread, inside the round they overlap. The global-norm clip needs a
+            // collective inside the step, so it keeps the step (and the gather) at the boundary.
+            _pipelinedOuterStep = options.Algorithm == DistributedAlgorithm.Co2 && options.Clipping.Kind != MomentumClippingKind.GlobalNorm;
         }
         else
         {
@@ -137,6 +145,7 @@ public sealed class DistributedCoordinator : IDisposable
         {
             coordinator.ReadCheckpoint(checkpoint);
             coordinator.RequireSameStepOnAllRanks();
+            coordinator.GatherAnchorAfterResume();
             return coordinator;
         }
         catch
@@ -187,7 +196,9 @@ public sealed class DistributedCoordinator : IDisposable
         if (_stepsSinceBoundary > 0)
             RoundBoundary();
         CompleteInFlight();
-        if (_averageReady)
+        if (_pipelinedOuterStep)
+            _learner.CopyParametersFrom(_gathered!.Span[.._parameterCount]); // the anchor the last average produced
+        else if (_averageReady)
         {
             _outer.Apply(_averageShard.Span);
             _averageReady = false;
@@ -205,6 +216,11 @@ public sealed class DistributedCoordinator : IDisposable
             _learner.CopyParametersTo(destination);
         else if (_gathered is null)
             _outer.Anchor.Span[.._parameterCount].CopyTo(destination);
+        else if (_pipelinedOuterStep)
+        {
+            CompleteInFlight(); // the anchor as of the average in flight (it is kept for the next boundary)
+            _gathered.Span[.._parameterCount].CopyTo(destination);
+        }
         else
         {
             _backend.AllGather(_outer.Anchor, _gathered);
@@ -269,6 +285,8 @@ public sealed class DistributedCoordinator : IDisposable
         _backend.Broadcast(start, root: 0);
         _learner.CopyParametersFrom(start.Span);
         _outer?.Initialize(start.Span);
+        if (_pipelinedOuterStep)
+            start.Span.CopyTo(_gathered!.Span); // the gathered anchor the first round boundary restarts from
     }
 
     private void RoundBoundary()
@@ -290,6 +308,14 @@ public sealed class DistributedCoordinator : IDisposable
 
         // CO2: the previous round's average has been travelling during the τ steps just taken.
         CompleteInFlight();
+        if (_pipelinedOuterStep)
+        {
+            // The step on it was taken and the new anchor gathered while those steps ran.
+            StageLocalModel();
+            _learner.CopyParametersFrom(_gathered!.Span[.._parameterCount]);
+            _inFlight = StartPipelinedOuterStep();
+            return;
+        }
         if (_averageReady)
         {
             outer.Apply(_averageShard.Span);
@@ -311,7 +337,30 @@ public sealed class DistributedCoordinator : IDisposable
         var request = _inFlight;
         _inFlight = null;
         Blocked(request.Wait);
-        _averageReady = true;
+        _averageReady = !_pipelinedOuterStep; // pipelined, the average was already used by the step that followed it
+    }
+
+    // Reduce-scatter of the staged models, the outer step on this rank's shard, all-gather of the new anchor: one chain
+    // on the communication thread, waited for at the next boundary (the outer state is not touched in between).
+    private CollectiveRequest StartPipelinedOuterStep()
+    {
+        var outer = _outer!;
+        _backend.ReduceScatterAsync(_exchange, _averageShard, ReduceOperation.Average); // a failure fails the gather below
+        _backend.RunInOrder("CO2 outer step on this rank's shard", () => outer.Apply(_averageShard.Span));
+        return _backend.AllGatherAsync(outer.Anchor, _gathered!);
+    }
+
+    // Pipelined, a rank holds the gathered anchor between boundaries; a checkpoint keeps only its shard.
+    private void GatherAnchorAfterResume()
+    {
+        if (!_pipelinedOuterStep)
+            return;
+        if (_averageReady) // a checkpoint of the boundary-step form: take that step now, as its next boundary would have
+        {
+            _outer!.Apply(_averageShard.Span);
+            _averageReady = false;
+        }
+        Blocked(() => _backend.AllGather(_outer!.Anchor, _gathered!));
     }
 
     private void StageLocalModel() => _learner.CopyParametersTo(_exchange.Span[.._parameterCount]);

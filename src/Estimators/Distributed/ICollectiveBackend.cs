@@ -74,6 +74,16 @@ public interface ICollectiveBackend : IDisposable
     /// </summary>
     void AllGather(CollectiveBuffer shard, CollectiveBuffer output);
 
+    /// <summary>Starts <see cref="AllGather"/> without waiting.</summary>
+    CollectiveRequest AllGatherAsync(CollectiveBuffer shard, CollectiveBuffer output);
+
+    /// <summary>
+    /// Queues local work (no collectives) behind every operation issued so far: it runs once they completed and before
+    /// any operation issued after it, without the caller waiting (what a host callback on a CUDA stream does). A failure
+    /// fails the backend like a failed collective.
+    /// </summary>
+    CollectiveRequest RunInOrder(string description, Action work);
+
     /// <summary>Copies <paramref name="buffer"/> of rank <paramref name="root"/> into every other rank's buffer.</summary>
     void Broadcast(CollectiveBuffer buffer, int root);
 

@@ -160,11 +160,15 @@ public class DistributedCoordinatorTests
 
         var co2 = Measure(DistributedTrainingOptions.Co2(localSteps: 6));
         var localSgd = Measure(DistributedTrainingOptions.LocalSgd(localSteps: 6));
+        // Sharded, a round sends two collectives (reduce-scatter, all-gather: 120 ms), so τ = 12 (180 ms of compute);
+        // with the gather blocking at the boundary it would wait 60 of every 240 ms (0.25).
+        var sharded = Measure(DistributedTrainingOptions.Co2(localSteps: 12) with { ShardOuterState = true });
 
         // Blocking: ≥ 60 of every ~150 ms is waiting (0.4); CO2 should wait for far less (ideally ~0).
         Assert.True(localSgd.BoundaryWaitFraction > 0.25, $"Local-SGD wait fraction {localSgd.BoundaryWaitFraction:0.000}");
         Assert.True(co2.BoundaryWaitFraction < localSgd.BoundaryWaitFraction / 2,
             $"CO2 wait fraction {co2.BoundaryWaitFraction:0.000} vs Local-SGD {localSgd.BoundaryWaitFraction:0.000}");
+        Assert.True(sharded.BoundaryWaitFraction < 0.12, $"sharded CO2 wait fraction {sharded.BoundaryWaitFraction:0.000}");
     }
 
     private static float[] Initial(int ranks)
