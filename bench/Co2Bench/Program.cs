@@ -5,13 +5,14 @@
 //
 //   dotnet run -c Release --project bench/Co2Bench -- [--rows 12000] [--epochs 2] [--tau 8] [--workers 2,4]
 //       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--name co2] [--mpi-poll-ms 0.2] [--mpi-shm 1]
-//       [--mpi-bind none] [--mpi-poll-max-ms 2] [--link bandwidth|latency]
+//       [--mpi-bind none] [--mpi-poll-max-ms 2] [--link bandwidth|latency] [--inproc-bind none|core]
 // --algorithms picks a subset (the no-communication run is always made: it calibrates the link; without ddp the run
 // measures throughput only and the columns comparing with DDP stay empty); --name names the report;
 // --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives, which busy-wait inside MPICH);
 // --mpi-poll-max-ms sets MpiTransport.MaxPollInterval (equal to --mpi-poll-ms = a fixed interval, the behaviour before session 13).
 // --mpi-shm 0 uses MPICH's collectives instead of the node shared-memory ones (MpiTransport.SharedMemoryCollectives).
 // --mpi-bind core|socket|... is passed to mpiexec as -bind-to (pins each rank's threads to cores; none = the OS places them).
+// --inproc-bind core pins each in-process worker and its communication thread to a core (Co2TrainerOptions.PinWorkersToCores).
 // --link bandwidth (default, from session 17) makes the link's cost proportional to the bytes a ring collective moves, so
 // one all-reduce of the model costs τ/2 steps and a reduce-scatter or all-gather half of that; --link latency gives every
 // collective the same fixed cost (the reports before session 17), which charges a sharded round's two collectives twice.
@@ -122,6 +123,8 @@ if (settings.Transports.Contains("mpi"))
     report.AddNote(settings.MpiSharedMemory
         ? "MPI: reductions, gathers and broadcasts move their numbers through an MPI-3 node shared-memory window, synchronised by MPI barriers (MpiTransport.SharedMemoryCollectives)."
         : "MPI: MPICH's own collectives move the numbers (SharedMemoryCollectives = false).");
+if (settings.Transports.Contains("inproc") && settings.InProcessBind == "core")
+    report.AddNote("In-process: each worker thread and its communication thread pinned to one core, round-robin (Co2TrainerOptions.PinWorkersToCores).");
 if (settings.Transports.Contains("mpi") && settings.MpiBind != "none")
     report.AddNote($"MPI: ranks started with mpiexec -bind-to {settings.MpiBind} (each rank's threads pinned; ranks spread over the cores).");
 var (json, md) = report.Write();
@@ -159,6 +162,7 @@ RunResult Train(string algorithm, int workers, LinkModel? link, ICollectiveBacke
             _ => throw new ArgumentException($"unknown algorithm {algorithm}"),
         },
         SimulatedLink = backend is null ? link : null,
+        PinWorkersToCores = backend is null && settings.InProcessBind == "core",
     };
     var trainer = ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(mlp), options);
     var model = trainer.Fit(train);
@@ -230,7 +234,7 @@ internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep,
 
 internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed,
     string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs, bool MpiSharedMemory, string MpiBind, double MpiPollMaxMs,
-    string Link, double BandwidthBytesPerSecond)
+    string Link, double BandwidthBytesPerSecond, string InProcessBind)
 {
     public static Settings Parse(string[] args)
     {
@@ -238,7 +242,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
         for (int i = 0; i < args.Length; i += 2)
         {
             if (!args[i].StartsWith("--") || i + 1 >= args.Length)
-                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms --mpi-poll-max-ms --mpi-shm --mpi-bind --link");
+                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms --mpi-poll-max-ms --mpi-shm --mpi-bind --link --inproc-bind");
             v[args[i][2..]] = args[i + 1];
         }
         int Int(string k, int d) => v.TryGetValue(k, out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : d;
@@ -250,7 +254,8 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
             v.GetValueOrDefault("result-dir", Path.GetTempPath()), double.Parse(v.GetValueOrDefault("mpi-poll-ms", "0.2"), CultureInfo.InvariantCulture),
             Int("mpi-shm", 1) != 0, v.GetValueOrDefault("mpi-bind", "none"),
             double.Parse(v.GetValueOrDefault("mpi-poll-max-ms", "2"), CultureInfo.InvariantCulture),
-            v.GetValueOrDefault("link", "bandwidth"), double.Parse(v.GetValueOrDefault("bandwidth-bps", "Infinity"), CultureInfo.InvariantCulture));
+            v.GetValueOrDefault("link", "bandwidth"), double.Parse(v.GetValueOrDefault("bandwidth-bps", "Infinity"), CultureInfo.InvariantCulture),
+            v.GetValueOrDefault("inproc-bind", "none"));
     }
 
     /// <summary>Every algorithm the benchmark knows, in report order (the no-communication run is always made first).</summary>
@@ -263,5 +268,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
             throw new ArgumentException($"Unknown algorithm(s) {string.Join(", ", unknown)}; known: {string.Join(", ", AllAlgorithms)}.");
         if (Link is not ("bandwidth" or "latency"))
             throw new ArgumentException($"Unknown --link {Link}: use bandwidth or latency.");
+        if (InProcessBind is not ("none" or "core"))
+            throw new ArgumentException($"Unknown --inproc-bind {InProcessBind}: use none or core.");
     }
 }

@@ -43,6 +43,14 @@ public sealed class Co2TrainerOptions
     public int ThreadsPerWorker { get; set; }
 
     /// <summary>
+    /// In-process workers only: pin worker r and its communication thread to the (r mod cores)-th CPU the process may use,
+    /// the counterpart of <c>mpiexec -bind-to core</c> for MPI ranks (Linux; ignored elsewhere and with <see cref="Backend"/>).
+    /// Off by default: it steadies rounds when the workers fill every core, but a pinned thread cannot borrow an idle core.
+    /// Measure both on the target machine.
+    /// </summary>
+    public bool PinWorkersToCores { get; set; }
+
+    /// <summary>
     /// Directory for checkpoints, or null for none: per rank a state file per step and a manifest of the last step every rank
     /// completed (<see cref="DistributedCheckpointStore"/>); on several nodes a shared directory or the same local path on each.
     /// </summary>
@@ -156,7 +164,7 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
                     names.Add(rankBackend.Name);
                     return RunWorker(problem, plan, rankBackend, modules[rankBackend.Rank], cancellation);
                 }, Options.Timeout,
-                link is null ? null : transport => new ThrottledTransport(transport, link));
+                link is null ? null : transport => new ThrottledTransport(transport, link), Options.PinWorkersToCores);
             backendName = names.FirstOrDefault() ?? "in-process";
             for (int r = 1; r < size; r++) modules[r].Dispose();
         }

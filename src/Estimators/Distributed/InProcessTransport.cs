@@ -46,8 +46,12 @@ public sealed unsafe class InProcessGroup
     /// <param name="worker">The per-rank body; receives that rank's backend.</param>
     /// <param name="timeout">Collective timeout; <see cref="CollectiveBackend.DefaultTimeout"/> when null.</param>
     /// <param name="wrapTransport">Optional decorator for each rank's transport, e.g. a <see cref="ThrottledTransport"/>.</param>
+    /// <param name="pinToCores">
+    /// Pin rank r's thread, and the communication thread it creates, to the (r mod cores)-th allowed CPU, as
+    /// <c>mpiexec -bind-to core</c> does for MPI ranks (Linux; ignored elsewhere).
+    /// </param>
     public static T[] Run<T>(int size, Func<ICollectiveBackend, T> worker, TimeSpan? timeout = null,
-        Func<ICollectiveTransport, ICollectiveTransport>? wrapTransport = null)
+        Func<ICollectiveTransport, ICollectiveTransport>? wrapTransport = null, bool pinToCores = false)
     {
         ArgumentNullException.ThrowIfNull(worker);
         var group = new InProcessGroup(size, timeout);
@@ -57,10 +61,14 @@ public sealed unsafe class InProcessGroup
         {
             try
             {
+                if (pinToCores)
+                    CoreAffinity.PinCurrentThread(rank);
                 ICollectiveTransport transport = group.CreateTransport(rank);
                 if (wrapTransport is not null)
                     transport = wrapTransport(transport);
                 using var backend = new CollectiveBackend(transport, timeout);
+                if (pinToCores) // .NET gives new threads the process's mask, not their creator's: pin the communication thread too
+                    backend.RunInOrder("pin to a core", () => CoreAffinity.PinCurrentThread(rank)).Wait();
                 results[rank] = worker(backend);
             }
             catch (Exception error)

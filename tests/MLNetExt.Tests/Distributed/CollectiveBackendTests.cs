@@ -51,6 +51,28 @@ public class CollectiveBackendTests
     }
 
     [Fact]
+    public void PinnedRanks_RunOnOneCoreEach_TheirCommunicationThreadOnTheSameCore_AndTheCallerStaysFree()
+    {
+        if (!OperatingSystem.IsLinux()) return; // pinning is a documented no-op elsewhere
+        var allowed = CoreAffinity.CurrentThreadCpus();
+        Assert.NotEmpty(allowed);
+        var results = InProcessGroup.Run(3, backend =>
+        {
+            int[] communicationThread = [];
+            backend.RunInOrder("read affinity", () => communicationThread = CoreAffinity.CurrentThreadCpus()).Wait();
+            return (Worker: CoreAffinity.CurrentThreadCpus(), Communication: communicationThread);
+        }, TestTimeout, pinToCores: true);
+
+        for (int rank = 0; rank < results.Length; rank++)
+        {
+            int expected = allowed[rank % allowed.Length]; // round-robin over the allowed CPUs, like -bind-to core
+            Assert.Equal([expected], results[rank].Worker);
+            Assert.Equal([expected], results[rank].Communication);
+        }
+        Assert.Equal(allowed, CoreAffinity.CurrentThreadCpus());
+    }
+
+    [Fact]
     public void ReduceScatter_GivesEachRankItsSliceOfTheAverage()
     {
         // Rank r contributes [r, r, r, r] + [0, 1, 2, 3]; average over ranks 0,1 = [0.5, 1.5, 2.5, 3.5].
