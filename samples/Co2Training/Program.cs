@@ -3,7 +3,7 @@
 //
 //   2 MPI ranks:  mpiexec -n 2 dotnet samples/Co2Training/bin/Release/net10.0/Co2Training.dll
 //   in-process:   dotnet run -c Release --project samples/Co2Training -- [--workers 2]
-// Options: --rows 12000 --epochs 3 --tau 8 --latency-ms 30 --bandwidth-mbps 50 --algorithm co2|localsgd|sync
+// Options: --rows 12000 --epochs 3 --tau 16 --latency-ms 30 --bandwidth-mbps 50 --algorithm co2|localsgd|sync
 // Rank 0 prints throughput and loss, saves the model as an ML.NET zip and exports ONNX.
 using System.Diagnostics;
 using Microsoft.ML;
@@ -108,7 +108,7 @@ internal sealed record Arguments(int Rows, int Epochs, int Tau, int Workers, dou
             values[args[i][2..]] = args[i + 1];
         }
         double Get(string name, double fallback) => values.TryGetValue(name, out var v) ? double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
-        return new((int)Get("rows", 12000), (int)Get("epochs", 3), (int)Get("tau", 8), (int)Get("workers", 2), Get("latency-ms", 30),
+        return new((int)Get("rows", 12000), (int)Get("epochs", 3), (int)Get("tau", 16), (int)Get("workers", 2), Get("latency-ms", 30),
             Get("bandwidth-mbps", 50), values.GetValueOrDefault("algorithm", "co2"));
     }
 }
