@@ -49,12 +49,12 @@ for (var step = coordinator.StepsCompleted; step < settings.Steps; step++)
 {
     var loss = coordinator.Step();
     if ((step + 1) % settings.PrintEvery == 0)
-        Console.WriteLine($"rank {rank} step {step + 1} loss {loss:0.00000}");
+        WriteLineAtomically($"rank {rank} step {step + 1} loss {loss:0.00000}");
     if (checkpoints is not null && settings.CheckpointEvery > 0 && (step + 1) % settings.CheckpointEvery == 0)
         checkpoints.Save(coordinator);
     if (step + 1 == settings.CrashAt && rank == backend.Size - 1)
     {
-        Console.WriteLine($"rank {rank} exits abruptly after step {step + 1} (--crash-at)");
+        WriteLineAtomically($"rank {rank} exits abruptly after step {step + 1} (--crash-at)");
         Environment.Exit(3);
     }
 }
@@ -64,7 +64,7 @@ var weights = new float[learner.ParameterCount];
 learner.CopyParametersTo(weights);
 using var finalLoss = nn.functional.mse_loss(model.forward(inputs), targets);
 // InvariantGlobalization (Directory.Build.props) makes all formatting culture-invariant.
-Console.WriteLine(
+WriteLineAtomically(
     $"RESULT rank={rank} size={backend.Size} algorithm={settings.Algorithm} steps={metrics.Steps} rounds={metrics.Rounds} " +
     $"shard_loss={finalLoss.item<float>():0.000000} steps_per_s={metrics.StepsPerSecond:0.0} " +
     $"wait_fraction={metrics.BoundaryWaitFraction:0.000} outer_state_floats={metrics.OuterStateFloatsPerRank} " +
@@ -72,6 +72,17 @@ Console.WriteLine(
     $"resumed_at={resumedAt} backend=\"{backend.Name}\"");
 backend.Barrier(); // keep every rank alive until all have printed
 return 0;
+
+// mpiexec merges every rank's output into one stream: Console.WriteLine may split a long line into several writes, and
+// another rank's line can land in the middle (seen in CI as a lost RESULT line). One write() of a line shorter than
+// PIPE_BUF (4 KiB) reaches the pipe whole.
+static void WriteLineAtomically(string line)
+{
+    Console.Out.Flush();
+    using var stdout = Console.OpenStandardOutput();
+    stdout.Write(System.Text.Encoding.UTF8.GetBytes(line + "\n"));
+    stdout.Flush();
+}
 
 static ICollectiveTransport CreateTransport(Settings settings)
 {
@@ -123,7 +134,7 @@ static void CheckCollectives(CollectiveBackend backend)
         backend.AllGather(part, whole);
         Expect($"{kind} all-gather", whole.Span, i => Value(i / shard, i % shard));
     }
-    Console.WriteLine($"CHECK rank={rank} checks={checks} failures={failures.Count} first=\"{failures.FirstOrDefault()}\"");
+    WriteLineAtomically($"CHECK rank={rank} checks={checks} failures={failures.Count} first=\"{failures.FirstOrDefault()}\"");
 }
 
 // Regression targets from a fixed teacher (the same on every rank); inputs differ per rank (data parallelism).

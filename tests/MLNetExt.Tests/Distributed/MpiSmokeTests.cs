@@ -120,11 +120,17 @@ public partial class MpiSmokeTests
             .Select(dir => Path.Combine(dir, "mpiexec"))
             .FirstOrDefault(File.Exists);
 
-    /// <summary>Runs bench/Co2Mpi under mpiexec -n 2 and returns each rank's RESULT fields.</summary>
-    private static List<Dictionary<string, string>> RunCo2Mpi(string arguments) =>
-        RunMpi(arguments).Where(line => line.StartsWith("RESULT ", StringComparison.Ordinal))
+    /// <summary>Runs bench/Co2Mpi under mpiexec -n 2 and returns each rank's RESULT fields (one line per rank).</summary>
+    private static List<Dictionary<string, string>> RunCo2Mpi(string arguments)
+    {
+        var output = RunMpi(arguments);
+        var results = output.Where(line => line.StartsWith("RESULT ", StringComparison.Ordinal))
             .Select(line => ResultField().Matches(line).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value))
             .ToList();
+        Assert.True(results.Count == 2 && results.All(r => r.ContainsKey("weights_sha256")),
+            $"expected one RESULT line per rank, output was:\n{string.Join('\n', output)}");
+        return results;
+    }
 
     /// <summary>Runs bench/Co2Mpi under mpiexec -n 2 and returns its output lines; asserts success, or failure when asked.</summary>
     private static string[] RunMpi(string arguments, bool expectFailure = false)
