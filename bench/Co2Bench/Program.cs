@@ -162,7 +162,7 @@ RunResult Train(string algorithm, int workers, LinkModel? link, ICollectiveBacke
             _ => throw new ArgumentException($"unknown algorithm {algorithm}"),
         },
         SimulatedLink = backend is null ? link : null,
-        PinWorkersToCores = backend is null && settings.InProcessBind == "core",
+        PinWorkersToCores = settings.InProcessBind == "core", // Co2Trainer ignores it when a Backend (MPI) is given
     };
     var trainer = ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(mlp), options);
     var model = trainer.Fit(train);

@@ -13,13 +13,13 @@ namespace MLNetExt.Tests.Terminator;
 /// <summary>Terminator on a small Fashion-MNIST subset: learning, save/load, ONNX parity, batch independence, errors.</summary>
 public sealed class TerminatorTests
 {
-    private static TerminatorOptions Tiny(TerminatorInputKind input = TerminatorInputKind.Image, List<TrainingProgress>? progress = null) => new()
+    internal static TerminatorOptions Tiny(TerminatorInputKind input = TerminatorInputKind.Image, List<TrainingProgress>? progress = null) => new()
     {
         Input = input, BlockChannels = new[] { 4, 8, 8 }, GlobalHidden = 8, LocalHidden = 8, Epochs = 3, BatchSize = 32,
         LearningRate = 5e-3, Seed = 1, WarmupEpochs = 0, Progress = progress is null ? null : new SyncProgress<TrainingProgress>(progress.Add),
     };
 
-    private static (MLContext Ml, IDataView Train) Data(int rows)
+    internal static (MLContext Ml, IDataView Train) Data(int rows)
     {
         var ml = new MLContext(seed: 0);
         return (ml, ml.Data.Cache(FashionMnist.LoadTrain(ml, rows)));

@@ -14,8 +14,8 @@ public class TextTransformerTests
         public bool Label { get; set; }
     }
 
-    private static readonly string[] Names = { "alice", "bob", "carol", "dave" };
-    private static readonly string[] Objects = { "ball", "book", "key", "cup" };
+    internal static readonly string[] Names = { "alice", "bob", "carol", "dave" };
+    internal static readonly string[] Objects = { "ball", "book", "key", "cup" };
 
     /// <summary>"A gives the X to B [SEP] does C have the X ?" with C ∈ {A, B}: word counts alone cannot answer; order can.</summary>
     public static List<QaRow> GiveQuestions(int rows, int seed)
