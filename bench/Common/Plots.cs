@@ -30,4 +30,24 @@ public static class Plots
         plot.Axes.Margins(bottom: 0);
         plot.SavePng(path, width, height);
     }
+
+    /// <summary>A heat map (row 0 at the top) with each cell's value printed in it, saved to <paramref name="path"/>.</summary>
+    public static void Heatmap(string path, string title, IReadOnlyList<string> rowLabels, IReadOnlyList<string> columnLabels, double[,] values, int width = 1000, int height = 600)
+    {
+        int rows = values.GetLength(0), cols = values.GetLength(1);
+        var plot = new ScottPlot.Plot();
+        var heat = plot.Add.Heatmap(values);
+        heat.Colormap = new ScottPlot.Colormaps.MellowRainbow();
+        plot.Add.ColorBar(heat);
+        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, cols).Select(i => (double)i).ToArray(), columnLabels.ToArray());
+        plot.Axes.Bottom.TickLabelStyle.Rotation = 35;
+        plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+        plot.Axes.Bottom.MinimumSize = 150;
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)   // the value in each cell, so the picture reads without the colour bar
+                plot.Add.Text($"{values[r, c]:+0.000;-0.000;0}", c, rows - 1 - r).LabelAlignment = ScottPlot.Alignment.MiddleCenter;
+        plot.Axes.Left.SetTicks(Enumerable.Range(0, rows).Select(i => (double)i).ToArray(), Enumerable.Range(0, rows).Select(i => rowLabels[rows - 1 - i]).ToArray());
+        plot.Title(title);
+        plot.SavePng(path, width, height);
+    }
 }

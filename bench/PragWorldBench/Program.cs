@@ -105,8 +105,8 @@ for (int seed = firstSeed; seed <= lastSeed; seed++)
     {
         var valRows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(validationBench, false).ToList();
         var patching = PragWorldLayerAnalysis.Patching(baseModel, valRows);
-        PragWorldLayerAnalysis.WriteHeatMap(ablation, Path.Combine(outDir, "pragworld-mlp-ablation.png"), "Accuracy change when a layer's MLP is zeroed");
-        PragWorldLayerAnalysis.WriteHeatMap(patching, Path.Combine(outDir, "pragworld-patching.png"), "Δ p(altered gold) when a layer's input is patched from the altered run");
+        HeatMap(ablation, Path.Combine(outDir, "pragworld-mlp-ablation.png"), "Accuracy change when a layer's MLP is zeroed");
+        HeatMap(patching, Path.Combine(outDir, "pragworld-patching.png"), "Δ p(altered gold) when a layer's input is patched from the altered run");
         report.AddPlot("pragworld-mlp-ablation.png");
         report.AddPlot("pragworld-patching.png");
         foreach (var e in ablation) report.AddRow("MLP ablation (seed 0, validation benchmark)", new Dictionary<string, object?> { ["layer"] = e.Layer, ["alteration"] = e.Alteration, ["Δ accuracy"] = e.Delta, ["rows"] = e.Count });
@@ -138,6 +138,12 @@ for (int seed = firstSeed; seed <= lastSeed; seed++)
         if (seed == 0) PragWorldReport.Write(m, outDir, "pragworld-" + (reg?.Kind.ToString().ToLowerInvariant() ?? "finetuned") + runSuffix, name);
     }
     if (seed == 0) PragWorldReport.Write(baseMetrics, outDir, "pragworld-base", "base model");
+}
+
+static void HeatMap(IReadOnlyList<LayerEffect> effects, string path, string title)
+{
+    var (rows, columns, values) = PragWorldLayerAnalysis.HeatMapGrid(effects);
+    Plots.Heatmap(path, title, rows, columns, values);
 }
 
 (TextTransformerBinaryTransformer Model, bool Cached) CachedBaseModel(int seed)

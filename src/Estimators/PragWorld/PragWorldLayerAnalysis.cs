@@ -1,3 +1,4 @@
+using MLNetExt.Core;
 using Microsoft.ML;
 using MLNetExt.Text;
 using MLNetExt.Transforms.PragWorld;
@@ -174,25 +175,23 @@ public static class PragWorldLayerAnalysis
             .Select(g => (Layer: g.Key, Gain: g.Average(e => e.Delta))).Where(x => x.Gain > minGain)
             .OrderByDescending(x => x.Gain).Select(x => x.Layer).ToList();
 
-    /// <summary>Writes a layer × alteration heat map PNG of <paramref name="effects"/>.</summary>
-    public static void WriteHeatMap(IReadOnlyList<LayerEffect> effects, string path, string title)
+    /// <summary>
+    /// The layer × alteration grid of <paramref name="effects"/> for a heat map: rows are layers, the last layer first,
+    /// columns are alterations in order of first appearance, cells the effects' <see cref="LayerEffect.Delta"/>.
+    /// </summary>
+    public static (string[] RowLabels, string[] ColumnLabels, double[,] Values) HeatMapGrid(IReadOnlyList<LayerEffect> effects)
     {
         var alterations = effects.Select(e => e.Alteration).Distinct().ToList();
         int layers = effects.Max(e => e.Layer) + 1;
         var values = new double[layers, alterations.Count];
         foreach (var e in effects) values[layers - 1 - e.Layer, alterations.IndexOf(e.Alteration)] = e.Delta;
-        var plot = new ScottPlot.Plot();
-        var heat = plot.Add.Heatmap(values);
-        heat.Colormap = new ScottPlot.Colormaps.MellowRainbow();
-        plot.Add.ColorBar(heat);
-        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, alterations.Count).Select(i => (double)i).ToArray(), alterations.ToArray());
-        plot.Axes.Bottom.TickLabelStyle.Rotation = 35;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
-        plot.Axes.Bottom.MinimumSize = 150;
-        foreach (var e in effects)   // the value in each cell, so the picture reads without the colour bar
-            plot.Add.Text($"{e.Delta:+0.000;-0.000;0}", alterations.IndexOf(e.Alteration), e.Layer).LabelAlignment = ScottPlot.Alignment.MiddleCenter;
-        plot.Axes.Left.SetTicks(Enumerable.Range(0, layers).Select(i => (double)i).ToArray(), Enumerable.Range(0, layers).Select(i => $"layer {i}").ToArray());
-        plot.Title(title);
-        plot.SavePng(path, 1000, 600);
+        return (Enumerable.Range(0, layers).Select(i => $"layer {layers - 1 - i}").ToArray(), alterations.ToArray(), values);
+    }
+
+    /// <summary>Writes a layer × alteration heat map (SVG) of <paramref name="effects"/>, the last layer at the top.</summary>
+    public static void WriteHeatMap(IReadOnlyList<LayerEffect> effects, string path, string title)
+    {
+        var (rows, columns, values) = HeatMapGrid(effects);
+        SvgChart.Heatmap(path, title, rows, columns, values);
     }
 }

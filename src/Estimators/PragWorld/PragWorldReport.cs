@@ -1,3 +1,4 @@
+using MLNetExt.Core;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -71,13 +72,13 @@ public static class PragWorldReport
     }
 
     /// <summary>
-    /// Writes <c>{baseName}.md</c>, <c>{baseName}.html</c> and <c>{baseName}.png</c> (bar chart) into
+    /// Writes <c>{baseName}.md</c>, <c>{baseName}.html</c> and <c>{baseName}.svg</c> (bar chart) into
     /// <paramref name="directory"/> and returns the three paths.
     /// </summary>
     public static (string Markdown, string Html, string Chart) Write(PragWorldMetrics metrics, string directory, string baseName, string title)
     {
         Directory.CreateDirectory(directory);
-        var chart = Path.Combine(directory, baseName + ".png");
+        var chart = Path.Combine(directory, baseName + ".svg");
         WriteBarChart(metrics, chart, title);
         var markdown = Path.Combine(directory, baseName + ".md");
         File.WriteAllText(markdown, ToMarkdown(metrics, title, Path.GetFileName(chart)));
@@ -86,21 +87,12 @@ public static class PragWorldReport
         return (markdown, html, chart);
     }
 
-    /// <summary>Bar chart PNG: accuracy (%) on the originals and under each alteration.</summary>
+    /// <summary>Bar chart (SVG): accuracy (%) on the originals and under each alteration.</summary>
     public static void WriteBarChart(PragWorldMetrics metrics, string path, string title, int width = 900, int height = 500)
     {
         var labels = new[] { "Original" }.Concat(metrics.PerAlteration.Select(a => a.Alteration)).ToArray();
         var values = new[] { metrics.OriginalAccuracy }.Concat(metrics.PerAlteration.Select(a => a.Accuracy)).Select(v => 100 * v).ToArray();
-        var plot = new ScottPlot.Plot();
-        plot.Add.Bars(values);
-        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, labels.Length).Select(i => (double)i).ToArray(), labels);
-        plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
-        plot.Axes.Bottom.MinimumSize = 140; // room for the rotated alteration names
-        plot.Axes.SetLimitsY(0, 100);
-        plot.YLabel("Accuracy (%)");
-        plot.Title(title);
-        plot.SavePng(path, width, height);
+        SvgChart.Bars(path, title, "Accuracy (%)", labels, values, yMax: 100, width, height);
     }
 
     private static string Percent(double fraction) =>

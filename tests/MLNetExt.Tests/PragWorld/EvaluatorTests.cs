@@ -123,12 +123,13 @@ public class EvaluatorTests
             Assert.Contains("| Negation | 3 | 2 | 33.3% | 66.7% | 33.3 | 66.7% |", md);
             Assert.Contains("| VariableSubstitution | 2 | 1 | 50.0% | 100.0% | 50.0 | 50.0% |", md);
             Assert.Contains("| Implicature | 1 | 1 | 100.0% | 0.0% | 100.0 |", md);
-            Assert.Equal("![Accuracy per alteration](fake.png)", md[^1]);
+            Assert.Equal("![Accuracy per alteration](fake.svg)", md[^1]);
 
             Assert.Contains("<tr><td>Negation</td><td>3</td><td>2</td><td>33.3%</td><td>66.7%</td><td>33.3</td><td>66.7%</td></tr>", File.ReadAllText(html));
-            var png = File.ReadAllBytes(chart);
-            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
-            Assert.True(png.Length > 5000, $"chart is only {png.Length} bytes");
+            // One bar per figure: the originals and each alteration, with its value in the tooltip.
+            var bars = System.Xml.Linq.XDocument.Load(chart).Descendants().Where(e => e.Name.LocalName == "rect" && e.Parent?.Name.LocalName == "svg").Skip(1).ToList();
+            Assert.Equal(1 + metrics.PerAlteration.Count, bars.Count);
+            Assert.StartsWith("Original: 75", bars[0].Value);
         }
         finally
         {

@@ -57,10 +57,13 @@ public class LayerAnalysisTests
             .SelectMany(r => new[] { r, CloneAs(r, "Self") }).ToList();
         Assert.All(PragWorldLayerAnalysis.Patching(model, self), e => Assert.True(Math.Abs(e.Delta) < 1e-5));
 
-        var png = Path.Combine(Path.GetTempPath(), $"mlnx-heat-{Guid.NewGuid():N}.png");
-        PragWorldLayerAnalysis.WriteHeatMap(ablation, png, "MLP ablation");
-        Assert.Equal((byte)0x89, File.ReadAllBytes(png)[0]);
-        File.Delete(png);
+        var svg = Path.Combine(Path.GetTempPath(), $"mlnx-heat-{Guid.NewGuid():N}.svg");
+        PragWorldLayerAnalysis.WriteHeatMap(ablation, svg, "MLP ablation");
+        var chart = System.Xml.Linq.XDocument.Load(svg);
+        // One coloured cell and one printed value per (layer, alteration) effect.
+        Assert.Equal(ablation.Count, chart.Descendants().Count(e => e.Name.LocalName == "rect") - 1);
+        Assert.Contains(chart.Descendants().Where(e => e.Name.LocalName == "text"), t => t.Value == ablation[0].Delta.ToString("+0.000;-0.000;0", System.Globalization.CultureInfo.InvariantCulture));
+        File.Delete(svg);
     }
 
     private static PragWorldQuestionRow CloneAs(PragWorldQuestionRow r, string alteration)
