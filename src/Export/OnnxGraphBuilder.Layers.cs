@@ -78,11 +78,17 @@ public sealed partial class OnnxGraphBuilder
     public string Sqrt(string x) => Node("Sqrt", new[] { x });
     /// <summary>Exponential.</summary>
     public string Exp(string x) => Node("Exp", new[] { x });
-    /// <summary>Softmax over <paramref name="axis"/>.</summary>
+    /// <summary>
+    /// Softmax over <paramref name="axis"/>. Below opset 13 ONNX's Softmax normalises over all axes from
+    /// <paramref name="axis"/> on, which equals the per-axis softmax only for the last axis: pass the last axis (−1, or 1
+    /// for [N, C]).
+    /// </summary>
     public string Softmax(string x, long axis = -1) => Node("Softmax", new[] { x }, new Dictionary<string, object> { ["axis"] = axis });
     /// <summary>Index of the maximum along <paramref name="axis"/> (int64).</summary>
     public string ArgMax(string x, long axis = -1, bool keepDims = false)
         => Node("ArgMax", new[] { x }, new Dictionary<string, object> { ["axis"] = axis, ["keepdims"] = keepDims ? 1L : 0L });
+    /// <summary>A copy of <paramref name="x"/> under a new name.</summary>
+    public string Identity(string x) => Node("Identity", new[] { x });
     /// <summary>Converts to another element type.</summary>
     public string Cast(string x, OnnxElementType to) => Node("Cast", new[] { x }, new Dictionary<string, object> { ["to"] = (long)to });
     /// <summary>Reshape to a constant shape (0 copies the input dimension, −1 infers it).</summary>
@@ -91,26 +97,38 @@ public sealed partial class OnnxGraphBuilder
     public string Transpose(string x, params long[] perm) => Node("Transpose", new[] { x }, new Dictionary<string, object> { ["perm"] = perm });
     /// <summary>Concatenation along <paramref name="axis"/>.</summary>
     public string Concat(long axis, params string[] xs) => Node("Concat", xs, new Dictionary<string, object> { ["axis"] = axis });
-    /// <summary>Inserts size-1 axes.</summary>
-    public string Unsqueeze(string x, params long[] axes) => Node("Unsqueeze", new[] { x, Int64s(axes) });
-    /// <summary>Removes size-1 axes.</summary>
-    public string Squeeze(string x, params long[] axes) => Node("Squeeze", new[] { x, Int64s(axes) });
+    /// <summary>Inserts size-1 axes (axes as an input from opset 13, as an attribute below).</summary>
+    public string Unsqueeze(string x, params long[] axes) => WithAxes("Unsqueeze", x, axes, 13, null);
+    /// <summary>Removes size-1 axes (axes as an input from opset 13, as an attribute below).</summary>
+    public string Squeeze(string x, params long[] axes) => WithAxes("Squeeze", x, axes, 13, null);
     /// <summary>Slice [starts, ends) along axes.</summary>
     public string Slice(string x, long[] starts, long[] ends, long[] axes) => Node("Slice", new[] { x, Int64s(starts), Int64s(ends), Int64s(axes) });
-    /// <summary>Mean over axes (opset ≥ 18 form: axes as an input).</summary>
-    public string ReduceMean(string x, long[] axes, bool keepDims = true)
-        => Node("ReduceMean", new[] { x, Int64s(axes) }, new Dictionary<string, object> { ["keepdims"] = keepDims ? 1L : 0L });
-    /// <summary>Sum over axes.</summary>
-    public string ReduceSum(string x, long[] axes, bool keepDims = true)
-        => Node("ReduceSum", new[] { x, Int64s(axes) }, new Dictionary<string, object> { ["keepdims"] = keepDims ? 1L : 0L });
-    /// <summary>Max over axes (opset ≥ 18 form).</summary>
-    public string ReduceMax(string x, long[] axes, bool keepDims = true)
-        => Node("ReduceMax", new[] { x, Int64s(axes) }, new Dictionary<string, object> { ["keepdims"] = keepDims ? 1L : 0L });
+    /// <summary>Mean over axes (axes as an input from opset 18, as an attribute below).</summary>
+    public string ReduceMean(string x, long[] axes, bool keepDims = true) => WithAxes("ReduceMean", x, axes, 18, keepDims);
+    /// <summary>Sum over axes (axes as an input from opset 13, as an attribute below).</summary>
+    public string ReduceSum(string x, long[] axes, bool keepDims = true) => WithAxes("ReduceSum", x, axes, 13, keepDims);
+    /// <summary>Max over axes (axes as an input from opset 18, as an attribute below).</summary>
+    public string ReduceMax(string x, long[] axes, bool keepDims = true) => WithAxes("ReduceMax", x, axes, 18, keepDims);
+
+    // Operators whose axes moved from an attribute to an input at some opset.
+    private string WithAxes(string opType, string x, long[] axes, int axesInputFrom, bool? keepDims)
+    {
+        var attributes = new Dictionary<string, object>();
+        if (keepDims is bool keep) attributes["keepdims"] = keep ? 1L : 0L;
+        if (Opset >= axesInputFrom) return Node(opType, new[] { x, Int64s(axes) }, attributes);
+        attributes["axes"] = axes;
+        return Node(opType, new[] { x }, attributes);
+    }
     /// <summary>Gathers slices of <paramref name="data"/> by <paramref name="indices"/> along <paramref name="axis"/>.</summary>
     public string Gather(string data, string indices, long axis = 0) => Node("Gather", new[] { data, indices }, new Dictionary<string, object> { ["axis"] = axis });
     /// <summary>Scatter-reduce of <paramref name="updates"/> into a copy of <paramref name="data"/> ("none", "add", "max", "min", "mul").</summary>
     public string ScatterElements(string data, string indices, string updates, long axis = 0, string reduction = "none")
-        => Node("ScatterElements", new[] { data, indices, updates }, new Dictionary<string, object> { ["axis"] = axis, ["reduction"] = reduction });
+    {
+        if (reduction != "none") RequireOpset(16, $"ScatterElements with reduction '{reduction}'");
+        var attributes = new Dictionary<string, object> { ["axis"] = axis };
+        if (reduction != "none") attributes["reduction"] = reduction;
+        return Node("ScatterElements", new[] { data, indices, updates }, attributes);
+    }
 
     /// <summary>Standardises over <paramref name="axes"/> without affine parameters: (x − mean) / sqrt(var + eps).</summary>
     public string Standardize(string x, long[] axes, float eps)
@@ -126,6 +144,7 @@ public sealed partial class OnnxGraphBuilder
         prefix ??= Unique("layernorm");
         var w = AddInitializer(prefix + ".weight", weight.IsEmpty ? Enumerable.Repeat(1f, size).ToArray() : weight, size);
         var b = AddInitializer(prefix + ".bias", bias.IsEmpty ? new float[size] : bias, size);
+        if (Opset < 17) return Add(Mul(Standardize(x, new[] { -1L }, eps), w), b);   // LayerNormalization is opset 17
         return Node("LayerNormalization", new[] { x, w, b }, new Dictionary<string, object> { ["axis"] = -1L, ["epsilon"] = eps });
     }
 

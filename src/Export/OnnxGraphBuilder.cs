@@ -196,6 +196,7 @@ public sealed partial class OnnxGraphBuilder
     public string[] NodeMulti(string opType, IReadOnlyList<string> inputs, int outputCount,
         IReadOnlyDictionary<string, object>? attributes = null, IReadOnlyList<string>? outputNames = null)
     {
+        if (MinimumOpsets.TryGetValue(opType, out int minimum)) RequireOpset(minimum, opType);
         var node = new NodeProto { OpType = opType, Name = $"{opType}_{_graph.Node.Count}" };
         node.Input.AddRange(inputs);
         var outputs = new string[outputCount];
@@ -206,6 +207,20 @@ public sealed partial class OnnxGraphBuilder
             foreach (var (key, value) in attributes) node.Attribute.Add(Attribute(key, value));
         _graph.Node.Add(node);
         return outputs;
+    }
+
+    // Operators the builder emits that do not exist in older opsets (the builder composes the others from older ones).
+    private static readonly Dictionary<string, int> MinimumOpsets = new(StringComparer.Ordinal)
+    {
+        ["DFT"] = 17, ["LayerNormalization"] = 17, ["Gelu"] = 20, ["GroupNormalization"] = 18,
+    };
+
+    /// <summary>Throws an <see cref="OnnxOpsetException"/> when the graph's opset is below <paramref name="minimum"/>.</summary>
+    /// <param name="minimum">The lowest ai.onnx opset that has <paramref name="what"/>.</param>
+    /// <param name="what">The operator or feature, for the message.</param>
+    public void RequireOpset(int minimum, string what)
+    {
+        if (Opset < minimum) throw new OnnxOpsetException(what, minimum, Opset);
     }
 
     private static AttributeProto Attribute(string name, object value)
@@ -241,6 +256,26 @@ public sealed partial class OnnxGraphBuilder
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
         File.WriteAllBytes(path, ToBytes());
     }
+}
+
+/// <summary>A graph needs an operator that the target ONNX opset does not have.</summary>
+public sealed class OnnxOpsetException : NotSupportedException
+{
+    /// <summary>Creates the exception.</summary>
+    public OnnxOpsetException(string what, int minimumOpset, int targetOpset)
+        : base($"{what} needs ONNX opset {minimumOpset} or later; this graph targets opset {targetOpset}.")
+    {
+        What = what;
+        MinimumOpset = minimumOpset;
+        TargetOpset = targetOpset;
+    }
+
+    /// <summary>The operator or feature that is missing.</summary>
+    public string What { get; }
+    /// <summary>The lowest opset that has it.</summary>
+    public int MinimumOpset { get; }
+    /// <summary>The opset the graph was built for.</summary>
+    public int TargetOpset { get; }
 }
 
 /// <summary>ONNX tensor element types used by the builder (values are ONNX's TensorProto.DataType codes).</summary>

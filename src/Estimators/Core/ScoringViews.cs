@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Model.OnnxConverter;
 
 namespace MLNetExt.Core;
 
@@ -10,8 +11,11 @@ internal interface IScoreSource
     ReadOnlySpan<float> Current(int column);
 }
 
-/// <summary>The lazily scored view <see cref="TorchModelTransformer.Transform"/> returns.</summary>
-internal sealed class ScoredDataView : IDataView
+/// <summary>
+/// The lazily scored view <see cref="TorchModelTransformer.Transform"/> returns. It is a data transform that can save
+/// itself as ONNX, which is how ML.NET's <c>ConvertToOnnx</c> walks a pipeline back from its output.
+/// </summary>
+internal sealed class ScoredDataView : ITransformCanSaveOnnx
 {
     private readonly TorchModelTransformer _model;
     private readonly IDataView _input;
@@ -22,6 +26,16 @@ internal sealed class ScoredDataView : IDataView
         _input = input;
         Schema = schema;
     }
+
+    public IDataView Source => _input;
+
+    // Always true: a transformer that cannot be exported throws from SaveAsOnnx with the reason, where returning false
+    // would make ML.NET stop walking the pipeline and write a graph without the network.
+    public bool CanSaveOnnx(OnnxContext ctx) => true;
+
+    public void SaveAsOnnx(OnnxContext ctx) => _model.SaveAsOnnx(ctx);
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_model).Save(ctx);
 
     public bool CanShuffle => false;
     public DataViewSchema Schema { get; }

@@ -57,6 +57,14 @@ public abstract class TorchMulticlassTransformer : TorchModelTransformer
         return new[] { nn.functional.softmax(logits, 1), logits.argmax(1).to(ScalarType.Float32).unsqueeze(1) };
     }
 
+    /// <inheritdoc/>
+    protected override IEnumerable<KeyValuePair<string, string>> OnnxMetadata()
+    {
+        // PredictedLabel is a 0-based index into this list (the training label's key order).
+        if (ClassNames is { Count: > 0 } names)
+            yield return new("mlnetext.class_names", System.Text.Json.JsonSerializer.Serialize(names));
+    }
+
     /// <summary>Adds the logits graph and returns the name of the [N, classes] logits value.</summary>
     protected abstract string BuildOnnxLogits(OnnxGraphBuilder graph, string features);
 

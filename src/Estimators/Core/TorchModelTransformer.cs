@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Runtime;
 using MLNetExt.Export;
 using TorchSharp;
@@ -169,14 +170,60 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
         return outputs.Select(t => t.to(CPU).contiguous().data<float>().ToArray()).ToArray();
     }
 
-    /// <summary>Writes the model as ONNX (opset 20): input <see cref="FeatureColumnName"/> [N, FeatureSize], outputs as the method defines.</summary>
+    /// <summary>
+    /// Writes the model alone as ONNX (opset 20): input <see cref="FeatureColumnName"/> [N, FeatureSize], outputs as the
+    /// method defines; metadata <c>mlnetext.method</c> and, for classifiers, <c>mlnetext.class_names</c>.
+    /// To export a whole pipeline (this transformer with the ML.NET transforms around it) use ML.NET's
+    /// <c>mlContext.Model.ConvertToOnnx</c>, which writes ML.NET's column conventions instead (see docs/onnx.md).
+    /// </summary>
     public void SaveAsOnnx(string path)
     {
         var graph = new OnnxGraphBuilder(MethodName);
         var input = graph.AddInput(FeatureColumnName, OnnxElementType.Float, OnnxGraphBuilder.Batch, FeatureSize);
         BuildOnnx(graph, input);
         graph.AddMetadata("mlnetext.method", MethodName);
+        foreach (var (key, value) in OnnxMetadata()) graph.AddMetadata(key, value);
         graph.Save(path);
+    }
+
+    /// <summary>Extra metadata written by <see cref="SaveAsOnnx(string)"/> (e.g. class names).</summary>
+    protected virtual IEnumerable<KeyValuePair<string, string>> OnnxMetadata() => Array.Empty<KeyValuePair<string, string>>();
+
+    /// <summary>
+    /// The part of ML.NET's whole-pipeline ONNX export that is this transformer: the network, at ML.NET's opset, with
+    /// outputs in ML.NET's conventions (scalars [N, 1]; a key as a 1-based UInt32, 0 meaning missing).
+    /// Throws, naming the method, when the network cannot be written there: never a silent partial graph.
+    /// </summary>
+    internal void SaveAsOnnx(OnnxContext ctx)
+    {
+        if (Input is not FloatVectorInput)
+            throw new NotSupportedException($"The '{MethodName}' transformer reads {string.Join(", ", Input.ColumnNames)} through {Input.GetType().Name}, " +
+                "which ML.NET's ConvertToOnnx cannot express; export the model alone with SaveAsOnnx(path).");
+        ctx.CheckOpSetVersion(MLNetOnnxContext.Opset, MethodName);
+        var graph = new OnnxGraphBuilder(MethodName, MLNetOnnxContext.Opset);
+        var input = graph.AddInput(FeatureColumnName, OnnxElementType.Float, OnnxGraphBuilder.Batch, FeatureSize);
+        try
+        {
+            BuildOnnx(graph, input);
+        }
+        catch (OnnxOpsetException e)
+        {
+            throw new NotSupportedException($"The '{MethodName}' transformer cannot be part of ML.NET's ConvertToOnnx export, which writes " +
+                $"ONNX opset {MLNetOnnxContext.Opset}: {e.Message} Export the model alone with SaveAsOnnx(path) (opset 20).", e);
+        }
+        var names = new Dictionary<string, string> { [input] = ctx.GetVariableName(FeatureColumnName) };
+        foreach (var column in ScoreColumns)
+        {
+            // BuildOnnx declares one graph output per score column, named like the column.
+            string value = column.Kind switch
+            {
+                ScoreColumnKind.Key => graph.Reshape(graph.Cast(graph.Add(column.Name, graph.Int64s(1)), OnnxElementType.UInt32), -1, 1),
+                ScoreColumnKind.FloatVector => graph.Identity(column.Name),
+                _ => graph.Reshape(column.Name, -1, 1),
+            };
+            names[value] = ctx.AddIntermediateVariable(column.Type, column.Name);
+        }
+        MLNetOnnxContext.Copy(ctx, graph.GraphProto, MethodName, names);
     }
 
     /// <inheritdoc/>
