@@ -175,7 +175,7 @@ internal sealed class BatchScoreSource : IScoreSource, IDisposable
             rows++;
         }
         if (rows == 0) throw new InvalidOperationException("The feature cursor ended before the row cursor: the input view changed while it was read.");
-        _batch = _model.Score(rows == batch ? values : values[..(rows * width)], rows);
+        _batch = _model.Score(rows == batch ? values : values[..(rows * width)], rows, _model.BatchScoringThreads);
         _rowsInBatch = rows;
         _index = 0;
     }
@@ -210,7 +210,7 @@ internal sealed class SingleRowScoreSource : IScoreSource
         _fill(_features);
         if (_scores is null || !_features.AsSpan().SequenceEqual(_scored))
         {
-            _scores = _model.Score(_features, 1);
+            _scores = _model.Score(_features, 1, _model.SingleRowScoringThreads);
             _features.CopyTo(_scored, 0);
         }
         return _scores[column];

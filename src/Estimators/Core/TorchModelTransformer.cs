@@ -141,6 +141,18 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
     public int ScoringBatchSize { get; set; } = 256;
 
+    /// <summary>
+    /// TorchSharp intra-op threads for a batch <see cref="Transform"/> (default: the core count). Set on the scoring
+    /// thread only for the duration of each forward pass; training threads keep their own setting.
+    /// </summary>
+    public int BatchScoringThreads { get; set; } = System.Environment.ProcessorCount;
+
+    /// <summary>
+    /// TorchSharp intra-op threads for single-row scoring (<c>CreatePredictionEngine</c>), default 1: splitting one
+    /// row's small matrix products across threads costs more in synchronisation than it saves (20–40× slower here).
+    /// </summary>
+    public int SingleRowScoringThreads { get; set; } = 1;
+
     /// <summary>The output columns, in order.</summary>
     public abstract IReadOnlyList<ScoreColumn> ScoreColumns { get; }
 
@@ -160,14 +172,27 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     protected abstract void BuildOnnx(OnnxGraphBuilder graph, string features);
 
     /// <summary>Scores a [rows × FeatureSize] row-major batch; returns one [rows × Width] array per score column.</summary>
-    public float[][] Score(float[] features, int rows)
+    public float[][] Score(float[] features, int rows) => Score(features, rows, rows == 1 ? SingleRowScoringThreads : BatchScoringThreads);
+
+    internal float[][] Score(float[] features, int rows, int threads)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var input = torch.tensor(features, new long[] { rows, FeatureSize }).to(Device);
-        var outputs = ScoreTensors(input);
-        return outputs.Select(t => t.to(CPU).contiguous().data<float>().ToArray()).ToArray();
+        // libtorch's intra-op thread count is per calling thread (OpenMP), so this does not reach a training thread.
+        int previous = torch.get_num_threads();
+        threads = Math.Max(1, threads);
+        if (threads != previous) torch.set_num_threads(threads);
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var input = torch.tensor(features, new long[] { rows, FeatureSize }).to(Device);
+            var outputs = ScoreTensors(input);
+            return outputs.Select(t => t.to(CPU).contiguous().data<float>().ToArray()).ToArray();
+        }
+        finally
+        {
+            if (threads != previous) torch.set_num_threads(previous);
+        }
     }
 
     /// <summary>
