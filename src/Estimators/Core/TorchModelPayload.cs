@@ -86,10 +86,10 @@ public static class TorchModelPayload
     }
 
     /// <summary>Writes the payload into the ML.NET model being saved.</summary>
-    public static void Save(ModelSaveContext ctx, byte[] payload) => ctx.SaveBinaryStream(EntryName, w => w.Write(payload));
+    internal static void Save(ModelSaveContext ctx, byte[] payload) => ctx.SaveBinaryStream(EntryName, w => w.Write(payload));
 
     /// <summary>Reads the payload from the ML.NET model being loaded.</summary>
-    public static StoredTorchModel Load(ModelLoadContext ctx, string expectedMethod)
+    internal static StoredTorchModel Load(ModelLoadContext ctx, string expectedMethod)
     {
         byte[]? bytes = null;
         if (!ctx.TryLoadBinaryStream(EntryName, r => bytes = r.ReadBytes((int)r.BaseStream.Length)) || bytes is null)

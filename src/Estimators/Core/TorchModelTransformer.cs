@@ -166,7 +166,7 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     protected abstract void WriteConfiguration(BinaryWriter writer);
 
     /// <summary>ML.NET version info of the concrete transformer (its loader signature).</summary>
-    protected abstract VersionInfo GetVersionInfo();
+    private protected abstract VersionInfo GetVersionInfo();
 
     /// <summary>Adds the graph from input value <paramref name="features"/> ([N, FeatureSize]) and declares the outputs.</summary>
     protected abstract void BuildOnnx(OnnxGraphBuilder graph, string features);
@@ -289,7 +289,7 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
         => (r.ReadString(), r.ReadInt32(), r.ReadInt32());
 
     /// <summary>Opens the payload of a transformer being loaded by ML.NET and checks its version info.</summary>
-    protected static StoredTorchModel LoadPayload(ModelLoadContext ctx, VersionInfo versionInfo, string methodName)
+    private protected static StoredTorchModel LoadPayload(ModelLoadContext ctx, VersionInfo versionInfo, string methodName)
     {
         ctx.CheckAtModel(versionInfo);
         int format = ctx.Reader.ReadInt32();
@@ -299,7 +299,7 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     }
 
     /// <summary>Builds ML.NET version info for a transformer: an 8-character model signature and a loader signature.</summary>
-    protected static VersionInfo MakeVersionInfo(string modelSignature, string loaderSignature, Type transformerType)
+    private protected static VersionInfo MakeVersionInfo(string modelSignature, string loaderSignature, Type transformerType)
         => new(modelSignature, verWrittenCur: 0x00010001, verReadableCur: 0x00010001, verWeCanReadBack: 0x00010001,
             loaderAssemblyName: transformerType.Assembly.FullName, loaderSignature: loaderSignature);
 

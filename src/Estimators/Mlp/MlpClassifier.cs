@@ -137,7 +137,7 @@ public sealed class MlpMulticlassTransformer : TorchMulticlassTransformer
 
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXMLPC", LoaderSignature, typeof(MlpMulticlassTransformer));
     /// <inheritdoc/>
-    protected override VersionInfo GetVersionInfo() => GetVersion();
+    private protected override VersionInfo GetVersionInfo() => GetVersion();
     /// <inheritdoc/>
     protected override void WriteModelConfiguration(BinaryWriter writer) => Network.Write(writer);
     /// <inheritdoc/>
@@ -183,7 +183,7 @@ public sealed class MlpRegressionTransformer : TorchRegressionTransformer
 
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXMLPR", LoaderSignature, typeof(MlpRegressionTransformer));
     /// <inheritdoc/>
-    protected override VersionInfo GetVersionInfo() => GetVersion();
+    private protected override VersionInfo GetVersionInfo() => GetVersion();
     /// <inheritdoc/>
     protected override void WriteConfiguration(BinaryWriter writer) => Network.Write(writer);
     /// <inheritdoc/>

@@ -130,7 +130,7 @@ public sealed class TerminatorTransformer : TorchMulticlassTransformer
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXTERM", LoaderSignature, typeof(TerminatorTransformer));
 
     /// <inheritdoc/>
-    protected override VersionInfo GetVersionInfo() => GetVersion();
+    private protected override VersionInfo GetVersionInfo() => GetVersion();
 
     /// <inheritdoc/>
     protected override void WriteModelConfiguration(BinaryWriter writer) => Network.Architecture.Write(writer);

@@ -258,7 +258,7 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
 
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXTXTB", LoaderSignature, typeof(TextTransformerBinaryTransformer));
     /// <inheritdoc/>
-    protected override VersionInfo GetVersionInfo() => GetVersion();
+    private protected override VersionInfo GetVersionInfo() => GetVersion();
     /// <inheritdoc/>
     protected override string BuildOnnxLogit(OnnxGraphBuilder graph, string features) => Encoder.ToOnnx(graph, features);
     /// <inheritdoc/>
@@ -293,7 +293,7 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
 
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXTXTM", LoaderSignature, typeof(TextTransformerMulticlassTransformer));
     /// <inheritdoc/>
-    protected override VersionInfo GetVersionInfo() => GetVersion();
+    private protected override VersionInfo GetVersionInfo() => GetVersion();
     /// <inheritdoc/>
     protected override string BuildOnnxLogits(OnnxGraphBuilder graph, string features) => Encoder.ToOnnx(graph, features);
     /// <inheritdoc/>
