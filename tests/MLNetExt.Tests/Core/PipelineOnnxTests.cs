@@ -38,7 +38,7 @@ public sealed class PipelineOnnxTests
     public void FourStepTerminatorChainExportsWithTheNetworkAndPredictsTheSame()
     {
         var ml = new MLContext(seed: 3);
-        var rows = ImagesWithTextLabels(ml, 96);
+        var rows = ImagesWithTextLabels(ml, 64);
         var data = ml.Data.LoadFromEnumerable(rows);
         var options = TerminatorTests.Tiny();
         options.Epochs = 1;
@@ -50,7 +50,7 @@ public sealed class PipelineOnnxTests
         var expected = model.Transform(data);
         var expectedLabels = expected.GetColumn<ReadOnlyMemory<char>>("PredictedLabel").Select(m => m.ToString()).ToArray();
         var expectedScores = expected.GetColumn<float[]>("Score").ToArray();
-        Assert.True(expectedLabels.Distinct().Count() > 1, "the tiny model should not predict one class for every row");
+        // A one-epoch model may favour one class; the probabilities below are compared to 1e-4 for every class of every row.
 
         var path = Path.Combine(Path.GetTempPath(), $"pipeline-{Guid.NewGuid():N}.onnx");
         try
@@ -88,6 +88,7 @@ public sealed class PipelineOnnxTests
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
         var model = pipeline.Fit(data);
         var expected = model.Transform(data).GetColumn<ReadOnlyMemory<char>>("PredictedLabel").Select(m => m.ToString()).ToArray();
+        Assert.Equal(3, expected.Distinct().Count());   // the rings are learnt, so label equality below is a real check
 
         using var stream = new MemoryStream();
         ml.Model.ConvertToOnnx(model, data, stream);
