@@ -70,7 +70,11 @@ public sealed record ClientSplit(double Alpha)
 
 /// <summary>What happened in one federated round.</summary>
 public sealed record FederatedRoundReport(int Round, int Rounds, IReadOnlyList<string> Accepted, IReadOnlyList<UpdateRejection> Rejected,
-    double MeanClientLoss, long BytesSentPerClient, TimeSpan Elapsed);
+    double MeanClientLoss, long BytesSentPerClient, TimeSpan Elapsed)
+{
+    /// <summary>False when the round had fewer accepted updates than required and kept the previous global model.</summary>
+    public bool GlobalUpdated { get; init; } = true;
+}
 
 /// <summary>Settings shared by the federated trainers (simulation on one machine).</summary>
 public class FederatedOptions
@@ -303,7 +307,7 @@ public abstract class FederatedTrainerBase<TTransformer, TOptions> : IEstimator<
             }
             history.Add(meanLoss);
             var report = new FederatedRoundReport(round, Options.Rounds, result.Accepted, dropped.Concat(result.Rejected).ToList(), meanLoss,
-                global.Length * sizeof(float), watch.Elapsed);
+                global.Length * sizeof(float), watch.Elapsed) { GlobalUpdated = result.Applied };
             reports.Add(report);
             Options.Progress?.Report(report);
             if (Options.CheckpointPath is { } checkpoint) FederatedCheckpoint.Write(checkpoint, round, global);

@@ -11,9 +11,9 @@ public sealed class AggregationTests
     {
         var global = new float[] { 1, 1 };
         var updates = new[] { U("a", 1, 1, 0), U("b", 3, 5, 4) };
-        var fedAvg = FederatedAggregator.Aggregate(global, updates, new AggregationOptions());
+        var fedAvg = FederatedAggregator.Aggregate(global, updates, AggregationOptions.Undefended);
         Assert.Equal(new float[] { 1 + 4f, 1 + 3f }, fedAvg.Global);
-        var mean = FederatedAggregator.Aggregate(global, updates, new AggregationOptions { Rule = AggregationRule.MeanOfDeltas, ServerLearningRate = 0.5f });
+        var mean = FederatedAggregator.Aggregate(global, updates, AggregationOptions.Undefended with { Rule = AggregationRule.MeanOfDeltas, ServerLearningRate = 0.5f });
         Assert.Equal(new float[] { 1 + 0.5f * 3, 1 + 0.5f * 2 }, mean.Global);
     }
 
@@ -83,6 +83,45 @@ public sealed class AggregationTests
         int DistinctMajor(int[][] split) => split.Count(s => s.GroupBy(i => labels[i]).Max(g => g.Count()) > 0.5 * s.Length);
         Assert.Equal(0, DistinctMajor(iid));
         Assert.True(DistinctMajor(skewed) >= 2, "with α = 0.1 most clients should be dominated by one class");
+    }
+
+    [Fact]
+    public void AHugeSampleCountWithADeltaOfMinus50_IsBoundedByDefault_AndSetsTheGlobalWhenUndefended()
+    {
+        var updates = new[] { U("evil", 2_300_000_000_000_000_000, -50f, -50f), U("b", 100, 1f, 1f), U("c", 100, 1f, 1f) };
+        var undefended = FederatedAggregator.Aggregate(new float[2], updates, AggregationOptions.Undefended);
+        Assert.All(undefended.Global, v => Assert.Equal(-50f, v, 1e-3f)); // the attack as it was: the attacker sets the global
+        var defended = FederatedAggregator.Aggregate(new float[2], updates, new AggregationOptions());
+        // Weight capped at the median count (100) and delta scaled to the median norm (√2): (1 + 1 − 1) / 3.
+        Assert.All(defended.Global, v => Assert.Equal(1f / 3, v, 1e-6f));
+        Assert.Equal(new[] { "evil" }, defended.Clipped);
+        Assert.True(defended.Applied);
+    }
+
+    [Fact]
+    public void ADeltaOf3e38PerParameter_IsScaledToTheMedianNorm_WhileUndefendedItDominates()
+    {
+        var updates = new[] { U("evil", 100, 3e38f, 3e38f), U("b", 100, 1f, 1f) };
+        var undefended = FederatedAggregator.Aggregate(new float[2], updates, AggregationOptions.Undefended);
+        Assert.All(undefended.Global, v => Assert.Equal(1.5e38f, v, 1e33f));
+        var defended = FederatedAggregator.Aggregate(new float[2], updates, new AggregationOptions());
+        // Two updates: the bound is the mean of their norms, ≈ 1.5e38·√2 — a 2-client round cannot tell who is honest;
+        // with a third honest client the median is honest and the attacker's pull is at most one honest update's norm.
+        var three = updates.Append(U("c", 100, 1f, 1f)).ToList();
+        var bounded = FederatedAggregator.Aggregate(new float[2], three, new AggregationOptions());
+        Assert.All(bounded.Global, v => Assert.Equal(1f, v, 1e-5f));
+        Assert.True(FederatedAggregator.Norm(defended.Global) <= FederatedAggregator.Norm(undefended.Global));
+    }
+
+    [Fact]
+    public void TheBoundsLeaveRoundsOfSimilarHonestUpdatesAlmostUnchanged_AndRejectNonsenseSettings()
+    {
+        var updates = new[] { U("a", 90, 1.0f, 0f), U("b", 100, 0.9f, 0.1f), U("c", 110, 1.1f, -0.1f) };
+        var plain = FederatedAggregator.Aggregate(new float[2], updates, AggregationOptions.Undefended).Global;
+        var bounded = FederatedAggregator.Aggregate(new float[2], updates, new AggregationOptions()).Global;
+        Assert.InRange(Math.Abs(plain[0] - bounded[0]), 0, 0.05);
+        Assert.InRange(Math.Abs(plain[1] - bounded[1]), 0, 0.05);
+        Assert.Throws<ArgumentOutOfRangeException>(() => FederatedAggregator.Aggregate(new float[2], updates, new AggregationOptions { NormBoundMultiple = 0 }));
     }
 
     private sealed class ToleranceComparer(float tolerance) : IEqualityComparer<float>
