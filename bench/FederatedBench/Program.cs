@@ -1,7 +1,9 @@
 // Federated benchmarks on Fashion-MNIST: FAL vs FedAvg (natural and PGD-20 robust accuracy), FFA-LoRA vs LoRA under
-// DP at ε ∈ {∞, 6, 3, 1} (accuracy, bytes sent, spread over seeds), and the gRPC runtime on loopback (rounds/s with 8
-// clients; a run where 2 clients drop mid-round and one sends NaNs). Writes docs/benchmarks/federated.{json,md} + PNGs.
-//   dotnet run -c Release --project bench/FederatedBench -- [fal,lora,grpc] [seeds=3] [loraSeeds=seeds] [reportName=federated] [pilotSeeds=2]
+// DP at ε ∈ {∞, 6, 3, 1} (accuracy, bytes sent, spread over seeds), the gRPC runtime on loopback (rounds/s with 8
+// clients; a run where 2 clients drop mid-round and one sends NaNs), and poisoning over gRPC (1 of 5 clients malicious:
+// scaled delta, huge sample count, sign flip, NaN; default bounds vs undefended vs all honest).
+// Writes docs/benchmarks/<reportName>.{json,md} + PNGs.
+//   dotnet run -c Release --project bench/FederatedBench -- [fal,lora,grpc,poison] [seeds=3] [loraSeeds=seeds] [reportName=federated] [pilotSeeds=2] [poisonRows=6000]
 using System.Diagnostics;
 using Microsoft.ML;
 using MLNetExt;
@@ -167,36 +169,45 @@ if (parts.Contains("grpc"))
     await RunGrpc("8 clients, 2 drop mid-round, 1 sends NaN", dropAndNan: true);
 }
 
+if (parts.Contains("poison"))
+    await RunPoisoning(args.Length > 5 ? int.Parse(args[5]) : 6000);
+
 var (json, md) = report.Write();
 Console.WriteLine($"Wrote {json} and {md}");
 return 0;
 
-async Task RunGrpc(string name, bool dropAndNan)
+// One federation over gRPC on loopback (TLS with a development certificate): one process plays every client, each training on
+// its own rows; `tamper` may replace a client's (delta, samples) or drop it (null); `declared` is what a client declares at
+// registration (0 or null: its row count).
+async Task<(double Accuracy, double Seconds, IReadOnlyList<FederatedRoundReport> Rounds, int Parameters)> RunFederation(IDataView data, int clients, int rounds,
+    int seed, AggregationOptions aggregation, TimeSpan deadline, Func<int, int, float[], long, (float[], long)?>? tamper = null, Func<int, long>? declared = null)
 {
-    const int clients = 8, rounds = 5;
+    using var certificate = FederatedCertificates.CreateDevelopmentCertificate();
     var keys = Enumerable.Range(0, clients).ToDictionary(i => $"client-{i}", i => Convert.ToHexString(Guid.NewGuid().ToByteArray()));
-    var fed = new FederatedOptions { Clients = clients, LocalEpochs = 1, Split = ClientSplit.NonIid(0.5) };
-    var trainer = ml.MulticlassClassification.Trainers.FederatedAveraging(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(0)), fed);
-    using var session = trainer.StartSession(train); // one process plays all clients; each client trains on its own rows
+    var fed = new FederatedOptions { Clients = clients, LocalEpochs = 1, Split = ClientSplit.NonIid(0.5), Seed = seed };
+    var trainer = ml.MulticlassClassification.Trainers.FederatedAveraging(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(seed)), fed);
+    using var session = trainer.StartSession(data);
     var server = await FederatedGrpcServer.StartAsync(session.InitialGlobal(), new FederatedServerOptions
     {
-        ClientKeys = keys, Rounds = rounds, RoundDeadline = TimeSpan.FromSeconds(dropAndNan ? 20 : 120),
+        ClientKeys = keys, Rounds = rounds, RoundDeadline = deadline, Certificate = certificate, Aggregation = aggregation,
     });
     await using var _ = server;
     var gate = new SemaphoreSlim(1); // the TorchSharp session is not shared across threads: clients train one at a time
     var watch = Stopwatch.StartNew();
     var run = server.RunAsync();
     var tasks = Enumerable.Range(0, clients).Select(i => FederatedGrpcClient.RunAsync(
-        new FederatedClientOptions { Server = server.Address, ClientId = $"client-{i}", Key = keys[$"client-{i}"] },
+        new FederatedClientOptions
+        {
+            Server = server.Address, ClientId = $"client-{i}", Key = keys[$"client-{i}"], ServerCertificateThumbprint = FederatedCertificates.Thumbprint(certificate),
+            Samples = declared?.Invoke(i) is long d && d > 0 ? d : session.ClientRows(i).Length,
+        },
         async (round, global, cancel) =>
         {
-            if (dropAndNan && round == 3 && i < 2) return null; // two clients vanish mid-run
             await gate.WaitAsync(cancel);
             try
             {
                 var (delta, samples, _, _) = session.TrainClient(i, round, global);
-                if (dropAndNan && i == 2 && round == 3) Array.Fill(delta, float.NaN);
-                return (delta, samples);
+                return tamper is null ? (delta, samples) : tamper(i, round, delta, samples);
             }
             finally { gate.Release(); }
         })).ToArray();
@@ -205,12 +216,79 @@ async Task RunGrpc(string name, bool dropAndNan)
     double seconds = watch.Elapsed.TotalSeconds;
     var model = session.Complete(final, new TrainingHistory(Array.Empty<double>(), Array.Empty<double>(), rounds, false, 0, watch.Elapsed));
     double accuracy = ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy;
-    var round3 = server.Rounds[2];
+    return (accuracy, seconds, server.Rounds, session.ParameterCount);
+}
+
+async Task RunGrpc(string name, bool dropAndNan)
+{
+    const int clients = 8, rounds = 5;
+    var (accuracy, seconds, reports, parameters) = await RunFederation(train, clients, rounds, seed: 0, new AggregationOptions(),
+        TimeSpan.FromSeconds(dropAndNan ? 20 : 120), dropAndNan
+            ? (i, round, delta, samples) =>
+            {
+                if (round == 3 && i < 2) return null; // two clients vanish mid-run
+                if (round == 3 && i == 2) Array.Fill(delta, float.NaN);
+                return (delta, samples);
+            }
+            : null);
+    var round3 = reports[2];
     Console.WriteLine($"gRPC {name}: {rounds / seconds:F3} rounds/s, accuracy {accuracy:P2}, round 3 accepted {round3.Accepted.Count}, rejected {string.Join("; ", round3.Rejected.Select(r => r.ClientId + ": " + r.Reason))}");
     report.AddRow("gRPC runtime on loopback", new Dictionary<string, object?>
     {
         ["run"] = name, ["rounds"] = rounds, ["wall s"] = Math.Round(seconds, 1), ["rounds/s"] = Math.Round(rounds / seconds, 3),
-        ["payload MB per client per round"] = Math.Round(session.ParameterCount * 4 / 1e6, 2), ["test accuracy"] = Math.Round(accuracy, 4),
+        ["payload MB per client per round"] = Math.Round(parameters * 4 / 1e6, 2), ["test accuracy"] = Math.Round(accuracy, 4),
         ["round 3 accepted"] = round3.Accepted.Count, ["round 3 rejected"] = string.Join("; ", round3.Rejected.Select(r => $"{r.ClientId}: {r.Reason}")),
     });
+}
+
+// 1 of 5 clients malicious over gRPC, 10 rounds; each attack with the default bounds and with AggregationOptions.Undefended,
+// against the all-honest runs. The malicious client is client-4.
+async Task RunPoisoning(int rows)
+{
+    const int clients = 5, rounds = 10, evil = clients - 1;
+    const long hugeCount = 1_000_000_000; // the most a client may declare (FederatedServerOptions.MaxSamplesPerClient)
+    var data = ml.Data.Cache(ml.Data.TakeRows(train, rows));
+    var attacks = new (string Name, Func<int, int, float[], long, (float[], long)?>? Tamper, Func<int, long>? Declared)[]
+    {
+        ("all honest", null, null),
+        ("scaled delta (×100)", (i, _, d, n) => i == evil ? (d.Select(v => v * 100f).ToArray(), n) : (d, n), null),
+        ("huge sample count (10⁹) with a sign-flipped delta", (i, _, d, n) => i == evil ? (d.Select(v => -v).ToArray(), hugeCount) : (d, n), i => i == evil ? hugeCount : 0),
+        ("sign flip", (i, _, d, n) => i == evil ? (d.Select(v => -v).ToArray(), n) : (d, n), null),
+        ("NaN", (i, _, d, n) => i == evil ? (Enumerable.Repeat(float.NaN, d.Length).ToArray(), n) : (d, n), null),
+    };
+    var cells = new List<(string Attack, string Setting, int Seed, double Accuracy)>();
+    for (int seed = 0; seed < seeds; seed++)
+    foreach (var (attack, tamper, declared) in attacks)
+    foreach (var (setting, aggregation) in new[] { ("default bounds", new AggregationOptions()), ("undefended", AggregationOptions.Undefended) })
+    {
+        var (accuracy, seconds, reports, _) = await RunFederation(data, clients, rounds, seed, aggregation, TimeSpan.FromSeconds(8), tamper, declared);
+        cells.Add((attack, setting, seed, accuracy));
+        int refused = reports.Sum(r => r.Rejected.Count(x => x.ClientId == $"client-{evil}" && !x.Reason.Contains("dropped")));
+        Console.WriteLine($"poisoning seed {seed} {attack,-50} {setting,-15} accuracy {accuracy:P2} ({seconds:F0} s, {refused} refused)");
+        report.AddRow("Poisoning, 1 of 5 clients malicious (per seed)", new Dictionary<string, object?>
+        {
+            ["attack"] = attack, ["aggregation"] = setting, ["seed"] = seed, ["test accuracy"] = Math.Round(accuracy, 4),
+            ["attacker updates refused"] = refused, ["rounds that changed the global"] = reports.Count(r => r.GlobalUpdated), ["wall s"] = Math.Round(seconds, 1),
+        });
+    }
+    double honest = Measure.Median(cells.Where(c => c.Attack == "all honest" && c.Setting == "default bounds").Select(c => c.Accuracy));
+    foreach (var g in cells.GroupBy(c => (c.Attack, c.Setting)))
+    {
+        double median = Measure.Median(g.Select(c => c.Accuracy));
+        report.AddRow("Poisoning, 1 of 5 clients malicious (medians)", new Dictionary<string, object?>
+        {
+            ["attack"] = g.Key.Attack, ["aggregation"] = g.Key.Setting, ["median test accuracy"] = Math.Round(median, 4),
+            ["Δ vs all honest with default bounds (pt)"] = Math.Round((median - honest) * 100, 2),
+            ["within 1 pt"] = Math.Abs(median - honest) <= 0.01 ? "yes" : "no", ["runs"] = g.Count(),
+        });
+    }
+    Plots.Bars(Path.Combine(dir, $"{reportName}.png"), "Median test accuracy after 10 rounds, 1 of 5 clients malicious", "accuracy",
+        cells.GroupBy(c => (c.Attack, c.Setting)).Select(g => ($"{g.Key.Attack.Split(' ')[0]} {g.Key.Attack.Split(' ').ElementAtOrDefault(1)} / {g.Key.Setting.Split(' ')[0]}", Measure.Median(g.Select(c => c.Accuracy)))).ToList());
+    report.AddPlot($"{reportName}.png");
+    report.AddNote($"Poisoning: the first {rows:N0} Fashion-MNIST training images over 5 clients (label-Dirichlet 0.5, seed = run seed), 10 rounds × 1 local epoch, " +
+                   "MLP 784→256→128→10, AdamW 2e-3, batch 32, FedAvg over the gRPC runtime on loopback (TLS, development certificate); test accuracy on 2,000 test images. " +
+                   "client-4 is malicious: scaled = its honest delta × 100; huge sample count = declares and claims 10⁹ samples (the server's maximum) and sends its negated delta; " +
+                   "sign flip = its negated delta; NaN = all-NaN delta (refused: with the default per-client accounting each such round waits for its 8 s deadline). " +
+                   "Default bounds: FedAvg weight ≤ the median sample count of the round, each update scaled to at most the median update norm; " +
+                   "undefended = AggregationOptions.Undefended (weights and norms as the clients send them; non-finite updates are still refused).");
 }

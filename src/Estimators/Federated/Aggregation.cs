@@ -22,15 +22,19 @@ public enum AggregationRule
 }
 
 /// <summary>
-/// Server-side aggregation settings. The defaults defend against one poisoning client: an update counts with at most the
-/// median norm of the round's updates (<see cref="NormBoundMultiple"/>) and a FedAvg weight of at most the median sample
-/// count (<see cref="SampleWeightCapMultiple"/>); non-finite and wrong-length updates are always refused.
-/// <see cref="Undefended"/> turns the two bounds off (plain FedAvg on whatever the clients claim).
+/// Server-side aggregation settings. The defaults defend against a poisoning minority: an update pointing away from the
+/// round's coordinate-wise median update is left out (<see cref="MinimumCosineToMedian"/>), an update counts with at most
+/// the median norm of the round's updates (<see cref="NormBoundMultiple"/>) and a FedAvg weight of at most the median
+/// sample count (<see cref="SampleWeightCapMultiple"/>); non-finite and wrong-length updates are always refused.
+/// <see cref="Undefended"/> turns the three defences off (plain FedAvg on whatever the clients claim).
 /// </summary>
 public sealed record AggregationOptions
 {
     /// <summary>Plain aggregation without the poisoning bounds (the client's sample count and update norm are trusted).</summary>
-    public static AggregationOptions Undefended => new() { NormBoundMultiple = double.PositiveInfinity, SampleWeightCapMultiple = double.PositiveInfinity };
+    public static AggregationOptions Undefended => new()
+    {
+        NormBoundMultiple = double.PositiveInfinity, SampleWeightCapMultiple = double.PositiveInfinity, MinimumCosineToMedian = double.NegativeInfinity,
+    };
 
     /// <summary>The rule (default FedAvg).</summary>
     public AggregationRule Rule { get; init; } = AggregationRule.FedAvg;
@@ -55,6 +59,13 @@ public sealed record AggregationOptions
     /// updates), so a client claiming a huge count weighs no more than c typical clients. Default 1; ∞ trusts the counts.
     /// </summary>
     public double SampleWeightCapMultiple { get; init; } = 1;
+    /// <summary>
+    /// Direction check: with at least 3 accepted updates, an update whose cosine similarity with the coordinate-wise median
+    /// of the round's updates is at most this value is left out of the aggregate (reported as rejected). A sign-flipped or
+    /// otherwise reversed update has a negative cosine; honest updates of a round share a direction. Default 0 (leave out
+    /// updates at a right angle or worse); −∞ turns the check off.
+    /// </summary>
+    public double MinimumCosineToMedian { get; init; }
     /// <summary>Fewest accepted updates needed to change the global model; fewer → the round keeps the old model.</summary>
     public int MinimumUpdates { get; init; } = 1;
 }
@@ -104,6 +115,7 @@ public static class FederatedAggregator
             if (reason is null) accepted.Add(u);
             else rejected.Add(new UpdateRejection(u.ClientId, reason));
         }
+        accepted = LeaveOutReversed(accepted, options, rejected);
         var next = (float[])global.Clone();
         var ids = accepted.Select(u => u.ClientId).ToList();
         if (accepted.Count < Math.Max(1, options.MinimumUpdates))
@@ -151,6 +163,29 @@ public static class FederatedAggregator
             result.Add(ReferenceEquals(delta, u.Delta) && samples == u.SampleCount ? u : u with { Delta = delta, SampleCount = samples });
         }
         return (result, clipped);
+    }
+
+    /// <summary>
+    /// The updates whose cosine similarity with the coordinate-wise median update exceeds
+    /// <see cref="AggregationOptions.MinimumCosineToMedian"/>; the others are added to <paramref name="rejected"/> with the cosine.
+    /// </summary>
+    private static List<ClientUpdate> LeaveOutReversed(List<ClientUpdate> updates, AggregationOptions options, List<UpdateRejection> rejected)
+    {
+        if (updates.Count < 3 || double.IsNegativeInfinity(options.MinimumCosineToMedian)) return updates;
+        var median = Combine(updates, updates[0].Delta.Length, options with { Rule = AggregationRule.CoordinateMedian });
+        double medianNorm = Norm(median);
+        var kept = new List<ClientUpdate>(updates.Count);
+        foreach (var u in updates)
+        {
+            double dot = 0;
+            for (int i = 0; i < median.Length; i++) dot += (double)u.Delta[i] * median[i];
+            double norm = Norm(u.Delta);
+            double cosine = norm > 0 && medianNorm > 0 ? dot / (norm * medianNorm) : 0;
+            if (cosine > options.MinimumCosineToMedian) kept.Add(u);
+            else rejected.Add(new UpdateRejection(u.ClientId,
+                $"its direction disagrees with the round's median update (cosine {cosine:F3} ≤ MinimumCosineToMedian {options.MinimumCosineToMedian:G3})"));
+        }
+        return kept;
     }
 
     /// <summary>The L2 norm of <paramref name="values"/>, accumulated in double (finite for any finite floats).</summary>

@@ -91,11 +91,17 @@ public sealed class AggregationTests
         var updates = new[] { U("evil", 2_300_000_000_000_000_000, -50f, -50f), U("b", 100, 1f, 1f), U("c", 100, 1f, 1f) };
         var undefended = FederatedAggregator.Aggregate(new float[2], updates, AggregationOptions.Undefended);
         Assert.All(undefended.Global, v => Assert.Equal(-50f, v, 1e-3f)); // the attack as it was: the attacker sets the global
+        // Defaults: the update points away from the round's median update, so it is left out.
         var defended = FederatedAggregator.Aggregate(new float[2], updates, new AggregationOptions());
-        // Weight capped at the median count (100) and delta scaled to the median norm (√2): (1 + 1 − 1) / 3.
-        Assert.All(defended.Global, v => Assert.Equal(1f / 3, v, 1e-6f));
-        Assert.Equal(new[] { "evil" }, defended.Clipped);
-        Assert.True(defended.Applied);
+        Assert.All(defended.Global, v => Assert.Equal(1f, v));
+        Assert.Contains(defended.Rejected, r => r.ClientId == "evil" && r.Reason.Contains("cosine -1.000"));
+        Assert.Equal(new[] { "b", "c" }, defended.Accepted);
+        // Without the direction check the bounds still hold it: weight capped at the median count (100), delta scaled to the
+        // median norm (√2): (1 + 1 − 1) / 3.
+        var bounded = FederatedAggregator.Aggregate(new float[2], updates, new AggregationOptions { MinimumCosineToMedian = double.NegativeInfinity });
+        Assert.All(bounded.Global, v => Assert.Equal(1f / 3, v, 1e-6f));
+        Assert.Equal(new[] { "evil" }, bounded.Clipped);
+        Assert.True(bounded.Applied);
     }
 
     [Fact]

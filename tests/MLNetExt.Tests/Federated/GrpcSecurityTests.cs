@@ -193,9 +193,12 @@ public sealed class GrpcSecurityTests
         Assert.True((await a.Push(2, Filled(P, 3e38f), 1_000_000_000)).Reply.Accepted); // finite, so accepted, then clipped
         var final = await run;
         Assert.Equal(new[] { 2, 2 }, await Task.WhenAll(honest));
-        // Round 1: a weighs as much as the median client and its delta is scaled to the median norm: (1 + 1 − 1) / 3.
-        // Round 2: the 3e38 delta is scaled to the median norm too: (1 + 1 + 1) / 3. Without the bounds: −50 then ~1e38.
-        Assert.All(final, v => Assert.Equal(1f / 3 + 1f, v, 1e-5f));
+        // Round 1: a's −50 points away from the round's median update and is left out: global 1. Round 2: the 3e38 delta
+        // points the right way but is scaled to the median norm: (1 + 1 + 1) / 3. Undefended: −50, then ~1e38.
+        Assert.Contains(host.Rounds[0].Rejected, r => r.ClientId == "a" && r.Reason.Contains("disagrees with the round's median"));
+        Assert.Equal(new[] { "b", "c" }, host.Rounds[0].Accepted);
+        Assert.Equal(new[] { "a", "b", "c" }, host.Rounds[1].Accepted);
+        Assert.All(final, v => Assert.Equal(2f, v, 1e-5f));
     }
 
     [Fact]
