@@ -70,6 +70,11 @@ public sealed class FederatedServerOptions
     /// file per update) so a restart mid-round resumes the round with them.
     /// </summary>
     public string? CheckpointPath { get; set; }
+    /// <summary>
+    /// After the last round, how long <see cref="FederatedGrpcServer.RunAsync"/> waits for the live clients to learn that the
+    /// federation is done (so a server process that exits right after does not leave them retrying). Default 10 s.
+    /// </summary>
+    public TimeSpan FinishGracePeriod { get; set; } = TimeSpan.FromSeconds(10);
     /// <summary>Per-round progress.</summary>
     public IProgress<FederatedRoundReport>? Progress { get; set; }
 
@@ -176,7 +181,9 @@ public sealed class FederatedGrpcServer : IAsyncDisposable
         for (int round = _state.CompletedRounds + 1; round <= o.Rounds; round++)
         {
             var received = await _state.RunRoundAsync(round, o.RoundDeadline, cancel).ConfigureAwait(false);
+            var aggregating = Stopwatch.StartNew();
             var result = FederatedAggregator.Aggregate(_state.Global, received.Updates, aggregation);
+            aggregating.Stop();
             _state.Global = result.Global;
             _state.CompletedRounds = round;
             if (o.CheckpointPath is { } path)
@@ -185,11 +192,12 @@ public sealed class FederatedGrpcServer : IAsyncDisposable
                 OpenRoundStore.Clear(OpenRoundStore.Folder(path)); // after the checkpoint: a crash in between only leaves stale files
             }
             var report = new FederatedRoundReport(round, o.Rounds, result.Accepted, received.Rejected.Concat(result.Rejected).ToList(),
-                double.NaN, _state.Global.Length * sizeof(float), watch.Elapsed) { GlobalUpdated = result.Applied };
+                double.NaN, _state.Global.Length * sizeof(float), watch.Elapsed) { GlobalUpdated = result.Applied, Clipped = result.Clipped, AggregationTime = aggregating.Elapsed };
             _state.Reports.Add(report);
             o.Progress?.Report(report);
         }
         _state.Finish();
+        await _state.WaitUntilLiveClientsKnowItIsDoneAsync(o.FinishGracePeriod, cancel).ConfigureAwait(false);
         return (float[])_state.Global.Clone();
     }
 
@@ -244,6 +252,8 @@ internal sealed class ServerState
     private readonly HashSet<string> _live = new();               // registered clients awaited in the open round
     private readonly Dictionary<string, ClientUpdate> _updates = new();
     private readonly List<UpdateRejection> _refused = new();
+    private readonly HashSet<string> _toldDone = new();
+    private readonly TaskCompletionSource _allToldDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private List<ClientUpdate> _restored = new();
     private TaskCompletionSource _allDelivered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _registrations = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -336,7 +346,12 @@ internal sealed class ServerState
     {
         lock (_gate)
         {
-            if (Done) return (TaskReply.Types.Kind.Done, 0);
+            if (Done)
+            {
+                _toldDone.Add(id);
+                if (_live.IsSubsetOf(_toldDone)) _allToldDone.TrySetResult();
+                return (TaskReply.Types.Kind.Done, 0);
+            }
             RequireRegistered(id);
             if (_openRound > 0 && !_updates.ContainsKey(id)) return (TaskReply.Types.Kind.Train, _openRound);
             return (TaskReply.Types.Kind.Wait, 0);
@@ -437,6 +452,14 @@ internal sealed class ServerState
             }
             return (_updates.Values.OrderBy(u => u.ClientId, StringComparer.Ordinal).ToList(), rejected);
         }
+    }
+
+    public async Task WaitUntilLiveClientsKnowItIsDoneAsync(TimeSpan timeout, CancellationToken cancel)
+    {
+        lock (_gate)
+            if (_live.IsSubsetOf(_toldDone)) return;
+        try { await _allToldDone.Task.WaitAsync(timeout, cancel).ConfigureAwait(false); }
+        catch (TimeoutException) { /* clients that stopped polling */ }
     }
 
     public void Finish()

@@ -114,6 +114,7 @@ public sealed class GrpcRuntimeTests
         finally
         {
             File.Delete(path);
+            if (Directory.Exists(path + ".round")) Directory.Delete(path + ".round", recursive: true);
         }
     }
 }
