@@ -23,7 +23,7 @@ public enum AggregationRule
 
 /// <summary>
 /// Server-side aggregation settings. The defaults defend against a poisoning minority: an update pointing away from the
-/// round's coordinate-wise median update is left out (<see cref="MinimumCosineToMedian"/>), an update counts with at most
+/// coordinate-wise median of the round's other updates is left out (<see cref="MinimumCosineToMedian"/>), an update counts with at most
 /// the median norm of the round's updates (<see cref="NormBoundMultiple"/>) and a FedAvg weight of at most the median
 /// sample count (<see cref="SampleWeightCapMultiple"/>); non-finite and wrong-length updates are always refused.
 /// <see cref="Undefended"/> turns the three defences off (plain FedAvg on whatever the clients claim).
@@ -61,7 +61,8 @@ public sealed record AggregationOptions
     public double SampleWeightCapMultiple { get; init; } = 1;
     /// <summary>
     /// Direction check: with at least 3 accepted updates, an update whose cosine similarity with the coordinate-wise median
-    /// of the round's updates is at most this value is left out of the aggregate (reported as rejected). A sign-flipped or
+    /// of the round's other updates (of all three with exactly 3) is at most this value is left out of the aggregate
+    /// (reported as rejected). A sign-flipped or
     /// otherwise reversed update has a negative cosine; honest updates of a round share a direction. Default 0 (leave out
     /// updates at a right angle or worse); −∞ turns the check off.
     /// </summary>
@@ -166,24 +167,45 @@ public static class FederatedAggregator
     }
 
     /// <summary>
-    /// The updates whose cosine similarity with the coordinate-wise median update exceeds
-    /// <see cref="AggregationOptions.MinimumCosineToMedian"/>; the others are added to <paramref name="rejected"/> with the cosine.
+    /// The updates whose cosine similarity with the coordinate-wise median of the <em>other</em> updates exceeds
+    /// <see cref="AggregationOptions.MinimumCosineToMedian"/>; the others are added to <paramref name="rejected"/> with the
+    /// cosine. Leaving the update itself out of its reference matters: with few clients an update is the median of many
+    /// coordinates and would otherwise agree with itself. With exactly 3 updates the reference is the median of all three
+    /// (the median of two others would be their mean, which one attacker can drag).
     /// </summary>
     private static List<ClientUpdate> LeaveOutReversed(List<ClientUpdate> updates, AggregationOptions options, List<UpdateRejection> rejected)
     {
-        if (updates.Count < 3 || double.IsNegativeInfinity(options.MinimumCosineToMedian)) return updates;
-        var median = Combine(updates, updates[0].Delta.Length, options with { Rule = AggregationRule.CoordinateMedian });
-        double medianNorm = Norm(median);
-        var kept = new List<ClientUpdate>(updates.Count);
-        foreach (var u in updates)
+        int n = updates.Count;
+        if (n < 3 || double.IsNegativeInfinity(options.MinimumCosineToMedian)) return updates;
+        int length = updates[0].Delta.Length;
+        var dot = new double[n];
+        var referenceNorm = new double[n];
+        var order = new int[n];
+        var values = new float[n];
+        int rest = n - 1;
+        for (int i = 0; i < length; i++)
         {
-            double dot = 0;
-            for (int i = 0; i < median.Length; i++) dot += (double)u.Delta[i] * median[i];
-            double norm = Norm(u.Delta);
-            double cosine = norm > 0 && medianNorm > 0 ? dot / (norm * medianNorm) : 0;
-            if (cosine > options.MinimumCosineToMedian) kept.Add(u);
-            else rejected.Add(new UpdateRejection(u.ClientId,
-                $"its direction disagrees with the round's median update (cosine {cosine:F3} ≤ MinimumCosineToMedian {options.MinimumCosineToMedian:G3})"));
+            for (int c = 0; c < n; c++) { order[c] = c; values[c] = updates[c].Delta[i]; }
+            Array.Sort(values, order); // values sorted, order[k] = the client at rank k
+            for (int rank = 0; rank < n; rank++)
+            {
+                // Median of the values without the one at `rank`: index k of the remaining array is k (k < rank) or k + 1.
+                float At(int k) => values[k < rank ? k : k + 1];
+                double median = n == 3 ? values[1] // the median of two others is their mean, which one attacker can drag: use all three
+                    : rest % 2 == 1 ? At(rest / 2) : 0.5 * ((double)At(rest / 2 - 1) + At(rest / 2));
+                int c = order[rank];
+                dot[c] += updates[c].Delta[i] * median;
+                referenceNorm[c] += median * median;
+            }
+        }
+        var kept = new List<ClientUpdate>(n);
+        for (int c = 0; c < n; c++)
+        {
+            double norm = Norm(updates[c].Delta), reference = Math.Sqrt(referenceNorm[c]);
+            double cosine = norm > 0 && reference > 0 ? dot[c] / (norm * reference) : 0;
+            if (cosine > options.MinimumCosineToMedian) kept.Add(updates[c]);
+            else rejected.Add(new UpdateRejection(updates[c].ClientId,
+                $"its direction disagrees with the median of the round's other updates (cosine {cosine:F3} ≤ MinimumCosineToMedian {options.MinimumCosineToMedian:G3})"));
         }
         return kept;
     }

@@ -120,6 +120,22 @@ public sealed class AggregationTests
     }
 
     [Fact]
+    public void ASignFlippedUpdateAmongNoisyHonestOnes_IsLeftOut_AndNoHonestOneIs()
+    {
+        // Five clients whose updates are mostly their own noise around a small shared direction (as after local SGD);
+        // one sends its update negated. Against the median of all five it would partly agree with itself.
+        var random = new Random(3);
+        const int n = 2000;
+        var common = Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() - 0.5) * 0.4f).ToArray();
+        ClientUpdate Noisy(string id, float sign) => U(id, 100, Enumerable.Range(0, n).Select(k => sign * (common[k] + (float)(random.NextDouble() - 0.5) * 2f)).ToArray());
+        var updates = new[] { Noisy("a", 1), Noisy("b", 1), Noisy("c", 1), Noisy("d", 1), Noisy("flipped", -1) };
+        var result = FederatedAggregator.Aggregate(new float[n], updates, new AggregationOptions());
+        Assert.Equal(new[] { "a", "b", "c", "d" }, result.Accepted);
+        Assert.Single(result.Rejected, r => r.ClientId == "flipped" && r.Reason.Contains("cosine -"));
+        Assert.Equal(updates.Select(u => u.ClientId), FederatedAggregator.Aggregate(new float[n], updates, AggregationOptions.Undefended).Accepted);
+    }
+
+    [Fact]
     public void TheBoundsLeaveRoundsOfSimilarHonestUpdatesAlmostUnchanged_AndRejectNonsenseSettings()
     {
         var updates = new[] { U("a", 90, 1.0f, 0f), U("b", 100, 0.9f, 0.1f), U("c", 110, 1.1f, -0.1f) };

@@ -195,7 +195,7 @@ public sealed class GrpcSecurityTests
         Assert.Equal(new[] { 2, 2 }, await Task.WhenAll(honest));
         // Round 1: a's −50 points away from the round's median update and is left out: global 1. Round 2: the 3e38 delta
         // points the right way but is scaled to the median norm: (1 + 1 + 1) / 3. Undefended: −50, then ~1e38.
-        Assert.Contains(host.Rounds[0].Rejected, r => r.ClientId == "a" && r.Reason.Contains("disagrees with the round's median"));
+        Assert.Contains(host.Rounds[0].Rejected, r => r.ClientId == "a" && r.Reason.Contains("disagrees with the median of the round's other updates"));
         Assert.Equal(new[] { "b", "c" }, host.Rounds[0].Accepted);
         Assert.Equal(new[] { "a", "b", "c" }, host.Rounds[1].Accepted);
         Assert.All(final, v => Assert.Equal(2f, v, 1e-5f));
