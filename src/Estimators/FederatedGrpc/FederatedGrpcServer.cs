@@ -253,6 +253,7 @@ internal sealed class ServerState
     private readonly Dictionary<string, ClientUpdate> _updates = new();
     private readonly List<UpdateRejection> _refused = new();
     private readonly HashSet<string> _toldDone = new();
+    private readonly HashSet<string> _uploading = new(); // one upload buffer per client at a time
     private readonly TaskCompletionSource _allToldDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private List<ClientUpdate> _restored = new();
     private TaskCompletionSource _allDelivered = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -384,8 +385,9 @@ internal sealed class ServerState
             }
             var reason = Refusal(id, round) ?? (totalBytes != ExpectedBytes
                 ? $"the upload announces {totalBytes} bytes but the model's update is {ExpectedBytes} bytes ({ParameterCount} floats)"
-                : null);
+                : _uploading.Contains(id) ? $"client '{id}' already has an upload in progress" : null);
             if (reason is not null && _openRound > 0) _refused.Add(new UpdateRejection(id, reason));
+            if (reason is null) _uploading.Add(id); // released by EndUpload
             return reason;
         }
     }
@@ -397,6 +399,12 @@ internal sealed class ServerState
         if (round != _openRound) return $"round {round} is closed or not open (open round: {(_openRound == 0 ? "none" : _openRound)})";
         if (_updates.ContainsKey(id)) return $"client '{id}' already delivered an accepted update for round {round}";
         return null;
+    }
+
+    /// <summary>Releases the upload slot taken by a successful <see cref="Precheck"/>.</summary>
+    public void EndUpload(string id)
+    {
+        lock (_gate) _uploading.Remove(id);
     }
 
     /// <summary>Records a refusal in the open round's report (a replay of an older round included).</summary>
@@ -572,30 +580,38 @@ internal sealed class FederatedLearningService(ServerState state) : FederatedLea
     public override async Task<PushReply> PushUpdate(IAsyncStreamReader<Chunk> requestStream, ServerCallContext context)
     {
         var id = state.Authenticate(context);
-        Chunk? header = null;
-        float[] update = Array.Empty<float>();
-        long filled = 0, size = 0;
-        int index = 0;
-        PushReply Refused(string reason) => new() { Accepted = false, Reason = reason };
-        while (await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
+        if (!await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false)) return Refused("empty upload");
+        var header = requestStream.Current;
+        if (state.Precheck(id, header.Round, header.TotalBytes) is { } early) return Refused(early);
+        try
         {
-            var chunk = requestStream.Current;
-            index++;
-            if (header is null)
-            {
-                header = chunk;
-                if (state.Precheck(id, header.Round, header.TotalBytes) is { } early) return Refused(early);
-                update = new float[state.ParameterCount];
-                size = state.ExpectedBytes;
-            }
-            else if (chunk.Round != header.Round || chunk.TotalBytes != header.TotalBytes)
+            return await ReadAsync(id, header, requestStream, context.CancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            state.EndUpload(id);
+        }
+    }
+
+    private static PushReply Refused(string reason) => new() { Accepted = false, Reason = reason };
+
+    /// <summary>Reads the chunks of an upload whose header passed <see cref="ServerState.Precheck"/> into a model-sized buffer.</summary>
+    private async Task<PushReply> ReadAsync(string id, Chunk header, IAsyncStreamReader<Chunk> requestStream, CancellationToken cancel)
+    {
+        var update = new float[state.ParameterCount];
+        long size = state.ExpectedBytes, filled = 0;
+        var chunk = header;
+        for (int index = 1; ; index++)
+        {
+            if (chunk.Round != header.Round || chunk.TotalBytes != header.TotalBytes)
                 return Refused(state.Refuse(id, header.Round, $"chunk {index} changes the round or size announced by chunk 1"));
             if (filled + chunk.Data.Length > size)
                 return Refused(state.Refuse(id, header.Round, $"chunk {index} goes past the model's {size} bytes (it would end at byte {filled + chunk.Data.Length})"));
             chunk.Data.Span.CopyTo(MemoryMarshal.AsBytes(update.AsSpan())[(int)filled..]);
             filled += chunk.Data.Length;
+            if (!await requestStream.MoveNext(cancel).ConfigureAwait(false)) break;
+            chunk = requestStream.Current;
         }
-        if (header is null) return Refused("empty upload");
         if (filled != header.TotalBytes) return Refused(state.Refuse(id, header.Round, $"received {filled} bytes but the header announced {header.TotalBytes}"));
         if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(MemoryMarshal.AsBytes(update.AsSpan())), header.Sha256.Span))
             return Refused(state.Refuse(id, header.Round, "the SHA-256 digest does not match the payload"));

@@ -219,10 +219,19 @@ public sealed class GrpcSecurityTests
         var (longer, _) = await a.Push(1, new float[1000], 100, announcedBytes: 4000, chunkBytes: 1000, chunks: 48);
         Assert.False(longer.Accepted);
         Assert.Contains("chunk 5 goes past the model's 4000 bytes", longer.Reason);
+        // One upload buffer per client: a second upload while the first is open is refused at its first chunk.
+        using (var open = await a.OpenPush(1, 4000, 1000))
+        {
+            var (second, _) = await a.Push(1, new float[1000], 100);
+            Assert.False(second.Accepted);
+            Assert.Contains("already has an upload in progress", second.Reason);
+            await open.RequestStream.CompleteAsync();
+            Assert.Contains("received 1000 bytes but the header announced 4000", (await open.ResponseAsync).Reason);
+        }
         Assert.True((await a.Push(1, Filled(1000, 0.5f), 100, chunkBytes: 1000)).Reply.Accepted);
         var final = await run;
         Assert.All(final, v => Assert.Equal(0.5f, v));
-        Assert.Equal(2, host.Rounds[0].Rejected.Count(r => r.ClientId == "a"));
+        Assert.Equal(4, host.Rounds[0].Rejected.Count(r => r.ClientId == "a"));
     }
 
     [Fact]

@@ -19,6 +19,7 @@ internal static class GrpcTestHost
     {
         ClientKeys = (ids.Length == 0 ? new[] { "a", "b", "c" } : ids).ToDictionary(id => id, id => $"key-{id}"),
         Rounds = rounds, RoundDeadline = TimeSpan.FromSeconds(5), ChunkBytes = 4096, CheckpointPath = checkpoint, Certificate = Certificate,
+        FinishGracePeriod = TimeSpan.FromSeconds(1), // raw test clients stop polling once they have pushed
     };
 
     public static FederatedClientOptions Client(FederatedGrpcServer server, string id, string? key = null, long samples = 0) => new()
@@ -104,6 +105,14 @@ internal static class GrpcTestHost
                 // the server answered before reading the rest
             }
             return (await call.ResponseAsync, written);
+        }
+
+        /// <summary>Starts an upload with one chunk of <paramref name="bytes"/> bytes and leaves it open.</summary>
+        public async Task<AsyncClientStreamingCall<Chunk, PushReply>> OpenPush(int round, long totalBytes, int bytes)
+        {
+            var call = _stub.PushUpdate(_headers);
+            await call.RequestStream.WriteAsync(new Chunk { Round = round, TotalBytes = totalBytes, SampleCount = 1, Data = ByteString.CopyFrom(new byte[bytes]) });
+            return call;
         }
 
         public void Dispose() => _channel.Dispose();
