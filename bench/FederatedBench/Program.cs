@@ -1,7 +1,10 @@
 // Federated benchmarks on Fashion-MNIST: FAL vs FedAvg (natural and PGD-20 robust accuracy), FFA-LoRA vs LoRA under
-// DP at ε ∈ {∞, 6, 3, 1} (accuracy, bytes sent, spread over seeds), and the gRPC runtime on loopback (rounds/s with 8
-// clients; a run where 2 clients drop mid-round and one sends NaNs). Writes docs/benchmarks/federated.{json,md} + PNGs.
-//   dotnet run -c Release --project bench/FederatedBench -- [fal,lora,grpc] [seeds=3] [loraSeeds=seeds] [reportName=federated] [pilotSeeds=2]
+// DP at ε ∈ {∞, 6, 3, 1} (accuracy, bytes sent, spread over seeds), the gRPC runtime on loopback (rounds/s with 8
+// clients; a run where 2 clients drop mid-round and one sends NaNs), and poisoning over gRPC (1 of 5 clients malicious:
+// scaled delta, huge sample count, sign flip, NaN; default bounds vs undefended vs all honest), and load (a server process,
+// 32 clients, 20 rounds of the 535k-parameter MLP's updates; 200 connect/drop cycles).
+// Writes docs/benchmarks/<reportName>.{json,md} + PNGs. `grpc-server ...` runs a server process for the restart test.
+//   dotnet run -c Release --project bench/FederatedBench -- [fal,lora,grpc,poison,load] [seeds=3] [loraSeeds=seeds] [reportName=federated] [pilotSeeds=2] [poisonRows=6000]
 using System.Diagnostics;
 using Microsoft.ML;
 using MLNetExt;
@@ -12,6 +15,7 @@ using MLNetExt.Federated.Grpc;
 using MLNetExt.Mlp;
 using MLNetExt.Transforms.Images;
 
+if (args.Length > 0 && args[0] == "grpc-server") return await MLNetExt.Bench.Federated.GrpcServerHost.RunAsync(args[1..]);
 var parts = (args.Length > 0 ? args[0] : "fal,lora,grpc").Split(',').ToHashSet();
 int seeds = args.Length > 1 ? int.Parse(args[1]) : 3;
 int loraSeeds = args.Length > 2 ? int.Parse(args[2]) : seeds; // the DP comparison is about spread: more seeds help
@@ -28,6 +32,9 @@ var dir = BenchReport.DefaultDirectory();
 var ml = new MLContext(seed: 0);
 var train = ml.Data.Cache(FashionMnist.LoadTrain(ml, 12000));
 var test = ml.Data.Cache(FashionMnist.LoadTest(ml, 2000));
+// The FAL and FFA-LoRA comparisons simulate trusted clients in-process and measure the methods, not poisoning defences:
+// they aggregate without the poisoning bounds, as when their published figures were produced.
+var Trusted = AggregationOptions.Undefended;
 MlpClassifierOptions Mlp(int seed) => new() { HiddenSizes = new[] { 256, 128 }, BatchSize = 32, LearningRate = 2e-3, Seed = seed };
 
 if (parts.Contains("fal"))
@@ -42,7 +49,11 @@ if (parts.Contains("fal"))
              })
     {
         var watch = Stopwatch.StartNew();
-        var options = new FalOptions { Clients = 5, Rounds = 10, LocalEpochs = 1, Split = ClientSplit.NonIid(0.5), Attack = attack, Seed = seed, CleanLossWeight = cleanWeight };
+        var options = new FalOptions
+        {
+            Clients = 5, Rounds = 10, LocalEpochs = 1, Split = ClientSplit.NonIid(0.5), Attack = attack, Seed = seed, CleanLossWeight = cleanWeight,
+            Aggregation = Trusted with { Rule = AggregationRule.MeanOfDeltas },
+        };
         var model = ml.MulticlassClassification.Trainers.FederatedAdversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(seed)), options).Fit(train);
         var m = ml.MulticlassClassification.EvaluateRobustness(model, test, eval, seed: seed);
         rows.Add((name, m.NaturalAccuracy, m.RobustAccuracy));
@@ -88,7 +99,7 @@ if (parts.Contains("lora"))
     static string EpsText(double? eps) => eps is null ? "∞" : eps.Value.ToString("0");
     FfaLoraOptions LoraOptions(bool freezeA, double? eps, double learningRate, int seed) => new()
     {
-        BaseModel = baseModel, Clients = 5, Rounds = 10, LocalEpochs = 1, Rank = 8, Alpha = 8, FreezeA = freezeA, Split = ClientSplit.NonIid(0.5),
+        BaseModel = baseModel, Clients = 5, Rounds = 10, LocalEpochs = 1, Rank = 8, Alpha = 8, FreezeA = freezeA, Split = ClientSplit.NonIid(0.5), Aggregation = Trusted,
         LearningRate = learningRate, Seed = seed, ASeed = 1000 + seed,
         Privacy = eps is double e ? new DifferentialPrivacyOptions { TargetEpsilon = e, ClipNorm = 1 } : null,
     };
@@ -167,36 +178,49 @@ if (parts.Contains("grpc"))
     await RunGrpc("8 clients, 2 drop mid-round, 1 sends NaN", dropAndNan: true);
 }
 
+if (parts.Contains("poison"))
+    await RunPoisoning(args.Length > 5 ? int.Parse(args[5]) : 6000);
+
+if (parts.Contains("load"))
+    await RunLoad();
+
 var (json, md) = report.Write();
 Console.WriteLine($"Wrote {json} and {md}");
 return 0;
 
-async Task RunGrpc(string name, bool dropAndNan)
+// One federation over gRPC on loopback (TLS with a development certificate): one process plays every client, each training on
+// its own rows; `tamper` may replace a client's (delta, samples) or drop it (null); `declared` is what a client declares at
+// registration (0 or null: its row count).
+async Task<(double Accuracy, double Seconds, IReadOnlyList<FederatedRoundReport> Rounds, int Parameters)> RunFederation(IDataView data, int clients, int rounds,
+    int seed, AggregationOptions aggregation, TimeSpan deadline, Func<int, int, float[], long, (float[], long)?>? tamper = null, Func<int, long>? declared = null,
+    ClientSplit? split = null)
 {
-    const int clients = 8, rounds = 5;
+    using var certificate = FederatedCertificates.CreateDevelopmentCertificate();
     var keys = Enumerable.Range(0, clients).ToDictionary(i => $"client-{i}", i => Convert.ToHexString(Guid.NewGuid().ToByteArray()));
-    var fed = new FederatedOptions { Clients = clients, LocalEpochs = 1, Split = ClientSplit.NonIid(0.5) };
-    var trainer = ml.MulticlassClassification.Trainers.FederatedAveraging(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(0)), fed);
-    using var session = trainer.StartSession(train); // one process plays all clients; each client trains on its own rows
+    var fed = new FederatedOptions { Clients = clients, LocalEpochs = 1, Split = split ?? ClientSplit.NonIid(0.5), Seed = seed };
+    var trainer = ml.MulticlassClassification.Trainers.FederatedAveraging(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(seed)), fed);
+    using var session = trainer.StartSession(data);
     var server = await FederatedGrpcServer.StartAsync(session.InitialGlobal(), new FederatedServerOptions
     {
-        ClientKeys = keys, Rounds = rounds, RoundDeadline = TimeSpan.FromSeconds(dropAndNan ? 20 : 120),
+        ClientKeys = keys, Rounds = rounds, RoundDeadline = deadline, Certificate = certificate, Aggregation = aggregation,
     });
     await using var _ = server;
     var gate = new SemaphoreSlim(1); // the TorchSharp session is not shared across threads: clients train one at a time
     var watch = Stopwatch.StartNew();
     var run = server.RunAsync();
     var tasks = Enumerable.Range(0, clients).Select(i => FederatedGrpcClient.RunAsync(
-        new FederatedClientOptions { Server = server.Address, ClientId = $"client-{i}", Key = keys[$"client-{i}"] },
+        new FederatedClientOptions
+        {
+            Server = server.Address, ClientId = $"client-{i}", Key = keys[$"client-{i}"], ServerCertificateThumbprint = FederatedCertificates.Thumbprint(certificate),
+            Samples = declared?.Invoke(i) is long d && d > 0 ? d : session.ClientRows(i).Length,
+        },
         async (round, global, cancel) =>
         {
-            if (dropAndNan && round == 3 && i < 2) return null; // two clients vanish mid-run
             await gate.WaitAsync(cancel);
             try
             {
                 var (delta, samples, _, _) = session.TrainClient(i, round, global);
-                if (dropAndNan && i == 2 && round == 3) Array.Fill(delta, float.NaN);
-                return (delta, samples);
+                return tamper is null ? (delta, samples) : tamper(i, round, delta, samples);
             }
             finally { gate.Release(); }
         })).ToArray();
@@ -205,12 +229,179 @@ async Task RunGrpc(string name, bool dropAndNan)
     double seconds = watch.Elapsed.TotalSeconds;
     var model = session.Complete(final, new TrainingHistory(Array.Empty<double>(), Array.Empty<double>(), rounds, false, 0, watch.Elapsed));
     double accuracy = ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy;
-    var round3 = server.Rounds[2];
+    return (accuracy, seconds, server.Rounds, session.ParameterCount);
+}
+
+async Task RunGrpc(string name, bool dropAndNan)
+{
+    const int clients = 8, rounds = 5;
+    var (accuracy, seconds, reports, parameters) = await RunFederation(train, clients, rounds, seed: 0, new AggregationOptions(),
+        TimeSpan.FromSeconds(dropAndNan ? 20 : 120), dropAndNan
+            ? (i, round, delta, samples) =>
+            {
+                if (round == 3 && i < 2) return null; // two clients vanish mid-run
+                if (round == 3 && i == 2) Array.Fill(delta, float.NaN);
+                return (delta, samples);
+            }
+            : null);
+    var round3 = reports[2];
     Console.WriteLine($"gRPC {name}: {rounds / seconds:F3} rounds/s, accuracy {accuracy:P2}, round 3 accepted {round3.Accepted.Count}, rejected {string.Join("; ", round3.Rejected.Select(r => r.ClientId + ": " + r.Reason))}");
     report.AddRow("gRPC runtime on loopback", new Dictionary<string, object?>
     {
         ["run"] = name, ["rounds"] = rounds, ["wall s"] = Math.Round(seconds, 1), ["rounds/s"] = Math.Round(rounds / seconds, 3),
-        ["payload MB per client per round"] = Math.Round(session.ParameterCount * 4 / 1e6, 2), ["test accuracy"] = Math.Round(accuracy, 4),
+        ["payload MB per client per round"] = Math.Round(parameters * 4 / 1e6, 2), ["test accuracy"] = Math.Round(accuracy, 4),
         ["round 3 accepted"] = round3.Accepted.Count, ["round 3 rejected"] = string.Join("; ", round3.Rejected.Select(r => $"{r.ClientId}: {r.Reason}")),
     });
+}
+
+// 1 of 5 clients malicious over gRPC, 10 rounds; each attack with the default bounds and with AggregationOptions.Undefended,
+// against the all-honest runs. The malicious client is client-4.
+async Task RunPoisoning(int rows)
+{
+    const int clients = 5, rounds = 10, evil = clients - 1;
+    const long hugeCount = 1_000_000_000; // the most a client may declare (FederatedServerOptions.MaxSamplesPerClient)
+    var data = ml.Data.Cache(ml.Data.TakeRows(train, rows));
+    var attacks = new (string Name, Func<int, int, float[], long, (float[], long)?>? Tamper, Func<int, long>? Declared)[]
+    {
+        ("all honest", null, null),
+        ("client-4 absent (4 honest clients; the best any defence can do)", (i, _, d, n) => i == evil ? null : (d, n), null),
+        ("scaled delta (×100)", (i, _, d, n) => i == evil ? (d.Select(v => v * 100f).ToArray(), n) : (d, n), null),
+        ("huge sample count (10⁹) with a sign-flipped delta", (i, _, d, n) => i == evil ? (d.Select(v => -v).ToArray(), hugeCount) : (d, n), i => i == evil ? hugeCount : 0),
+        ("sign flip", (i, _, d, n) => i == evil ? (d.Select(v => -v).ToArray(), n) : (d, n), null),
+        ("NaN", (i, _, d, n) => i == evil ? (Enumerable.Repeat(float.NaN, d.Length).ToArray(), n) : (d, n), null),
+    };
+    var cells = new List<(string Attack, string Setting, int Seed, double Accuracy)>();
+    for (int seed = 0; seed < seeds; seed++)
+    foreach (var (attack, tamper, declared) in attacks)
+    foreach (var (setting, aggregation) in new[] { ("default bounds", new AggregationOptions()), ("undefended", AggregationOptions.Undefended) })
+    {
+        if (attack.StartsWith("client-4 absent") && setting == "undefended") continue; // nothing to defend against
+        var (accuracy, seconds, reports, _) = await RunFederation(data, clients, rounds, seed, aggregation, TimeSpan.FromSeconds(8), tamper, declared, ClientSplit.Iid);
+        cells.Add((attack, setting, seed, accuracy));
+        int refused = reports.Sum(r => r.Rejected.Count(x => x.ClientId == $"client-{evil}" && !x.Reason.Contains("dropped")));
+        Console.WriteLine($"poisoning seed {seed} {attack,-50} {setting,-15} accuracy {accuracy:P2} ({seconds:F0} s, {refused} refused)");
+        report.AddRow("Poisoning, 1 of 5 clients malicious (per seed)", new Dictionary<string, object?>
+        {
+            ["attack"] = attack, ["aggregation"] = setting, ["seed"] = seed, ["test accuracy"] = Math.Round(accuracy, 4),
+            ["attacker updates refused or left out"] = refused, ["attacker updates clipped"] = reports.Count(r => r.Clipped.Contains($"client-{evil}")),
+            ["honest updates clipped"] = reports.Sum(r => r.Clipped.Count(id => id != $"client-{evil}")),
+            ["rounds that changed the global"] = reports.Count(r => r.GlobalUpdated), ["wall s"] = Math.Round(seconds, 1),
+        });
+    }
+    double honest = Measure.Median(cells.Where(c => c.Attack == "all honest" && c.Setting == "default bounds").Select(c => c.Accuracy));
+    foreach (var g in cells.GroupBy(c => (c.Attack, c.Setting)))
+    {
+        double median = Measure.Median(g.Select(c => c.Accuracy));
+        report.AddRow("Poisoning, 1 of 5 clients malicious (medians)", new Dictionary<string, object?>
+        {
+            ["attack"] = g.Key.Attack, ["aggregation"] = g.Key.Setting, ["median test accuracy"] = Math.Round(median, 4),
+            ["Δ vs all honest with default bounds (pt)"] = Math.Round((median - honest) * 100, 2),
+            ["within 1 pt"] = Math.Abs(median - honest) <= 0.01 ? "yes" : "no", ["runs"] = g.Count(),
+        });
+    }
+    Plots.Bars(Path.Combine(dir, $"{reportName}.png"), "Median test accuracy after 10 rounds, 1 of 5 clients malicious", "accuracy",
+        cells.GroupBy(c => (c.Attack, c.Setting)).Select(g => ($"{g.Key.Attack.Split(' ')[0]} {g.Key.Attack.Split(' ').ElementAtOrDefault(1)} / {g.Key.Setting.Split(' ')[0]}", Measure.Median(g.Select(c => c.Accuracy)))).ToList());
+    report.AddPlot($"{reportName}.png");
+    report.AddNote($"Poisoning: the first {rows:N0} Fashion-MNIST training images dealt IID over 5 clients (seed = run seed), 10 rounds × 1 local epoch, " +
+                   "MLP 784→256→128→10, AdamW 2e-3, batch 32, FedAvg over the gRPC runtime on loopback (TLS, development certificate); test accuracy on 2,000 test images. " +
+                   "client-4 is malicious: scaled = its honest delta × 100; huge sample count = declares and claims 10⁹ samples (the server's maximum) and sends its negated delta; " +
+                   "sign flip = its negated delta; NaN = all-NaN delta (refused: with the default per-client accounting each such round waits for its 8 s deadline). " +
+                   "Default bounds: FedAvg weight ≤ the median sample count of the round, each update scaled to at most the median update norm; " +
+                   "undefended = AggregationOptions.Undefended (weights and norms as the clients send them; non-finite updates are still refused). " +
+                   "The split is IID on purpose: under label skew the malicious client's rows carry classes the others lack, and any defence that leaves out " +
+                   "its reversed update loses them too (a probe run with Dirichlet 0.5 gave 80.2 % all honest, 70.2 % sign flip undefended, 68.1 % with the " +
+                   "default bounds), so the comparison would measure the split rather than the defence; the 'client-4 absent' row is that ceiling here.");
+}
+
+// Load: the server in its own process (so its memory is its own), 32 clients in this one sending fixed synthetic updates of
+// the 535k-parameter MLP (784→512→256→10) so the figures measure the server and the transport, not local training.
+async Task RunLoad()
+{
+    const int clients = 32, rounds = 20, churnCycles = 200;
+    int parameters;
+    using (var sizing = ml.MulticlassClassification.Trainers.FederatedAveraging(
+               ml.MulticlassClassification.Trainers.TorchMlp(new MlpClassifierOptions { HiddenSizes = new[] { 512, 256 }, Seed = 0 }),
+               new FederatedOptions { Clients = 1 }).StartSession(ml.Data.TakeRows(train, 100)))
+        parameters = sizing.ParameterCount;
+    var folder = Directory.CreateTempSubdirectory("federated-load-");
+    try
+    {
+        using var certificate = FederatedCertificates.CreateDevelopmentCertificate();
+        var pfx = Path.Combine(folder.FullName, "server.pfx");
+        File.WriteAllBytes(pfx, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12));
+        var keys = Enumerable.Range(0, clients).ToDictionary(i => $"client-{i}", _ => Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
+        var keyFile = Path.Combine(folder.FullName, "keys.txt");
+        File.WriteAllLines(keyFile, keys.Select(k => $"{k.Key} {k.Value}"));
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0)) { probe.Start(); port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port; }
+        var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var a in new[] { "grpc-server", port.ToString(), "-", pfx, keyFile, rounds.ToString(), parameters.ToString(), "hold" }) info.ArgumentList.Add(a);
+        using var host = Process.Start(info)!;
+        var ready = await host.StandardOutput.ReadLineAsync();
+        if (ready is null || !ready.StartsWith("READY ")) throw new InvalidOperationException($"The server process did not start: {ready}");
+        long Kb(string field) => long.Parse(File.ReadLines($"/proc/{host.Id}/status").First(l => l.StartsWith(field + ":")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+        var address = new Uri($"https://127.0.0.1:{port}");
+        var thumbprint = FederatedCertificates.Thumbprint(certificate);
+        FederatedClientOptions Options(int i) => new() { Server = address, ClientId = $"client-{i}", Key = keys[$"client-{i}"], Samples = 1, ServerCertificateThumbprint = thumbprint };
+
+        // Connect/drop: a client that registers, asks for work and goes away, over and over (new TLS connection each time).
+        long rssStart = Kb("VmRSS"), rssAfter20 = 0;
+        for (int cycle = 1; cycle <= churnCycles; cycle++)
+        {
+            using (var channel = Grpc.Net.Client.GrpcChannel.ForAddress(address, new Grpc.Net.Client.GrpcChannelOptions
+                   {
+                       HttpHandler = new SocketsHttpHandler
+                       {
+                           SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c is not null && c.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256) == thumbprint },
+                       },
+                   }))
+            {
+                var stub = new MLNetExt.Federated.Grpc.Protocol.FederatedLearning.FederatedLearningClient(channel);
+                var headers = new Grpc.Core.Metadata { { "x-client-id", "client-0" }, { "x-client-key", keys["client-0"] } };
+                await stub.RegisterAsync(new MLNetExt.Federated.Grpc.Protocol.RegisterRequest { SampleCount = 1 }, headers);
+                await stub.GetTaskAsync(new MLNetExt.Federated.Grpc.Protocol.TaskRequest(), headers);
+            }
+            if (cycle == 20) rssAfter20 = Kb("VmRSS");
+        }
+        long rssAfter200 = Kb("VmRSS");
+
+        var random = new Random(0);
+        var deltas = Enumerable.Range(0, clients).Select(_ => Enumerable.Range(0, parameters).Select(_ => (float)(random.NextDouble() - 0.5) * 1e-3f).ToArray()).ToArray();
+        var watch = Stopwatch.StartNew();
+        var tasks = Enumerable.Range(0, clients).Select(i => FederatedGrpcClient.RunAsync(Options(i),
+            (_, _, _) => Task.FromResult<(float[], long)?>((deltas[i], 1)))).ToArray();
+        var roundLines = new List<(double WallMs, double AggregationMs)>();
+        string? line;
+        while ((line = await host.StandardOutput.ReadLineAsync()) is not null && !line.StartsWith("DONE"))
+            if (line.StartsWith("ROUND ")) { var f = line.Split(' '); roundLines.Add((double.Parse(f[2]), double.Parse(f[3]))); }
+        long peak = Kb("VmHWM");
+        host.StandardInput.Close();
+        await host.WaitForExitAsync();
+        await Task.WhenAll(tasks);
+        double totalMs = roundLines[^1].WallMs, aggregationMs = roundLines.Sum(r => r.AggregationMs);
+        var perRound = roundLines.Select((r, k) => r.WallMs - (k == 0 ? 0 : roundLines[k - 1].WallMs)).ToArray();
+        Console.WriteLine($"load: {rounds} rounds in {totalMs / 1000:F1} s ({rounds / (totalMs / 1000):F2} rounds/s), aggregation {aggregationMs / totalMs:P1}, peak {peak / 1024.0:F0} MiB, " +
+                          $"RSS after 20 / 200 connect-drop cycles {rssAfter20 / 1024.0:F0} / {rssAfter200 / 1024.0:F0} MiB");
+        report.AddRow("Load: server process, 32 clients on loopback (TLS)", new Dictionary<string, object?>
+        {
+            ["clients"] = clients, ["rounds"] = rounds, ["parameters"] = parameters, ["MB per update"] = Math.Round(parameters * 4 / 1e6, 2),
+            ["rounds/s"] = Math.Round(rounds / (totalMs / 1000), 3), ["median round s"] = Math.Round(Measure.Median(perRound) / 1000, 3),
+            ["aggregation share"] = Math.Round(aggregationMs / totalMs, 3), ["transport and round bookkeeping share"] = Math.Round(1 - aggregationMs / totalMs, 3),
+            ["peak server memory MiB"] = Math.Round(peak / 1024.0, 1),
+        });
+        report.AddRow("Load: connect/drop cycles (server RSS)", new Dictionary<string, object?>
+        {
+            ["RSS at start MiB"] = Math.Round(rssStart / 1024.0, 1), ["after 20 cycles MiB"] = Math.Round(rssAfter20 / 1024.0, 1),
+            ["after 200 cycles MiB"] = Math.Round(rssAfter200 / 1024.0, 1), ["200 vs 20"] = Math.Round((double)rssAfter200 / rssAfter20, 3),
+            ["within 10 %"] = rssAfter200 <= 1.1 * rssAfter20 ? "yes" : "no",
+        });
+        report.AddNote($"Load: `FederatedBench grpc-server` process (TLS, development certificate, default aggregation bounds) on loopback with {clients} clients in the bench process, " +
+                       $"{rounds} rounds; each client sends a fixed synthetic update (uniform ±5e-4) of the {parameters:N0}-parameter MLP 784→512→256→10 — no local training, " +
+                       "so a round is transport (global out, updates in, SHA-256 both ways) plus aggregation; aggregation time is measured in the server around FederatedAggregator.Aggregate. " +
+                       $"Memory from /proc/<pid>/status (VmRSS, VmHWM). Connect/drop: {churnCycles} cycles of a new channel and TLS connection, Register, GetTask, dispose, before the rounds.");
+    }
+    finally
+    {
+        folder.Delete(recursive: true);
+    }
 }

@@ -70,7 +70,15 @@ public sealed record ClientSplit(double Alpha)
 
 /// <summary>What happened in one federated round.</summary>
 public sealed record FederatedRoundReport(int Round, int Rounds, IReadOnlyList<string> Accepted, IReadOnlyList<UpdateRejection> Rejected,
-    double MeanClientLoss, long BytesSentPerClient, TimeSpan Elapsed);
+    double MeanClientLoss, long BytesSentPerClient, TimeSpan Elapsed)
+{
+    /// <summary>False when the round had fewer accepted updates than required and kept the previous global model.</summary>
+    public bool GlobalUpdated { get; init; } = true;
+    /// <summary>Accepted clients whose update was scaled down to the adaptive norm bound (<see cref="AggregationOptions.NormBoundMultiple"/>).</summary>
+    public IReadOnlyList<string> Clipped { get; init; } = Array.Empty<string>();
+    /// <summary>Time spent validating and combining the round's updates (the rest of a round is client training and transport).</summary>
+    public TimeSpan AggregationTime { get; init; }
+}
 
 /// <summary>Settings shared by the federated trainers (simulation on one machine).</summary>
 public class FederatedOptions
@@ -303,7 +311,7 @@ public abstract class FederatedTrainerBase<TTransformer, TOptions> : IEstimator<
             }
             history.Add(meanLoss);
             var report = new FederatedRoundReport(round, Options.Rounds, result.Accepted, dropped.Concat(result.Rejected).ToList(), meanLoss,
-                global.Length * sizeof(float), watch.Elapsed);
+                global.Length * sizeof(float), watch.Elapsed) { GlobalUpdated = result.Applied, Clipped = result.Clipped };
             reports.Add(report);
             Options.Progress?.Report(report);
             if (Options.CheckpointPath is { } checkpoint) FederatedCheckpoint.Write(checkpoint, round, global);

@@ -5,6 +5,7 @@ using MLNetExt.Federated;
 using MLNetExt.Federated.Grpc;
 using MLNetExt.Mlp;
 using MLNetExt.Tests.Core;
+using static MLNetExt.Tests.Federated.GrpcTestHost;
 
 namespace MLNetExt.Tests.Federated;
 
@@ -17,15 +18,6 @@ public sealed class GrpcRuntimeTests
             ml.MulticlassClassification.Trainers.TorchMlp(new MlpClassifierOptions { HiddenSizes = new[] { 32 }, BatchSize = 16, LearningRate = 1e-2, Seed = 4 }),
             new FederatedOptions { Clients = 1, LocalEpochs = 2 }).StartSession(data);
 
-    private static FederatedServerOptions ServerOptions(int rounds, string? checkpoint = null) => new()
-    {
-        ClientKeys = new Dictionary<string, string> { ["a"] = "key-a", ["b"] = "key-b", ["c"] = "key-c" },
-        Rounds = rounds, RoundDeadline = TimeSpan.FromSeconds(5), ChunkBytes = 4096, CheckpointPath = checkpoint,
-    };
-
-    private static FederatedClientOptions Client(FederatedGrpcServer server, string id, string? key = null) =>
-        new() { Server = server.Address, ClientId = id, Key = key ?? $"key-{id}", ChunkBytes = 4096 };
-
     [Fact]
     public async Task RoundsCompleteOverLoopback_WithADropoutAndANanUpdateRejected_AndTheModelLearns()
     {
@@ -35,7 +27,9 @@ public sealed class GrpcRuntimeTests
         IDataView Rings(int rows, int seed) => keys.Transform(ml.Data.LoadFromEnumerable(SyntheticData.Rings(rows, seed)));
         var server = Session(ml, Rings(60, 1));
         var initial = server.InitialGlobal();
-        await using var host = await FederatedGrpcServer.StartAsync(initial, ServerOptions(rounds: 3));
+        var options = ServerOptions(rounds: 3);
+        options.RoundDeadline = TimeSpan.FromSeconds(3); // c's refused round 1 and silent round 2 each end at the deadline
+        await using var host = await FederatedGrpcServer.StartAsync(initial, options);
         var a = Session(ml, Rings(300, 2));
         var b = Session(ml, Rings(300, 3));
         var c = Session(ml, Rings(300, 4));
@@ -46,7 +40,7 @@ public sealed class GrpcRuntimeTests
             FederatedGrpcClient.RunAsync(Client(host, "a"), a, cancel: cancel.Token),
             FederatedGrpcClient.RunAsync(Client(host, "b"), b, cancel: cancel.Token),
             // c sends NaNs in round 1 and goes silent in round 2 (the round must still complete, at its deadline).
-            FederatedGrpcClient.RunAsync(Client(host, "c"), (round, global, _) =>
+            FederatedGrpcClient.RunAsync(Client(host, "c", samples: 300), (round, global, _) =>
             {
                 if (round == 2) return Task.FromResult<(float[], long)?>(null);
                 var (delta, samples, _, _) = c.TrainClient(0, round, global);
@@ -71,15 +65,21 @@ public sealed class GrpcRuntimeTests
         Assert.True(Accuracy(final) > Accuracy(initial) + 0.2, $"accuracy {Accuracy(initial):P1} → {Accuracy(final):P1}");
     }
 
+    private static FederatedClientOptions Insecure(FederatedClientOptions client)
+    {
+        client.AllowInsecureTransport = true;
+        return client;
+    }
+
     [Fact]
     public async Task UnknownClientsAndWrongKeysAreRefused()
     {
         await using var host = await FederatedGrpcServer.StartAsync(new float[10], ServerOptions(rounds: 1));
-        var unknown = await Assert.ThrowsAsync<RpcException>(() => FederatedGrpcClient.RunAsync(Client(host, "mallory"),
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => FederatedGrpcClient.RunAsync(Client(host, "mallory", samples: 1),
             (_, _, _) => Task.FromResult<(float[], long)?>(null)));
         Assert.Equal(StatusCode.PermissionDenied, unknown.StatusCode);
         Assert.Contains("Unknown client 'mallory'", unknown.Status.Detail);
-        var wrongKey = await Assert.ThrowsAsync<RpcException>(() => FederatedGrpcClient.RunAsync(Client(host, "a", key: "guess"),
+        var wrongKey = await Assert.ThrowsAsync<RpcException>(() => FederatedGrpcClient.RunAsync(Client(host, "a", key: "guess", samples: 1),
             (_, _, _) => Task.FromResult<(float[], long)?>(null)));
         Assert.Equal(StatusCode.PermissionDenied, wrongKey.StatusCode);
     }
@@ -90,13 +90,14 @@ public sealed class GrpcRuntimeTests
         var path = Path.Combine(Path.GetTempPath(), $"grpc-{Guid.NewGuid():N}.ckpt");
         try
         {
-            var options = ServerOptions(rounds: 1, path);
-            options.ClientKeys = new Dictionary<string, string> { ["a"] = "key-a" };
+            var options = ServerOptions(rounds: 1, path, "a");
+            options.Certificate = null; // plain h2c, explicitly allowed on loopback
+            options.AllowInsecureTransport = true;
             float[] first;
             await using (var host = await FederatedGrpcServer.StartAsync(new float[8], options))
             {
                 var run = host.RunAsync();
-                await FederatedGrpcClient.RunAsync(Client(host, "a"), (r, g, _) => Task.FromResult<(float[], long)?>((Enumerable.Repeat(1f, 8).ToArray(), 1)));
+                await FederatedGrpcClient.RunAsync(Insecure(Client(host, "a", samples: 1)), (r, g, _) => Task.FromResult<(float[], long)?>((Enumerable.Repeat(1f, 8).ToArray(), 1)));
                 first = await run;
             }
             Assert.All(first, v => Assert.Equal(1f, v));
@@ -104,7 +105,7 @@ public sealed class GrpcRuntimeTests
             options.Rounds = 2; // "restart" with the same checkpoint: only round 2 remains
             await using var again = await FederatedGrpcServer.StartAsync(new float[8], options);
             var resumed = again.RunAsync();
-            await FederatedGrpcClient.RunAsync(Client(again, "a"), (r, g, _) => Task.FromResult<(float[], long)?>((Enumerable.Repeat(1f, 8).ToArray(), 1)));
+            await FederatedGrpcClient.RunAsync(Insecure(Client(again, "a", samples: 1)), (r, g, _) => Task.FromResult<(float[], long)?>((Enumerable.Repeat(1f, 8).ToArray(), 1)));
             var final = await resumed;
             Assert.Single(again.Rounds);
             Assert.Equal(2, again.Rounds[0].Round);
@@ -113,6 +114,7 @@ public sealed class GrpcRuntimeTests
         finally
         {
             File.Delete(path);
+            if (Directory.Exists(path + ".round")) Directory.Delete(path + ".round", recursive: true);
         }
     }
 }
