@@ -4,11 +4,11 @@ using System.Text.Json.Nodes;
 namespace MLNetExt.Transforms.PragWorld;
 
 /// <summary>A PragWorld JSONL file is malformed; the message names the file, line and field.</summary>
-public sealed class PragWorldFormatException : FormatException
+public sealed class PragWorldFormatException : InputFormatException
 {
     /// <summary>Creates the exception.</summary>
     public PragWorldFormatException(string fileName, int lineNumber, string field, string problem, Exception? inner = null)
-        : base($"{fileName}:{lineNumber}: {field}: {problem}", inner)
+        : base(fileName, lineNumber, 0, $"{field}: {problem}", inner: inner)
     {
         FileName = fileName;
         LineNumber = lineNumber;
@@ -42,18 +42,23 @@ public static class PragWorldJsonl
             yield return conversation;
     }
 
-    /// <summary>Streams conversations from a reader; <paramref name="sourceName"/> is used in error messages.</summary>
+    /// <summary>
+    /// Streams conversations from a reader; <paramref name="sourceName"/> is used in error messages. Lines longer than
+    /// <see cref="InputLimits.MaxJsonLineLength"/> characters are refused before they are held in memory; a conversation
+    /// id used twice is refused with both lines.
+    /// </summary>
+    /// <exception cref="PragWorldFormatException">A line is invalid (file, line and field are named).</exception>
     public static IEnumerable<PragWorldConversation> Read(TextReader reader, string sourceName)
     {
-        int lineNumber = 0;
-        var seenIds = new HashSet<string>();
-        while (reader.ReadLine() is { } line)
+        var lines = new LineReader(reader, sourceName, InputLimits.MaxJsonLineLength, (file, at, message) => new PragWorldFormatException(file, at, "$", message));
+        var seenIds = new Dictionary<string, int>(StringComparer.Ordinal);
+        while (lines.ReadLine() is { } line)
         {
-            lineNumber++;
+            int lineNumber = lines.LineNumber;
             if (string.IsNullOrWhiteSpace(line)) continue;
             var conversation = ParseLine(line, sourceName, lineNumber);
-            if (!seenIds.Add(conversation.Id))
-                throw new PragWorldFormatException(sourceName, lineNumber, "id", $"duplicate conversation id '{conversation.Id}'");
+            if (!seenIds.TryAdd(conversation.Id, lineNumber))
+                throw new PragWorldFormatException(sourceName, lineNumber, "id", $"duplicate conversation id '{conversation.Id}' (first at line {seenIds[conversation.Id]})");
             yield return conversation;
         }
     }
@@ -96,8 +101,9 @@ public static class PragWorldJsonl
         {
             root = JsonNode.Parse(line) as JsonObject ?? throw Error("$", "the line is not a JSON object");
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
         {
+            // ArgumentException: a property name given twice in one object.
             throw Error("$", $"invalid JSON ({e.Message})", e);
         }
 
