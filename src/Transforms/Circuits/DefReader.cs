@@ -199,6 +199,7 @@ public static class DefReader
         for (; i < item.Count; i++)
         {
             var w = item[i].Text;
+            if (w.Length == 0) throw lexer.Error(item[i], $"net '{item[0].Text}': an empty string (\"\") in its connections or routing", "a name, a point or a net option");
             if (w == "+")
             {
                 layer = null; // a new net option starts (+ USE, + ROUTED, + WEIGHT …)
@@ -229,7 +230,7 @@ public static class DefReader
                 i = close;
                 continue;
             }
-            if (layer is not null && lastX is long vx && lastY is long vy && w.Length > 0 && w != "+" && w != ")" && !char.IsDigit(w[0]) && w != "RECT" && w != "VIRTUAL" && w != "MASK")
+            if (layer is not null && lastX is long vx && lastY is long vy && w != "+" && w != ")" && !char.IsDigit(w[0]) && w != "RECT" && w != "VIRTUAL" && w != "MASK")
             {
                 routes.Add(new DefRouteSegment(layer, vx, vy, vx, vy, w, statement)); // a via at the last point
                 continue;

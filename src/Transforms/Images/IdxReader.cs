@@ -73,13 +73,13 @@ public static class IdxReader
         return labels;
     }
 
-    // The header announces `bytes` of data after a `header`-byte header; refuse before allocating when the file cannot hold them.
+    // The header announces (in its count at byte 4) `bytes` of data after a `header`-byte header; refuse before allocating when the file cannot hold them.
     private static void CheckDeclared(string path, long header, long bytes, long available, string what)
     {
         if (bytes > Array.MaxLength)
-            throw new IdxFormatException(path, header - 4, $"the header announces {what} ({bytes:N0} bytes), more than one array can hold");
+            throw new IdxFormatException(path, 4, $"the header announces {what} ({bytes:N0} bytes), more than one array can hold");
         if (header + bytes > available)
-            throw new IdxFormatException(path, header - 4, $"the header announces {what} ({header + bytes:N0} bytes with the header) but the file holds {available:N0} bytes: it is truncated or the count is wrong");
+            throw new IdxFormatException(path, 4, $"the header announces {what} ({header + bytes:N0} bytes with the header) but the file holds {available:N0} bytes: it is truncated or the count is wrong");
     }
 
     // After the announced data the file must end (which also makes a gzip stream check its trailer).
