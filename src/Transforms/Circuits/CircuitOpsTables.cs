@@ -81,7 +81,8 @@ public sealed class CsvTable
     /// <summary>
     /// Reads CSV text whose first line is the header. Fields may be quoted ("a,b"). When <paramref name="source"/> names a
     /// known CircuitOps table (<see cref="CircuitOpsTableSchema.Known"/>), its required columns, unique key and numeric
-    /// columns are checked as the file is read.
+    /// columns are checked as the file is read. Every row must end with a line break, so a file cut inside its last row
+    /// is refused.
     /// </summary>
     /// <exception cref="CircuitOpsFormatException">The text is malformed; the message names the source, line and column.</exception>
     public static CsvTable Read(TextReader reader, string source = "<text>")
@@ -114,6 +115,8 @@ public sealed class CsvTable
         {
             int lineNumber = lineReader.LineNumber;
             if (line.Length == 0) continue;
+            if (!lineReader.Terminated)
+                throw new CircuitOpsFormatException(source, lineNumber, "the last line has no line break: the file is truncated (CircuitOps tables end every row with one)", expected: "a line break");
             var fields = Split(line, source, lineNumber);
             if (fields.Length != header.Length)
                 throw new CircuitOpsFormatException(source, lineNumber, $"{fields.Length} fields but the header has {header.Length} ({CircuitNumbers.Clip(string.Join(",", header))})");

@@ -180,63 +180,87 @@ public static class DefReader
         return (0, 0, "", false);
     }
 
+    // "- name ( inst pin )… [+ option …]… ;" with the routing of "+ ROUTED layer ( x y [ext] ) [via] … NEW layer …".
+    // Inside a route only points, vias, NEW and the routing keywords (TAPER, TAPERRULE, STYLE, SHAPE, MASK, RECT, VIRTUAL)
+    // may appear, so a lost parenthesis or a stray number is refused instead of silently dropping a segment.
     private static DefNet Net(List<CircuitToken> item, Lexer lexer)
     {
-        string source = lexer.Source;
+        string net = item[0].Text;
         var connections = new List<(string, string)>();
         var routes = new List<DefRouteSegment>();
         int i = 1;
         while (i < item.Count && item[i].Text == "(")
         {
-            if (i + 3 >= item.Count || item[i + 3].Text != ")")
-                throw new DefFormatException(source, item[i].Line, $"net '{item[0].Text}': a connection must be ( instance pin )");
+            if (i + 3 >= item.Count || item[i + 3].Text != ")" || item[i + 1].Text is "(" or ")" || item[i + 2].Text is "(" or ")")
+                throw lexer.Error(item[i], $"net '{net}': a connection must be ( instance pin )", "( instance pin )");
             connections.Add((item[i + 1].Text, item[i + 2].Text));
             i += 4;
         }
+        if (i < item.Count && item[i].Text != "+")
+            throw lexer.Error(item[i], $"net '{net}': expected '( instance pin )' or '+', found '{CircuitNumbers.Clip(item[i].Text)}'", "'(' or '+'");
         string? layer = null;
         long? lastX = null, lastY = null;
         int statement = -1;
         for (; i < item.Count; i++)
         {
             var w = item[i].Text;
-            if (w.Length == 0) throw lexer.Error(item[i], $"net '{item[0].Text}': an empty string (\"\") in its connections or routing", "a name, a point or a net option");
+            if (w.Length == 0) throw lexer.Error(item[i], $"net '{net}': an empty string (\"\") in its connections or routing", "a name, a point or a net option");
             if (w == "+")
             {
                 layer = null; // a new net option starts (+ USE, + ROUTED, + WEIGHT …)
                 lastX = lastY = null;
                 continue;
             }
-            if (w is "ROUTED" or "FIXED" or "COVER" or "NEW" or "NOSHIELD")
+            if (w == "NEW" || w is "ROUTED" or "FIXED" or "COVER" or "NOSHIELD" && item[i - 1].Text == "+")
             {
-                if (i + 1 < item.Count && item[i - 1].Text == "+" || w == "NEW")
-                {
-                    layer = i + 1 < item.Count ? item[i + 1].Text : throw new DefFormatException(source, item[i].Line, $"net '{item[0].Text}': {w} without a layer");
-                    lastX = lastY = null;
-                    statement++;
-                    i++;
-                }
+                if (i + 1 >= item.Count || item[i + 1].Text is "(" or "+" or "NEW")
+                    throw lexer.Error(item[i], $"net '{net}': {w} without a layer", "a layer name");
+                layer = item[i + 1].Text;
+                lastX = lastY = null;
+                statement++;
+                i++;
                 continue;
             }
-            if (w == "(" && layer is not null)
+            if (layer is null) continue; // the words of another net option (USE SIGNAL, WEIGHT 2, …)
+            if (w == "(")
             {
                 // ( x y [ext] ) — '*' repeats the previous coordinate.
-                int close = item.FindIndex(i, t => t.Text == ")");
-                if (close < 0 || close - i < 3) throw new DefFormatException(source, item[i].Line, $"net '{item[0].Text}': malformed route point");
-                long x = item[i + 1].Text == "*" ? lastX ?? throw new DefFormatException(source, item[i].Line, "'*' with no previous point") : Long(item[i + 1], lexer);
-                long y = item[i + 2].Text == "*" ? lastY ?? throw new DefFormatException(source, item[i].Line, "'*' with no previous point") : Long(item[i + 2], lexer);
+                int close = i + 3 < item.Count && item[i + 3].Text == ")" ? i + 3 : i + 4 < item.Count && item[i + 4].Text == ")" ? i + 4 : -1;
+                if (close < 0) throw lexer.Error(item[i], $"net '{net}': malformed route point (expected '( x y )' or '( x y ext )')", "( x y )");
+                long x = item[i + 1].Text == "*" ? lastX ?? throw lexer.Error(item[i], $"net '{net}': '*' with no previous point") : Long(item[i + 1], lexer);
+                long y = item[i + 2].Text == "*" ? lastY ?? throw lexer.Error(item[i], $"net '{net}': '*' with no previous point") : Long(item[i + 2], lexer);
+                if (close == i + 4) Long(item[i + 3], lexer); // the extension value
                 if (lastX is long px && lastY is long py) routes.Add(new DefRouteSegment(layer, px, py, x, y, null, statement));
                 lastX = x;
                 lastY = y;
                 i = close;
                 continue;
             }
-            if (layer is not null && lastX is long vx && lastY is long vy && w != "+" && w != ")" && !char.IsDigit(w[0]) && w != "RECT" && w != "VIRTUAL" && w != "MASK")
+            switch (w)
             {
-                routes.Add(new DefRouteSegment(layer, vx, vy, vx, vy, w, statement)); // a via at the last point
-                continue;
+                case "TAPER":
+                    continue;
+                case "TAPERRULE" or "STYLE" or "SHAPE" or "MASK":
+                    if (i + 1 >= item.Count) throw lexer.Error(item[i], $"net '{net}': {w} needs a value");
+                    i++;
+                    continue;
+                case "RECT" or "VIRTUAL":
+                {
+                    int values = w == "RECT" ? 4 : 2;
+                    if (i + values + 2 >= item.Count || item[i + 1].Text != "(" || item[i + values + 2].Text != ")")
+                        throw lexer.Error(item[i], $"net '{net}': {w} must be followed by ( {(w == "RECT" ? "dx1 dy1 dx2 dy2" : "x y")} )");
+                    for (int k = 0; k < values; k++) if (item[i + 2 + k].Text != "*") Long(item[i + 2 + k], lexer);
+                    i += values + 2;
+                    continue;
+                }
             }
+            if (w == ")" || char.IsDigit(w[0]) || w[0] == '-' || w == "*")
+                throw lexer.Error(item[i], $"net '{net}': unexpected '{CircuitNumbers.Clip(w)}' in its routing (a lost parenthesis?)", "a point, a via or NEW");
+            if (lastX is not long vx || lastY is not long vy)
+                throw lexer.Error(item[i], $"net '{net}': via '{CircuitNumbers.Clip(w)}' before the first point of its route", "( x y )");
+            routes.Add(new DefRouteSegment(layer, vx, vy, vx, vy, w, statement)); // a via at the last point
         }
-        return new DefNet(item[0].Text, connections, routes);
+        return new DefNet(net, connections, routes);
     }
 
     private static List<(long X, long Y)> Points(List<CircuitToken> words, Lexer lexer)

@@ -46,6 +46,7 @@ public static class VerilogNetlistReader
         var instances = new List<NetlistInstance>();
         var instanceLines = new Dictionary<string, int>(StringComparer.Ordinal);
         var portLines = new Dictionary<string, int>(StringComparer.Ordinal);
+        var assignLines = new Dictionary<string, int>(StringComparer.Ordinal);
         var assigns = new List<(string, string)>();
         while (lexer.Next() is { } token)
         {
@@ -78,10 +79,13 @@ public static class VerilogNetlistReader
                     break;
                 case "assign":
                 {
+                    int at = lexer.Peek()?.Line ?? token.Line;
                     var target = Signal(lexer);
                     lexer.ExpectSymbol("=");
                     var value = Signal(lexer);
                     lexer.ExpectSymbol(";");
+                    if (!assignLines.TryAdd(target, at))
+                        throw lexer.Error(token, $"'{target}' is assigned twice (two drivers): at line {assignLines[target]} and at line {at}");
                     assigns.Add((target, value));
                     break;
                 }

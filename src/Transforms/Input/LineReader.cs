@@ -13,10 +13,14 @@ internal sealed class LineReader(TextReader reader, string source, int maxLength
     /// <summary>1-based number of the line last returned.</summary>
     public int LineNumber { get; private set; }
 
+    /// <summary>Whether the line last returned ended with a line break (false for a last line cut short).</summary>
+    public bool Terminated { get; private set; } = true;
+
     /// <summary>The next line without its terminator, or null at the end.</summary>
     public string? ReadLine()
     {
         _line.Clear();
+        Terminated = true;
         bool any = false;
         while (true)
         {
@@ -28,6 +32,7 @@ internal sealed class LineReader(TextReader reader, string source, int maxLength
                 {
                     _end = 0;
                     if (!any) return null;
+                    Terminated = false;
                     break;
                 }
             }

@@ -45,7 +45,7 @@ public static class PragWorldJsonl
     /// <summary>
     /// Streams conversations from a reader; <paramref name="sourceName"/> is used in error messages. Lines longer than
     /// <see cref="InputLimits.MaxJsonLineLength"/> characters are refused before they are held in memory; a conversation
-    /// id used twice is refused with both lines.
+    /// id used twice is refused with both lines; a file without any conversation (empty) is refused.
     /// </summary>
     /// <exception cref="PragWorldFormatException">A line is invalid (file, line and field are named).</exception>
     public static IEnumerable<PragWorldConversation> Read(TextReader reader, string sourceName)
@@ -61,6 +61,7 @@ public static class PragWorldJsonl
                 throw new PragWorldFormatException(sourceName, lineNumber, "id", $"duplicate conversation id '{conversation.Id}' (first at line {seenIds[conversation.Id]})");
             yield return conversation;
         }
+        if (seenIds.Count == 0) throw new PragWorldFormatException(sourceName, Math.Max(1, lines.LineNumber), "$", "the file holds no conversation (empty)");
     }
 
     /// <summary>Writes conversations, one JSON object per line.</summary>

@@ -137,14 +137,5 @@ public sealed class SharedCircuitsFactAttribute : FactAttribute
 public static class SharedData
 {
     /// <summary>The circuits folder (may not exist).</summary>
-    public static string Circuits
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir != null && !File.Exists(Path.Combine(dir.FullName, "MLNetExt.sln"))) dir = dir.Parent;
-            var root = dir?.Parent?.FullName ?? "/work";
-            return Path.Combine(root, "shared", "data", "circuits");
-        }
-    }
+    public static string Circuits => MLNetExt.Fuzz.ReaderFuzzer.SharedCircuits(AppContext.BaseDirectory);
 }
