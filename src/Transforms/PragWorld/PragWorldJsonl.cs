@@ -92,6 +92,26 @@ public static class PragWorldJsonl
         }
     }
 
+    // JsonObject builds its dictionary on first access, which is where a property name given twice throws: do it here,
+    // inside the parse's error handling, for the whole tree.
+    private static void Materialize(JsonNode root)
+    {
+        var pending = new Stack<JsonNode>();
+        pending.Push(root);
+        while (pending.Count > 0)
+        {
+            switch (pending.Pop())
+            {
+                case JsonObject o:
+                    foreach (var (_, child) in o) if (child is not null) pending.Push(child);
+                    break;
+                case JsonArray a:
+                    foreach (var child in a) if (child is not null) pending.Push(child);
+                    break;
+            }
+        }
+    }
+
     private static PragWorldConversation ParseLine(string line, string source, int lineNumber)
     {
         PragWorldFormatException Error(string field, string problem, Exception? inner = null) =>
@@ -101,6 +121,7 @@ public static class PragWorldJsonl
         try
         {
             root = JsonNode.Parse(line) as JsonObject ?? throw Error("$", "the line is not a JSON object");
+            Materialize(root);
         }
         catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
         {

@@ -345,6 +345,16 @@ public sealed class HostileInputRegressionTests : IDisposable
     }
 
     [Fact]
+    public void JsonlPropertyGivenTwiceOrAnEmptyFileIsRefused()
+    {
+        const string line = """{"id":"c1","speakers":["A","B"],"turns":[{"speaker":"A","text":"hi"}],"questions":[{"text":"q?","answer":true,"type":"Reference","entity":"keys"}]}""";
+        Assert.Single(PragWorldJsonl.Read(new StringReader(line), "d.jsonl"));
+        var twice = line.Replace("\"questions\":", "\"questions\":[],\"questions\":");
+        Fails<PragWorldFormatException>(() => PragWorldJsonl.Read(new StringReader(twice), "d.jsonl").ToList(), "d.jsonl:1: $: invalid JSON", "questions");
+        Fails<PragWorldFormatException>(() => PragWorldJsonl.Read(new StringReader(""), "d.jsonl").ToList(), "d.jsonl:1: $: the file holds no conversation");
+    }
+
+    [Fact]
     public void JsonlLineOf50MillionCharactersIsRefusedWithoutHoldingIt()
     {
         long before = GC.GetAllocatedBytesForCurrentThread();
