@@ -56,10 +56,10 @@ foreach (var mutation in ReaderFuzzer.Mutations)
     });
 }
 foreach (var c in all.Where(c => c.Outcome is FuzzOutcome.Crash or FuzzOutcome.Silent or FuzzOutcome.Memory or FuzzOutcome.Hang).Take(50))
-    report.AddRow("problems (first 50)", new Dictionary<string, object?> { ["format"] = c.Format, ["case"] = c.Index, ["mutation"] = c.Mutation.ToString(), ["outcome"] = c.Outcome.ToString(), ["detail"] = c.Detail });
+    report.AddRow("problems (first 50)", new Dictionary<string, object?> { ["format"] = c.Format, ["case"] = c.Index, ["mutation"] = c.Mutation.ToString(), ["outcome"] = c.Outcome.ToString(), ["detail"] = c.Detail.Replace("|", "\\|").ReplaceLineEndings(" ") });
 foreach (var f in formats)
     foreach (var c in all.Where(c => c.Format == f.Name && c.Outcome == FuzzOutcome.Clear).DistinctBy(c => c.Mutation).Take(4))
-        report.AddRow("sample clear errors", new Dictionary<string, object?> { ["format"] = f.Name, ["mutation"] = c.Mutation.ToString(), ["message"] = c.Detail.Replace("|", "\\|") });
+        report.AddRow("sample clear errors", new Dictionary<string, object?> { ["format"] = f.Name, ["mutation"] = c.Mutation.ToString(), ["message"] = c.Detail.Replace("|", "\\|").ReplaceLineEndings(" ") });
 
 report.AddNote($"Seeds: case i of a format uses Random(seed × 1,000,003 + i); the mutation kind cycles through the {ReaderFuzzer.Mutations.Length} kinds. Inputs: the shared nangate45/gcd files (Verilog, DEF, SPEF decompressed; net_properties.csv), osu018_stdcells.lib, 12 conversations from ConversationGenerator(seed 7), and 16 Fashion-MNIST test images.");
 report.AddNote("Oracle: a truncation, a deleted bracket (where brackets nest) or a damaged gzip must fail or give exactly the unmutated input's result; an empty file, a duplicated item (cell, instance, component/net, *D_NET, CSV row, conversation, IDX image) must fail; Liberty/JSON nesting beyond the limit must fail or (inside a comment) change nothing; every accepted result must hold only finite numbers. Other mutations may give a different valid input.");

@@ -46,6 +46,10 @@ internal static class CircuitNumbers
             ? $"'{Clip(text)}' is {(double.IsNaN(v) ? "NaN" : "not finite")}; only finite numbers are allowed"
             : $"'{Clip(text)}' is not a number";
 
-    /// <summary>Text shortened for a message.</summary>
-    public static string Clip(string text) => text.Length <= 60 ? text : text[..57] + "...";
+    /// <summary>Text shortened for a message, line breaks and tabs shown as \n, \r, \t.</summary>
+    public static string Clip(string text)
+    {
+        var shown = text.Length <= 60 ? text : text[..57] + "...";
+        return shown.Replace("\r", "\\r").Replace("\n", "\\n").Replace("\t", "\\t");
+    }
 }
