@@ -27,6 +27,7 @@ public sealed unsafe class CollectiveBackend : ICollectiveBackend
     private long _sequence;
     private long _cpuTicks;
     private volatile string? _fault;
+    private volatile string? _failedHere;
 
     /// <summary>Wraps <paramref name="transport"/>; the backend owns and disposes it.</summary>
     /// <param name="transport">The wire operations.</param>
@@ -127,12 +128,30 @@ public sealed unsafe class CollectiveBackend : ICollectiveBackend
     /// <inheritdoc />
     public void Barrier() => Enqueue("Barrier", _transport.Barrier).Wait();
 
-    /// <summary>Stops the communication thread and disposes the transport (skipped when faulted, so a dead peer cannot block shutdown).</summary>
+    /// <inheritdoc />
+    public void Fail(string reason)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        _failedHere ??= reason;
+        _fault ??= $"rank {Rank} failed: {reason}";
+    }
+
+    /// <summary>
+    /// Stops the communication thread and disposes the transport (skipped when faulted, so a dead peer cannot block
+    /// shutdown). After <see cref="Fail"/> the job is ended instead (<see cref="ICollectiveTransport.Abort"/>), with the
+    /// reason on standard error: peers blocked in a collective would otherwise wait for their timeout.
+    /// </summary>
     public void Dispose()
     {
         if (_queue.IsAddingCompleted)
             return;
         _queue.CompleteAdding();
+        if (_failedHere is { } reason)
+        {
+            Console.Error.WriteLine($"rank {Rank}/{Size} ({Name}) failed and ends the job: {reason}");
+            Console.Error.Flush();
+            _transport.Abort(1);
+        }
         // A faulted group may have the thread stuck inside a native call for good: do not wait the full timeout again.
         var stopped = _thread.Join(_fault is null ? Timeout : TimeSpan.FromSeconds(1));
         if (stopped && _fault is null)

@@ -75,10 +75,25 @@ public sealed class DistributedCheckpointStore
     /// When the directory holds checkpoints of another number of ranks, this rank's file of the agreed step is missing,
     /// or its length or SHA-256 differs from the manifest; the message names the file.
     /// </exception>
+    /// <remarks>Such an error concerns this rank only: the backend is marked failed (<see cref="ICollectiveBackend.Fail"/>), so
+    /// disposing it ends the job at once rather than leaving the peers in a collective until their timeout.</remarks>
     public DistributedCoordinator? TryResume(IInnerLearner learner, DistributedTrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(learner);
         ArgumentNullException.ThrowIfNull(options);
+        try
+        {
+            return Resume(learner, options);
+        }
+        catch (InvalidDataException e)
+        {
+            _backend.Fail(e.Message);
+            throw;
+        }
+    }
+
+    private DistributedCoordinator? Resume(IInnerLearner learner, DistributedTrainingOptions options)
+    {
         var manifest = ReadManifest();
         if (manifest is null)
             RequireNoCheckpointOfAnotherSize();

@@ -26,6 +26,13 @@ public enum ReduceOperation
 /// </remarks>
 public interface ICollectiveBackend : IDisposable
 {
+    /// <summary>
+    /// Records that this rank hit an error its peers do not see (e.g. a damaged checkpoint file) and cannot go on. Later
+    /// operations fail at once, and disposing the backend then ends the job promptly (<see cref="ICollectiveTransport.Abort"/>)
+    /// instead of running the collective shutdown the peers would never join. Default: nothing.
+    /// </summary>
+    void Fail(string reason) { }
+
     /// <summary>This rank's index, 0 ≤ Rank &lt; Size.</summary>
     int Rank { get; }
 

@@ -33,6 +33,13 @@ public unsafe interface ICollectiveTransport : IDisposable
     void Barrier();
 
     /// <summary>
+    /// Ends the whole job at once after an unrecoverable error on this rank, instead of the collective shutdown its peers
+    /// would never join (MPI: <c>MPI_Abort</c>, which terminates every rank). Default: nothing — in-process ranks see the
+    /// failure through the backend's fault and their own timeouts.
+    /// </summary>
+    void Abort(int errorCode) { }
+
+    /// <summary>
     /// <see cref="AllReduceSum(float*, int)"/>, then every element × <paramref name="scale"/>. Transports that add the
     /// numbers themselves fuse the scaling into the last addition, saving a pass over the buffer.
     /// </summary>

@@ -87,6 +87,9 @@ public sealed unsafe class ThrottledTransport : ICollectiveTransport
         Throttle("Broadcast", count, () => _inner.Broadcast(buffer, count, root));
 
     /// <inheritdoc />
+    public void Abort(int errorCode) => _inner.Abort(errorCode);
+
+    /// <inheritdoc />
     public void Barrier() => Throttle("Barrier", 0, _inner.Barrier);
 
     /// <inheritdoc />

@@ -11,6 +11,9 @@ internal sealed class CharacterReader(TextReader reader)
     /// <summary>1-based line of the next character.</summary>
     public int Line { get; private set; } = 1;
 
+    /// <summary>1-based column of the next character.</summary>
+    public int Column { get; private set; } = 1;
+
     /// <summary>The next character without consuming it (−1 at the end).</summary>
     public int Peek() => _peek == -2 ? (_peek = reader.Read()) : _peek;
 
@@ -19,8 +22,23 @@ internal sealed class CharacterReader(TextReader reader)
     {
         int c = Peek();
         _peek = -2;
-        if (c == '\n') Line++;
+        if (c == '\n')
+        {
+            Line++;
+            Column = 1;
+        }
+        else if (c >= 0) Column++;
         return c;
+    }
+
+    /// <summary>
+    /// Appends <paramref name="c"/> to a token being scanned; a token longer than <see cref="InputLimits.MaxTokenLength"/>
+    /// (a file without separators, or binary data) is refused through <paramref name="error"/>.
+    /// </summary>
+    public static void Append(System.Text.StringBuilder token, int c, Func<string, Exception> error)
+    {
+        if (token.Length >= InputLimits.MaxTokenLength) throw error($"a token is longer than {InputLimits.MaxTokenLength:N0} characters (is this a text file of the right format?)");
+        token.Append((char)c);
     }
 
     /// <summary>Skips the rest of the line (a line comment); the newline stays unread.</summary>

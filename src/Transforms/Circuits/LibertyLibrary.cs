@@ -1,4 +1,3 @@
-using System.Globalization;
 
 namespace MLNetExt.Transforms.Circuits;
 
@@ -114,12 +113,12 @@ public sealed class LibertyLibrary
             throw new LibertyFormatException(source, library.Line, $"expected a 'library' group, found '{library.Kind}'");
         double time = ParseTimeUnit(library.Attribute("time_unit") ?? "1ns", source, library.Line);
         double cap = ParseCapUnit(library.AttributeValues("capacitive_load_unit"), source, library.Line);
-        var templates = library.GroupsOf("lu_table_template").ToDictionary(t => t.Name, t => t);
+        var templates = Unique(library.GroupsOf("lu_table_template"), "lu_table_template", source);
         var cells = new Dictionary<string, LibertyCell>(StringComparer.Ordinal);
-        foreach (var cell in library.GroupsOf("cell"))
+        foreach (var cell in Unique(library.GroupsOf("cell"), "cell", source).Values)
         {
             var pins = new Dictionary<string, LibertyPin>(StringComparer.Ordinal);
-            foreach (var pin in cell.Groups.Where(g => g.Kind == "pin"))
+            foreach (var pin in Unique(cell.GroupsOf("pin"), $"pin of cell '{cell.Name}'", source).Values)
             {
                 var arcs = new List<LibertyTimingArc>();
                 foreach (var timing in pin.GroupsOf("timing"))
@@ -146,6 +145,20 @@ public sealed class LibertyLibrary
         return new LibertyLibrary(library.Name, time, cap, cells);
     }
 
+    // Groups by name, in file order; a name defined twice is refused with both lines (Liberty does not redefine cells,
+    // pins or templates, and silently keeping one of the two would time the design with the wrong data).
+    private static Dictionary<string, LibertyGroup> Unique(IEnumerable<LibertyGroup> groups, string what, string source)
+    {
+        var byName = new Dictionary<string, LibertyGroup>(StringComparer.Ordinal);
+        foreach (var g in groups)
+        {
+            if (g.Name.Length == 0) throw new LibertyFormatException(source, g.Line, $"{what} has no name", expected: $"{g.Kind} (name)");
+            if (!byName.TryAdd(g.Name, g))
+                throw new LibertyFormatException(source, g.Line, $"{what} '{g.Name}' is defined twice: at line {byName[g.Name].Line} and at line {g.Line}");
+        }
+        return byName;
+    }
+
     private static LibertyTable Table(LibertyGroup group, Dictionary<string, LibertyGroup> templates, string source)
     {
         templates.TryGetValue(group.Name, out var template);
@@ -170,8 +183,8 @@ public sealed class LibertyLibrary
     private static double Number(string? text, double fallback, string source, int line, string what)
     {
         if (text is null) return fallback;
-        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
-            ? v : throw new LibertyFormatException(source, line, $"{what} '{text}' is not a number");
+        return CircuitNumbers.TryFinite(text, out var v)
+            ? v : throw new LibertyFormatException(source, line, $"{what}: {CircuitNumbers.Problem(text)}", expected: "a finite number");
     }
 
     private static double ParseTimeUnit(string text, string source, int line)
@@ -179,22 +192,25 @@ public sealed class LibertyLibrary
         var t = text.Trim().ToLowerInvariant();
         int k = 0;
         while (k < t.Length && (char.IsDigit(t[k]) || t[k] == '.')) k++;
-        double scale = k > 0 ? double.Parse(t[..k], CultureInfo.InvariantCulture) : 1;
+        double scale = 1;
+        if (k > 0 && (!CircuitNumbers.TryFinite(t[..k], out scale) || scale <= 0))
+            throw new LibertyFormatException(source, line, $"time_unit '{CircuitNumbers.Clip(text)}': the scale must be a positive number", expected: "e.g. \"1ns\"");
         return t[k..] switch
         {
             "s" => scale, "ms" => scale * 1e-3, "us" => scale * 1e-6, "ns" => scale * 1e-9, "ps" => scale * 1e-12, "fs" => scale * 1e-15,
-            _ => throw new LibertyFormatException(source, line, $"time_unit '{text}' is not a time unit"),
+            _ => throw new LibertyFormatException(source, line, $"time_unit '{CircuitNumbers.Clip(text)}' is not a time unit (1s, 1ms, 1us, 1ns, 1ps, 1fs)", expected: "e.g. \"1ns\""),
         };
     }
 
     private static double ParseCapUnit(IReadOnlyList<string>? values, string source, int line)
     {
         if (values is null || values.Count < 2) return 1e-12; // Liberty's default is 1 pF
-        double scale = double.Parse(values[0], CultureInfo.InvariantCulture);
+        if (!CircuitNumbers.TryFinite(values[0].Trim(), out double scale) || scale <= 0)
+            throw new LibertyFormatException(source, line, $"capacitive_load_unit scale '{CircuitNumbers.Clip(values[0])}' is not a positive number", expected: "capacitive_load_unit (1, ff)");
         return values[1].Trim().ToLowerInvariant() switch
         {
             "pf" => scale * 1e-12, "ff" => scale * 1e-15, "nf" => scale * 1e-9, "uf" => scale * 1e-6,
-            _ => throw new LibertyFormatException(source, line, $"capacitive_load_unit '{values[1]}' is not a capacitance unit"),
+            _ => throw new LibertyFormatException(source, line, $"capacitive_load_unit '{CircuitNumbers.Clip(values[1])}' is not a capacitance unit (pf, ff, nf, uf)", expected: "capacitive_load_unit (1, ff)"),
         };
     }
 }

@@ -1,18 +1,7 @@
-using System.Globalization;
-using System.IO.Compression;
 using System.Text;
 
 namespace MLNetExt.Transforms.Circuits;
 
-/// <summary>A Liberty file could not be read; the message names the file and line.</summary>
-public sealed class LibertyFormatException(string file, int line, string message)
-    : FormatException($"{file}:{line}: {message}")
-{
-    /// <summary>The file (or source name).</summary>
-    public string File { get; } = file;
-    /// <summary>1-based line number.</summary>
-    public int Line { get; } = line;
-}
 
 /// <summary>A Liberty group (<c>name (args) { … }</c>) with its attributes and subgroups, in file order.</summary>
 public sealed class LibertyGroup
@@ -55,53 +44,56 @@ public sealed class LibertyGroup
 /// </summary>
 public static class LibertyParser
 {
-    /// <summary>Parses <paramref name="path"/> (gzip when it ends in .gz) into a library.</summary>
+    /// <summary>Parses <paramref name="path"/> (plain or gzip, whatever the name) into a library.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="CircuitFormatException">The file (or its gzip container) is malformed; the message names file and line.</exception>
     public static LibertyLibrary ReadLibrary(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Liberty file not found: {path}", path);
-        using var stream = File.OpenRead(path);
-        using var decoded = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(stream, CompressionMode.Decompress) : (Stream)stream;
-        using var reader = new StreamReader(decoded, Encoding.UTF8);
+        using var reader = CircuitFiles.OpenText(path);
         return LibertyLibrary.From(Parse(reader, Path.GetFileName(path)), Path.GetFileName(path));
     }
 
-    /// <summary>Parses Liberty text into its top-level group (normally <c>library (name) { … }</c>).</summary>
+    /// <summary>
+    /// Parses Liberty text into its top-level group (normally <c>library (name) { … }</c>). Groups are parsed without
+    /// recursion; nesting deeper than <see cref="InputLimits.MaxNestingDepth"/> levels is refused.
+    /// </summary>
+    /// <exception cref="LibertyFormatException">The text is malformed; the message names the source, line and column.</exception>
     public static LibertyGroup Parse(TextReader reader, string source = "<text>")
     {
         var lexer = new Lexer(reader, source);
-        var top = ParseGroupBody(lexer, null) ?? throw new LibertyFormatException(source, lexer.Line, "the file holds no Liberty group");
-        return top;
-    }
-
-    // Reads statements until the closing brace of `group` (or the end of input for the top level).
-    private static LibertyGroup? ParseGroupBody(Lexer lexer, LibertyGroup? group)
-    {
+        var open = new Stack<LibertyGroup>(); // groups whose '}' is still to come; the top one receives statements
+        LibertyGroup? top = null;
         while (true)
         {
             var token = lexer.Next();
+            var group = open.Count > 0 ? open.Peek() : null;
             if (token is null)
             {
-                if (group is null) return null;
-                throw new LibertyFormatException(lexer.Source, lexer.Line, $"end of file inside group '{group.Kind} ({group.Name})' opened at line {group.Line}: a '}}' is missing");
+                if (group is null) break;
+                throw lexer.Error(lexer.Line, $"end of file inside group '{group.Kind} ({group.Name})' opened at line {group.Line}: a '}}' is missing", "'}'");
             }
             if (token.Value.Text == "}" && !token.Value.Quoted)
             {
-                if (group is null) throw new LibertyFormatException(lexer.Source, token.Value.Line, "unexpected '}'");
-                return group;
+                if (group is null) throw lexer.Error(token.Value, "unexpected '}' outside any group");
+                open.Pop();
+                continue;
             }
             if (token.Value.Text == ";" && !token.Value.Quoted) continue;
+            if (group is null && top is not null)
+                throw lexer.Error(token.Value, $"'{CircuitNumbers.Clip(token.Value.Text)}' after the end of group '{top.Kind} ({top.Name})' (line {top.Line}): a Liberty file holds one top-level group");
             if (!IsIdentifier(token.Value))
-                throw new LibertyFormatException(lexer.Source, token.Value.Line, $"expected an attribute or group name, found '{token.Value.Text}'");
+                throw lexer.Error(token.Value, $"expected an attribute or group name, found '{CircuitNumbers.Clip(token.Value.Text)}'", "an attribute or group name");
             string name = token.Value.Text;
             int line = token.Value.Line;
-            var next = lexer.Next() ?? throw new LibertyFormatException(lexer.Source, line, $"end of file after '{name}'");
+            var next = lexer.Next() ?? throw lexer.Error(token.Value, $"end of file after '{name}'", "':' or '('");
             if (next.Text == ":" && !next.Quoted)
             {
                 var values = new List<string>();
                 var sb = new StringBuilder();
                 while (true)
                 {
-                    var v = lexer.Next() ?? throw new LibertyFormatException(lexer.Source, line, $"attribute '{name}' is not terminated by ';'");
+                    var v = lexer.Next() ?? throw lexer.Error(token.Value, $"attribute '{name}' is not terminated by ';'", "';'");
                     if (!v.Quoted && v.Text == ";") break;
                     if (!v.Quoted && (v.Text == "}" || v.Text == "{"))
                     {
@@ -115,41 +107,50 @@ public static class LibertyParser
                         break;
                     }
                     if (sb.Length > 0) sb.Append(' ');
+                    if (sb.Length > InputLimits.MaxTokenLength) throw lexer.Error(v, $"attribute '{name}' is longer than {InputLimits.MaxTokenLength:N0} characters");
                     sb.Append(v.Text);
                 }
                 values.Add(sb.ToString());
-                (group ?? throw new LibertyFormatException(lexer.Source, line, $"attribute '{name}' outside any group")).Attributes.Add((name, values, line));
+                (group ?? throw lexer.Error(token.Value, $"attribute '{name}' outside any group")).Attributes.Add((name, values, line));
                 continue;
             }
             if (next.Text != "(" || next.Quoted)
-                throw new LibertyFormatException(lexer.Source, next.Line, $"after '{name}' expected ':' or '(', found '{next.Text}'");
+                throw lexer.Error(next, $"after '{name}' expected ':' or '(', found '{CircuitNumbers.Clip(next.Text)}'", "':' or '('");
             var arguments = new List<string>();
+            long argumentChars = 0;
             while (true)
             {
-                var a = lexer.Next() ?? throw new LibertyFormatException(lexer.Source, line, $"'(' after '{name}' is never closed");
+                var a = lexer.Next() ?? throw lexer.Error(next, $"'(' after '{name}' is never closed", "')'");
                 if (!a.Quoted && a.Text == ")") break;
                 if (!a.Quoted && a.Text == ",") continue;
+                if (!a.Quoted && a.Text is "{" or "}" or ";")
+                    throw lexer.Error(a, $"'(' after '{name}' (line {line}) is not closed before '{a.Text}'", "')'");
+                if ((argumentChars += a.Text.Length) > InputLimits.MaxTokenLength)
+                    throw lexer.Error(a, $"the arguments of '{name}' are longer than {InputLimits.MaxTokenLength:N0} characters");
                 arguments.Add(a.Text);
             }
             var after = lexer.Next();
             if (after is { Quoted: false, Text: "{" })
             {
+                if (open.Count >= InputLimits.MaxNestingDepth)
+                    throw lexer.Error(after.Value, $"groups are nested deeper than {InputLimits.MaxNestingDepth} levels (is a '}}' missing?)");
                 var child = new LibertyGroup { Kind = name, Arguments = arguments, Line = line };
-                ParseGroupBody(lexer, child);
-                if (group is null) return child;
-                group.Groups.Add(child);
+                if (group is null) top = child;
+                else group.Groups.Add(child);
+                open.Push(child);
             }
             else
             {
                 if (after is not null && !(after.Value.Text == ";" && !after.Value.Quoted)) lexer.PushBack(after.Value);
-                (group ?? throw new LibertyFormatException(lexer.Source, line, $"attribute '{name}' outside any group")).Attributes.Add((name, arguments, line));
+                (group ?? throw lexer.Error(token.Value, $"attribute '{name}' outside any group")).Attributes.Add((name, arguments, line));
             }
         }
+        return top ?? throw new LibertyFormatException(source, lexer.Line, "the file holds no Liberty group", expected: "library (name) { … }");
     }
 
     private static bool IsIdentifier(Token t) => !t.Quoted && t.Text.Length > 0 && (char.IsLetter(t.Text[0]) || t.Text[0] == '_');
 
-    private readonly record struct Token(string Text, bool Quoted, int Line);
+    private readonly record struct Token(string Text, bool Quoted, int Line, int Column = 0);
 
     private sealed class Lexer(TextReader reader, string source)
     {
@@ -160,6 +161,11 @@ public static class LibertyParser
         public int Line => _chars.Line;
 
         public void PushBack(Token token) => _pushed.Push(token);
+
+        public LibertyFormatException Error(int line, string message, string? expected = null, int column = 0) =>
+            new(Source, line, message, column, expected);
+
+        public LibertyFormatException Error(Token at, string message, string? expected = null) => Error(at.Line, message, expected, at.Column);
 
         public Token? Next()
         {
@@ -182,6 +188,7 @@ public static class LibertyParser
                     _chars.SkipLine();
                     continue;
                 }
+                int column = _chars.Column - 1;
                 if (c == '"')
                 {
                     int start = Line;
@@ -192,14 +199,14 @@ public static class LibertyParser
                         if (d < 0) throw new LibertyFormatException(Source, start, "unterminated string");
                         if (d == '\\' && (Peek() == '\n' || Peek() == '\r')) continue;
                         if (d == '"') break;
-                        sb.Append((char)d);
+                        CharacterReader.Append(sb, d, m => Error(start, m, column: column));
                     }
-                    return new Token(sb.ToString(), true, start);
+                    return new Token(sb.ToString(), true, start, column);
                 }
-                if ("(){}:;,".IndexOf((char)c) >= 0) return new Token(((char)c).ToString(), false, Line);
+                if ("(){}:;,".IndexOf((char)c) >= 0) return new Token(((char)c).ToString(), false, Line, column);
                 var word = new StringBuilder().Append((char)c);
-                while (Peek() >= 0 && !char.IsWhiteSpace((char)Peek()) && "(){}:;,\"".IndexOf((char)Peek()) < 0) word.Append((char)Read());
-                return new Token(word.ToString(), false, Line);
+                while (Peek() >= 0 && !char.IsWhiteSpace((char)Peek()) && "(){}:;,\"".IndexOf((char)Peek()) < 0) CharacterReader.Append(word, Read(), m => Error(Line, m, column: column));
+                return new Token(word.ToString(), false, Line, column);
             }
         }
 
@@ -213,8 +220,8 @@ public static class LibertyParser
         var parts = text.Split(new[] { ',', ' ', '\t' }, StringSplitOptions.RemoveEmptyEntries);
         var result = new double[parts.Length];
         for (int i = 0; i < parts.Length; i++)
-            if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out result[i]))
-                throw new LibertyFormatException(source, line, $"{what}: '{parts[i]}' is not a number");
+            if (!CircuitNumbers.TryFinite(parts[i], out result[i]))
+                throw new LibertyFormatException(source, line, $"{what}: {CircuitNumbers.Problem(parts[i])}", expected: "a finite number");
         return result;
     }
 }

@@ -2,9 +2,6 @@ using System.Text;
 
 namespace MLNetExt.Transforms.Circuits;
 
-/// <summary>A structural netlist could not be read; the message names the file and line.</summary>
-public sealed class NetlistFormatException(string file, int line, string message) : FormatException($"{file}:{line}: {message}");
-
 /// <summary>Direction of a module port.</summary>
 public enum PortDirection
 {
@@ -47,12 +44,16 @@ public static class VerilogNetlistReader
         var portOrder = new List<string>();
         var ports = new Dictionary<string, List<NetlistPort>>(StringComparer.Ordinal);
         var instances = new List<NetlistInstance>();
+        var instanceLines = new Dictionary<string, int>(StringComparer.Ordinal);
+        var portLines = new Dictionary<string, int>(StringComparer.Ordinal);
+        var assignLines = new Dictionary<string, int>(StringComparer.Ordinal);
         var assigns = new List<(string, string)>();
         while (lexer.Next() is { } token)
         {
             switch (token.Text)
             {
                 case "module":
+                    if (name is not null) throw lexer.Error(token, $"'module' inside module '{name}': 'endmodule' is missing", "'endmodule'");
                     name = lexer.Expect("a module name").Text;
                     if (lexer.Peek()?.Text == "(")
                     {
@@ -65,7 +66,12 @@ public static class VerilogNetlistReader
                 {
                     var direction = token.Text == "input" ? PortDirection.Input : token.Text == "output" ? PortDirection.Output : PortDirection.InOut;
                     var (names, range) = Declaration(lexer);
-                    foreach (var n in names) ports[n] = Bits(n, range).Select(b => new NetlistPort(b, direction)).ToList();
+                    foreach (var n in names)
+                    {
+                        if (!portLines.TryAdd(n.Text, n.Line))
+                            throw lexer.Error(n, $"port '{n.Text}' is declared twice: at line {portLines[n.Text]} and at line {n.Line}");
+                        ports[n.Text] = Bits(n.Text, range).Select(b => new NetlistPort(b, direction)).ToList();
+                    }
                     break;
                 }
                 case "wire" or "tri" or "supply0" or "supply1":
@@ -73,10 +79,13 @@ public static class VerilogNetlistReader
                     break;
                 case "assign":
                 {
+                    int at = lexer.Peek()?.Line ?? token.Line;
                     var target = Signal(lexer);
                     lexer.ExpectSymbol("=");
                     var value = Signal(lexer);
                     lexer.ExpectSymbol(";");
+                    if (!assignLines.TryAdd(target, at))
+                        throw lexer.Error(token, $"'{target}' is assigned twice (two drivers): at line {assignLines[target]} and at line {at}");
                     assigns.Add((target, value));
                     break;
                 }
@@ -88,8 +97,11 @@ public static class VerilogNetlistReader
                 case "always" or "initial" or "reg" or "function" or "task" or "generate":
                     throw new NetlistFormatException(source, token.Line, $"'{token.Text}' is behavioural Verilog; only flat structural netlists (cell instances) are supported");
                 default:
-                    if (name is null) throw new NetlistFormatException(source, token.Line, $"'{token.Text}' before 'module'");
-                    instances.Add(Instance(lexer, token));
+                    if (name is null) throw lexer.Error(token, $"'{CircuitNumbers.Clip(token.Text)}' before 'module'", "'module'");
+                    var instance = Instance(lexer, token);
+                    if (!instanceLines.TryAdd(instance.Name, instance.Line))
+                        throw lexer.Error(token, $"instance '{instance.Name}' is defined twice: at line {instanceLines[instance.Name]} and at line {instance.Line}");
+                    instances.Add(instance);
                     break;
             }
         }
@@ -114,7 +126,8 @@ public static class VerilogNetlistReader
             if (lexer.Peek()?.Text == ")") { lexer.Next(); continue; } // unconnected pin
             var net = Signal(lexer);
             lexer.ExpectSymbol(")");
-            connections[pin] = net;
+            if (!connections.TryAdd(pin, net))
+                throw lexer.Error(t, $"instance '{instance.Text}' connects pin '{pin}' twice", "one connection per pin");
         }
         lexer.ExpectSymbol(";");
         return new NetlistInstance(cell.Text, instance.Text, connections, cell.Line);
@@ -135,22 +148,36 @@ public static class VerilogNetlistReader
         return t.Text;
     }
 
-    private static (List<string> Names, (int Msb, int Lsb)? Range) Declaration(Lexer lexer)
+    // [msb:lsb] names… ; — the range is checked (integers, at most InputLimits.MaxBusWidth bits) before any bit is expanded.
+    private static (List<CircuitToken> Names, (int Msb, int Lsb)? Range) Declaration(Lexer lexer)
     {
         (int, int)? range = null;
         if (lexer.Peek()?.Text == "[")
         {
-            lexer.Next();
-            int msb = int.Parse(lexer.Expect("an msb").Text);
+            var open = lexer.Next()!.Value;
+            int msb = BitIndex(lexer, lexer.Expect("an msb"));
             lexer.ExpectSymbol(":");
-            int lsb = int.Parse(lexer.Expect("an lsb").Text);
+            int lsb = BitIndex(lexer, lexer.Expect("an lsb"));
             lexer.ExpectSymbol("]");
+            long width = Math.Abs((long)msb - lsb) + 1;
+            if (width > InputLimits.MaxBusWidth)
+                throw lexer.Error(open, $"bus range [{msb}:{lsb}] is {width:N0} bits wide; at most {InputLimits.MaxBusWidth:N0} are supported", $"at most {InputLimits.MaxBusWidth:N0} bits");
             range = (msb, lsb);
         }
-        var names = new List<string>();
-        foreach (var t in lexer.Until(";")) if (t.Text != ",") names.Add(t.Text);
+        var names = new List<CircuitToken>();
+        foreach (var t in lexer.Until(";"))
+        {
+            if (t.Text == ",") continue;
+            if (t.Text is "[" or "]" or "(" or ")" or "=" or "{" or "}" or ":" or "." or "#")
+                throw lexer.Error(t, $"expected a name in the declaration, found '{t.Text}'", "a name");
+            names.Add(t);
+        }
         return (names, range);
     }
+
+    private static int BitIndex(Lexer lexer, CircuitToken t) =>
+        int.TryParse(t.Text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int v)
+            ? v : throw lexer.Error(t, $"bus bound '{CircuitNumbers.Clip(t.Text)}' is not a non-negative integer below 2^31", "a bit index");
 
     private static IEnumerable<string> Bits(string name, (int Msb, int Lsb)? range)
     {
@@ -168,10 +195,11 @@ public static class VerilogNetlistReader
         public void ExpectSymbol(string symbol)
         {
             var t = Expect($"'{symbol}'");
-            if (t.Text != symbol) throw new NetlistFormatException(Source, t.Line, $"expected '{symbol}', found '{t.Text}'");
+            if (t.Text != symbol) throw Error(t, $"expected '{symbol}', found '{CircuitNumbers.Clip(t.Text)}'", $"'{symbol}'");
         }
 
-        protected override Exception Error(int line, string message) => new NetlistFormatException(Source, line, message);
+        public override CircuitFormatException Error(int line, string message, string? expected = null, int column = 0) =>
+            new NetlistFormatException(Source, line, message, column, expected);
 
         protected override CircuitToken? Scan()
         {
@@ -194,18 +222,19 @@ public static class VerilogNetlistReader
                     if (!Chars.SkipPast('*', ')')) throw new NetlistFormatException(Source, Line, "unterminated (* attribute *)");
                     continue;
                 }
-                int line = Line;
+                int line = Line, column = Column - 1;
                 if (c == '\\')
                 {
                     // Escaped identifier: everything up to the next white space, kept without the backslash.
                     var escaped = new StringBuilder();
-                    while (PeekChar() >= 0 && !char.IsWhiteSpace((char)PeekChar())) escaped.Append((char)ReadChar());
-                    return new CircuitToken(escaped.ToString(), line);
+                    while (PeekChar() >= 0 && !char.IsWhiteSpace((char)PeekChar())) Append(escaped, ReadChar());
+                    if (escaped.Length == 0) throw Error(line, "'\\' starts an escaped identifier but no name follows", "a name", column);
+                    return new CircuitToken(escaped.ToString(), line, column);
                 }
-                if ("().,;:[]{}=#".IndexOf((char)c) >= 0) return new CircuitToken(((char)c).ToString(), line);
+                if ("().,;:[]{}=#".IndexOf((char)c) >= 0) return new CircuitToken(((char)c).ToString(), line, column);
                 var word = new StringBuilder().Append((char)c);
-                while (PeekChar() >= 0 && (char.IsLetterOrDigit((char)PeekChar()) || "_$'".IndexOf((char)PeekChar()) >= 0)) word.Append((char)ReadChar());
-                return new CircuitToken(word.ToString(), line);
+                while (PeekChar() >= 0 && (char.IsLetterOrDigit((char)PeekChar()) || "_$'".IndexOf((char)PeekChar()) >= 0)) Append(word, ReadChar());
+                return new CircuitToken(word.ToString(), line, column);
             }
         }
     }

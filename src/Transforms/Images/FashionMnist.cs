@@ -46,14 +46,14 @@ public static class FashionMnist
         var images = IdxReader.ReadImages(imagesPath, maxRows);
         var labels = IdxReader.ReadLabels(labelsPath, maxRows);
         if (labels.Length != images.Count)
-            throw new InvalidDataException($"'{imagesPath}' has {images.Count} images but '{labelsPath}' has {labels.Length} labels.");
+            throw new IdxFormatException(labelsPath, -1, $"{labels.Length} labels, but '{imagesPath}' has {images.Count} images");
         classNames ??= ClassNames;
         int size = images.Rows * images.Columns;
         var rows = new ImageRow[images.Count];
         for (int i = 0; i < rows.Length; i++)
         {
             if (labels[i] >= classNames.Count)
-                throw new InvalidDataException($"'{labelsPath}', label {i}: class {labels[i]} is outside the {classNames.Count} known classes.");
+                throw new IdxFormatException(labelsPath, 8 + i, $"label {i}: class {labels[i]} is outside the {classNames.Count} known classes");
             var f = new float[size];
             for (int j = 0; j < size; j++) f[j] = images.Pixels[(long)i * size + j] / 255f;
             rows[i] = new ImageRow { Features = f, Label = labels[i] };   // LoadFromEnumerable stores key fields 0-based

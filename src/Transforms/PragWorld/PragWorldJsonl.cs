@@ -4,11 +4,11 @@ using System.Text.Json.Nodes;
 namespace MLNetExt.Transforms.PragWorld;
 
 /// <summary>A PragWorld JSONL file is malformed; the message names the file, line and field.</summary>
-public sealed class PragWorldFormatException : FormatException
+public sealed class PragWorldFormatException : InputFormatException
 {
     /// <summary>Creates the exception.</summary>
     public PragWorldFormatException(string fileName, int lineNumber, string field, string problem, Exception? inner = null)
-        : base($"{fileName}:{lineNumber}: {field}: {problem}", inner)
+        : base(fileName, lineNumber, 0, $"{field}: {problem}", inner: inner)
     {
         FileName = fileName;
         LineNumber = lineNumber;
@@ -42,20 +42,26 @@ public static class PragWorldJsonl
             yield return conversation;
     }
 
-    /// <summary>Streams conversations from a reader; <paramref name="sourceName"/> is used in error messages.</summary>
+    /// <summary>
+    /// Streams conversations from a reader; <paramref name="sourceName"/> is used in error messages. Lines longer than
+    /// <see cref="InputLimits.MaxJsonLineLength"/> characters are refused before they are held in memory; a conversation
+    /// id used twice is refused with both lines; a file without any conversation (empty) is refused.
+    /// </summary>
+    /// <exception cref="PragWorldFormatException">A line is invalid (file, line and field are named).</exception>
     public static IEnumerable<PragWorldConversation> Read(TextReader reader, string sourceName)
     {
-        int lineNumber = 0;
-        var seenIds = new HashSet<string>();
-        while (reader.ReadLine() is { } line)
+        var lines = new LineReader(reader, sourceName, InputLimits.MaxJsonLineLength, (file, at, message) => new PragWorldFormatException(file, at, "$", message));
+        var seenIds = new Dictionary<string, int>(StringComparer.Ordinal);
+        while (lines.ReadLine() is { } line)
         {
-            lineNumber++;
+            int lineNumber = lines.LineNumber;
             if (string.IsNullOrWhiteSpace(line)) continue;
             var conversation = ParseLine(line, sourceName, lineNumber);
-            if (!seenIds.Add(conversation.Id))
-                throw new PragWorldFormatException(sourceName, lineNumber, "id", $"duplicate conversation id '{conversation.Id}'");
+            if (!seenIds.TryAdd(conversation.Id, lineNumber))
+                throw new PragWorldFormatException(sourceName, lineNumber, "id", $"duplicate conversation id '{conversation.Id}' (first at line {seenIds[conversation.Id]})");
             yield return conversation;
         }
+        if (seenIds.Count == 0) throw new PragWorldFormatException(sourceName, Math.Max(1, lines.LineNumber), "$", "the file holds no conversation (empty)");
     }
 
     /// <summary>Writes conversations, one JSON object per line.</summary>
@@ -86,6 +92,26 @@ public static class PragWorldJsonl
         }
     }
 
+    // JsonObject builds its dictionary on first access, which is where a property name given twice throws: do it here,
+    // inside the parse's error handling, for the whole tree.
+    private static void Materialize(JsonNode root)
+    {
+        var pending = new Stack<JsonNode>();
+        pending.Push(root);
+        while (pending.Count > 0)
+        {
+            switch (pending.Pop())
+            {
+                case JsonObject o:
+                    foreach (var (_, child) in o) if (child is not null) pending.Push(child);
+                    break;
+                case JsonArray a:
+                    foreach (var child in a) if (child is not null) pending.Push(child);
+                    break;
+            }
+        }
+    }
+
     private static PragWorldConversation ParseLine(string line, string source, int lineNumber)
     {
         PragWorldFormatException Error(string field, string problem, Exception? inner = null) =>
@@ -95,9 +121,11 @@ public static class PragWorldJsonl
         try
         {
             root = JsonNode.Parse(line) as JsonObject ?? throw Error("$", "the line is not a JSON object");
+            Materialize(root);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
         {
+            // ArgumentException: a property name given twice in one object.
             throw Error("$", $"invalid JSON ({e.Message})", e);
         }
 

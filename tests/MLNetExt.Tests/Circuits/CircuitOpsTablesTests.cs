@@ -7,8 +7,8 @@ public sealed class CircuitOpsTablesTests
     [Fact]
     public void ReadsNamedColumnsQuotedFieldsAndNumbers()
     {
-        var t = CsvTable.Read(new StringReader("src,tar,is_net,arc_delay\nu1/A,u1/ZN,0,2.5e-11\n\"a,b\",c,1,-1\n"), "pin_pin_edge.csv");
-        Assert.Equal(new[] { "src", "tar", "is_net", "arc_delay" }, t.Columns);
+        var t = CsvTable.Read(new StringReader("src,tar,src_type,tar_type,is_net,arc_delay\nu1/A,u1/ZN,pin,pin,0,2.5e-11\n\"a,b\",c,pin,pin,1,-1\n"), "pin_pin_edge.csv");
+        Assert.Equal(new[] { "src", "tar", "src_type", "tar_type", "is_net", "arc_delay" }, t.Columns);
         Assert.Equal(2, t.Count);
         Assert.Equal("u1/ZN", t.Text(0, "tar"));
         Assert.Equal(2.5e-11, t.Number(0, "arc_delay"));
@@ -22,7 +22,7 @@ public sealed class CircuitOpsTablesTests
         Assert.StartsWith("x.csv:3:", e.Message);
         var t = CsvTable.Read(new StringReader("a,b\n1,oops\n"), "x.csv");
         e = Assert.Throws<CircuitOpsFormatException>(() => t.Number(0, "b"));
-        Assert.Equal("x.csv:2: column 'b': 'oops' is not a number", e.Message);
+        Assert.Equal("x.csv:2:2: column 'b': 'oops' is not a number", e.Message);
         e = Assert.Throws<CircuitOpsFormatException>(() => t.Number(0, "c"));
         Assert.Contains("no column 'c'; the columns are a, b", e.Message);
     }

@@ -93,7 +93,7 @@ public sealed class LibertyParserTests
 
     [Theory]
     [InlineData("library (x) { cell (A) { area : 1; }", "tiny.lib:1", "'}' is missing")]
-    [InlineData("library (x) {\n cell (A) {\n  area : big;\n }\n}", "tiny.lib:2", "area 'big' is not a number")]
+    [InlineData("library (x) {\n cell (A) {\n  area : big;\n }\n}", "tiny.lib:2", "area: 'big' is not a number")]
     [InlineData("library (x) {\n cell (A) {\n pin (Y) { timing () { related_pin : \"A\";\n cell_rise (t) { index_1 (\"1, 2\"); values (\"1, 2, 3\"); } } }\n }\n}", "tiny.lib:4", "has 3 values for a 2×1 index")]
     [InlineData("library (x) {\n /* never closed", "tiny.lib:2", "unterminated /* comment")]
     public void MalformedInputNamesFileAndLine(string text, string location, string message)
@@ -137,14 +137,5 @@ public sealed class SharedCircuitsFactAttribute : FactAttribute
 public static class SharedData
 {
     /// <summary>The circuits folder (may not exist).</summary>
-    public static string Circuits
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir != null && !File.Exists(Path.Combine(dir.FullName, "MLNetExt.sln"))) dir = dir.Parent;
-            var root = dir?.Parent?.FullName ?? "/work";
-            return Path.Combine(root, "shared", "data", "circuits");
-        }
-    }
+    public static string Circuits => MLNetExt.Fuzz.ReaderFuzzer.SharedCircuits(AppContext.BaseDirectory);
 }

@@ -60,11 +60,11 @@ public class IdxReaderTests : IDisposable
     public void SwappedFilesAndTruncationGiveClearErrors()
     {
         var (images, labels) = WriteSample(gzip: false);
-        Assert.Contains("this is a labels file", Assert.Throws<InvalidDataException>(() => IdxReader.ReadImages(labels)).Message);
-        Assert.Contains("this is an images file", Assert.Throws<InvalidDataException>(() => IdxReader.ReadLabels(images)).Message);
+        Assert.Contains("this is a labels file", Assert.Throws<IdxFormatException>(() => IdxReader.ReadImages(labels)).Message);
+        Assert.Contains("this is an images file", Assert.Throws<IdxFormatException>(() => IdxReader.ReadLabels(images)).Message);
         var bytes = File.ReadAllBytes(images);
         File.WriteAllBytes(images, bytes[..^3]);
-        var e = Assert.Throws<InvalidDataException>(() => IdxReader.ReadImages(images));
+        var e = Assert.Throws<IdxFormatException>(() => IdxReader.ReadImages(images));
         Assert.Contains("truncated", e.Message);
         Assert.Contains(images, e.Message);
         Assert.Contains("dataset-fashion-mnist", Assert.Throws<FileNotFoundException>(() => IdxReader.ReadImages("/usr/share/datasets/fashion-mnist/nope.gz")).Message);
@@ -74,7 +74,7 @@ public class IdxReaderTests : IDisposable
     public void LabelOutsideClassListNamesFileAndIndex()
     {
         var (images, labels) = WriteSample(gzip: false, labels: new byte[] { 0, 7, 1 });
-        var e = Assert.Throws<InvalidDataException>(() => FashionMnist.Load(new MLContext(), images, labels, classNames: new[] { "a", "b" }));
+        var e = Assert.Throws<IdxFormatException>(() => FashionMnist.Load(new MLContext(), images, labels, classNames: new[] { "a", "b" }));
         Assert.Contains("label 1", e.Message);
         Assert.Contains("class 7", e.Message);
     }

@@ -112,6 +112,21 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
         Check(api.CommSize(nodeComm, &nodeSize), "MPI_Comm_size (node)", rank);
         if (nodeSize != size)
             Check(api.CommFree(&nodeComm), "MPI_Comm_free", rank); // sets it to MPI_COMM_NULL
+        // An exception no code catches ends this rank; without MPI_Abort its peers would wait in their next collective
+        // until the timeout (and this rank's own shutdown could block in a collective free). Report it, then end the job.
+        int worldRank = rank, worldSize = size;
+        AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+        {
+            try
+            {
+                Console.Error.WriteLine($"Unhandled exception on MPI rank {worldRank} of {worldSize}; aborting the job: {e.ExceptionObject}");
+                Console.Error.Flush();
+            }
+            finally
+            {
+                MpiNative.Api.Abort(MpiNative.CommWorld, 1);
+            }
+        };
         return new MpiTransport(rank, size, api.LibraryName, provided, nodeComm);
     }
 
@@ -213,6 +228,7 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
     public void Barrier() => BarrierOn(MpiNative.CommWorld);
 
     /// <summary>Terminates every rank of the job (MPI_Abort), e.g. after an unrecoverable error on this one.</summary>
+    /// <remarks>Also called for an exception no code catches (registered by <see cref="InitializeWorld"/>).</remarks>
     public void Abort(int errorCode) => MpiNative.Api.Abort(MpiNative.CommWorld, errorCode);
 
     /// <summary>Calls MPI_Finalize (on the initialising thread).</summary>
