@@ -175,4 +175,23 @@ public static class PragWorldCatalogExtensions
         var rows = PragWorldJsonl.Load(path).SelectMany(c => c.ToQuestionRows()).ToList(); // validate the whole file now
         return new MLContext(seed: 0).Data.LoadFromEnumerable(rows);
     }
+
+    /// <summary>
+    /// Loads a PragWorld authors' CSV file (manual or synthetic layout) as an IDataView of
+    /// <see cref="PragWorldQuestionRow"/> (one row per CSV record, in file order), repairing the known quirks;
+    /// see <see cref="PragWorldCsv"/>.
+    /// </summary>
+    /// <exception cref="PragWorldCsvFormatException">The file is malformed (file, line and column named).</exception>
+    public static IDataView LoadPragWorldCsv(this DataOperationsCatalog catalog, string path, PragWorldCsvOptions? options = null) =>
+        LoadPragWorldCsv(catalog, path, options, out _);
+
+    /// <summary>As <see cref="LoadPragWorldCsv(DataOperationsCatalog, string, PragWorldCsvOptions?)"/>, also returning what was read and repaired.</summary>
+    /// <exception cref="PragWorldCsvFormatException">The file is malformed (file, line and column named).</exception>
+    public static IDataView LoadPragWorldCsv(this DataOperationsCatalog catalog, string path, PragWorldCsvOptions? options, out PragWorldCsvReport report)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        var data = PragWorldCsv.Load(path, options);
+        report = data.Report;
+        return new MLContext(seed: 0).Data.LoadFromEnumerable(data.Rows);
+    }
 }
