@@ -1,6 +1,7 @@
 // PragWorld benchmark: train a text Transformer on generated conversations (training templates), measure original vs
 // altered accuracy on held-out templates, run the layer analysis, fine-tune with and without layer regularisation.
-// Usage: dotnet run -c Release --project bench/PragWorldBench -- [trainConversations=2000] [epochs=12] [seeds=3 | first-last]
+// Usage: dotnet run -c Release --project bench/PragWorldBench -- real-alterations [csv] [seed] [examples]   (see RealAlterations.cs)
+//    or: dotnet run -c Release --project bench/PragWorldBench -- [trainConversations=2000] [epochs=12] [seeds=3 | first-last]
 //   [learningRate=2e-3] [full|base-only] [fineTuneEpochs=epochs/3] [fineTuneLearningRate=learningRate/5] [regulariserWeight=1e-2]
 //   [alteredConversations=trainConversations/4] [originalReplay=1] [models=plain,mlp,gate]
 // Base models are cached in bench/PragWorldBench/cache, keyed by the command-line settings that shape them (conversations,
@@ -14,6 +15,16 @@ using MLNetExt.Core;
 using MLNetExt.PragWorld;
 using MLNetExt.Text;
 using MLNetExt.Transforms.PragWorld;
+
+// "real-alterations [csv] [seed=7] [examples=10]": the alterations on the authors' real originals (no training).
+if (args.Length > 0 && args[0] == "real-alterations")
+{
+    var repository = Path.GetDirectoryName(Path.GetDirectoryName(BenchReport.DefaultDirectory()))!;
+    var csv = args.Length > 1 ? args[1] : Path.Combine(repository, "..", "shared", "data", "pragworld", "Manual_Dataset_500.csv");
+    RealAlterations.Run(Path.GetFullPath(csv), args.Length > 2 ? int.Parse(args[2]) : 7, args.Length > 3 ? int.Parse(args[3]) : 10,
+        $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}");
+    return;
+}
 
 int trainConversations = args.Length > 0 ? int.Parse(args[0]) : 2000;
 int epochs = args.Length > 1 ? int.Parse(args[1]) : 12;
