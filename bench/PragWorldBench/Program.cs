@@ -17,11 +17,18 @@ using MLNetExt.Text;
 using MLNetExt.Transforms.PragWorld;
 
 // "real-alterations [csv] [seed=7] [examples=10]": the alterations on the authors' real originals (no training).
+// The authors' manual set in ../shared/data/pragworld beside the repository.
+string RealCsv() => Path.GetFullPath(Path.Combine(BenchReport.DefaultDirectory(), "..", "..", "..", "shared", "data", "pragworld", "Manual_Dataset_500.csv"));
 if (args.Length > 0 && args[0] == "real-alterations")
 {
-    var repository = Path.GetDirectoryName(Path.GetDirectoryName(BenchReport.DefaultDirectory()))!;
-    var csv = args.Length > 1 ? args[1] : Path.Combine(repository, "..", "shared", "data", "pragworld", "Manual_Dataset_500.csv");
-    RealAlterations.Run(Path.GetFullPath(csv), args.Length > 2 ? int.Parse(args[2]) : 7, args.Length > 3 ? int.Parse(args[3]) : 10,
+    RealAlterations.Run(args.Length > 1 ? Path.GetFullPath(args[1]) : RealCsv(), args.Length > 2 ? int.Parse(args[2]) : 7, args.Length > 3 ? int.Parse(args[3]) : 10,
+        $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}");
+    return;
+}
+// "real-models [conversations=600] [epochs=4] [seed=0]": models on the authors' real rows (see RealModels.cs).
+if (args.Length > 0 && args[0] == "real-models")
+{
+    RealModels.Run(RealCsv(), args.Length > 1 ? int.Parse(args[1]) : 600, args.Length > 2 ? int.Parse(args[2]) : 4, args.Length > 3 ? int.Parse(args[3]) : 0,
         $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}");
     return;
 }
