@@ -142,7 +142,9 @@ public sealed class PragWorldTransformsCatalog
 
     /// <summary>
     /// The benchmark: the original rows followed by every applicable altered row of each alteration in
-    /// <paramref name="kinds"/> (all seven when empty).
+    /// <paramref name="kinds"/> (all seven when empty). Free-form edits of conversations the interpreter does not
+    /// understand have effect <see cref="AlterationEffects.Unknown"/> and keep the original's label: evaluation
+    /// leaves them out, and training data should too.
     /// </summary>
     public IDataView BuildBenchmark(IDataView originals, PragWorldAlterationOptions? options = null, params AlterationKind[] kinds)
     {
