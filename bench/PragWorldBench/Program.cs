@@ -1,6 +1,7 @@
 // PragWorld benchmark: train a text Transformer on generated conversations (training templates), measure original vs
 // altered accuracy on held-out templates, run the layer analysis, fine-tune with and without layer regularisation.
-// Usage: dotnet run -c Release --project bench/PragWorldBench -- [trainConversations=2000] [epochs=12] [seeds=3 | first-last]
+// Usage: dotnet run -c Release --project bench/PragWorldBench -- real-alterations [csv] [seed] [examples]   (see RealAlterations.cs)
+//    or: dotnet run -c Release --project bench/PragWorldBench -- [trainConversations=2000] [epochs=12] [seeds=3 | first-last]
 //   [learningRate=2e-3] [full|base-only] [fineTuneEpochs=epochs/3] [fineTuneLearningRate=learningRate/5] [regulariserWeight=1e-2]
 //   [alteredConversations=trainConversations/4] [originalReplay=1] [models=plain,mlp,gate]
 // Base models are cached in bench/PragWorldBench/cache, keyed by the command-line settings that shape them (conversations,
@@ -14,6 +15,23 @@ using MLNetExt.Core;
 using MLNetExt.PragWorld;
 using MLNetExt.Text;
 using MLNetExt.Transforms.PragWorld;
+
+// "real-alterations [csv] [seed=7] [examples=10]": the alterations on the authors' real originals (no training).
+// The authors' manual set in ../shared/data/pragworld beside the repository.
+string RealCsv() => Path.GetFullPath(Path.Combine(BenchReport.DefaultDirectory(), "..", "..", "..", "shared", "data", "pragworld", "Manual_Dataset_500.csv"));
+if (args.Length > 0 && args[0] == "real-alterations")
+{
+    RealAlterations.Run(args.Length > 1 ? Path.GetFullPath(args[1]) : RealCsv(), args.Length > 2 ? int.Parse(args[2]) : 7, args.Length > 3 ? int.Parse(args[3]) : 10,
+        $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}");
+    return;
+}
+// "real-models [conversations=600] [epochs=4] [seed=0]": models on the authors' real rows (see RealModels.cs).
+if (args.Length > 0 && args[0] == "real-models")
+{
+    RealModels.Run(RealCsv(), args.Length > 1 ? int.Parse(args[1]) : 600, args.Length > 2 ? int.Parse(args[2]) : 4, args.Length > 3 ? int.Parse(args[3]) : 0,
+        $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}");
+    return;
+}
 
 int trainConversations = args.Length > 0 ? int.Parse(args[0]) : 2000;
 int epochs = args.Length > 1 ? int.Parse(args[1]) : 12;

@@ -1,5 +1,7 @@
-// PragWorld evaluation sample: generate two-party conversations with yes/no questions, apply the seven minimal
-// alterations, train a small Transformer, and measure how robust it is — then look inside it layer by layer.
+// PragWorld evaluation sample: generate two-party conversations with yes/no questions, train a small Transformer,
+// and measure how robust it is on a benchmark of original and minimally altered rows — then look inside it layer by
+// layer. The benchmark is the PragWorld authors' manual set when ../shared/data/pragworld (beside the repository)
+// holds it, otherwise generated conversations with the seven alterations applied; the sample says which.
 // Usage: dotnet run -c Release --project samples/PragWorldEvaluation -- [conversations=600] [epochs=6]
 using Microsoft.ML;
 using MLNetExt;
@@ -19,8 +21,26 @@ var ml = new MLContext(seed: 0);
 List<PragWorldQuestionRow> Rows(int n, int seed, IReadOnlyList<string> templates) =>
     new ConversationGenerator(new ConversationGeneratorOptions { Seed = seed, Templates = templates }).Generate(n).SelectMany(c => c.ToQuestionRows()).ToList();
 var train = ml.Data.LoadFromEnumerable(Rows(conversations, 1, ConversationGenerator.DefaultTrainingTemplateIds));
-var testOriginals = ml.Data.LoadFromEnumerable(Rows(200, 2, ConversationGenerator.TemplateIds));
-var benchmark = ml.Transforms.PragWorld.BuildBenchmark(testOriginals, new PragWorldAlterationOptions { Seed = 3 });
+IDataView benchmark;
+var realCsv = FindAuthorsBenchmark();
+if (realCsv is not null)
+{
+    benchmark = ml.Data.LoadPragWorldCsv(realCsv, null, out var report);
+    AnsiConsole.MarkupLine($"evaluation data: [bold]the PragWorld authors' manual benchmark[/] {Markup.Escape(realCsv)}");
+    AnsiConsole.MarkupLine($"  loaded {Markup.Escape(report.ToString())}");
+    var replies = Path.Combine(Path.GetDirectoryName(realCsv)!, "predictions", "llama-3.1-70b-instruct.txt");
+    if (File.Exists(replies))
+    {
+        var llm = ml.PragWorld().EvaluateReplies(benchmark, File.ReadAllLines(replies));
+        AnsiConsole.MarkupLine($"  released Llama-3.1-70B-Instruct answers: accuracy {llm.Accuracy:P2}, robust {llm.RobustAccuracy:P2}");
+    }
+}
+else
+{
+    var testOriginals = ml.Data.LoadFromEnumerable(Rows(200, 2, ConversationGenerator.TemplateIds));
+    benchmark = ml.Transforms.PragWorld.BuildBenchmark(testOriginals, new PragWorldAlterationOptions { Seed = 3 });
+    AnsiConsole.MarkupLine("evaluation data: [bold]generated conversations[/] with the seven alterations (../shared/data/pragworld not found beside the repository)");
+}
 var example = ml.Data.CreateEnumerable<PragWorldQuestionRow>(benchmark, false).First(r => r.AlterationEffect == AlterationEffects.Flip);
 AnsiConsole.Write(new Panel($"{Markup.Escape(example.Conversation)}\n\n[bold]Q:[/] {Markup.Escape(example.Question)}  [bold]A:[/] {(example.Label ? "yes" : "no")}  " +
     $"[grey]({Markup.Escape(example.Alteration)}, {Markup.Escape(example.AlterationNote)})[/]").Header("an altered conversation"));
@@ -58,3 +78,18 @@ AnsiConsole.MarkupLine($"harmful layers (ablation raises altered accuracy): [bol
 // 5. Save the model like any ML.NET model.
 ml.Model.Save(model, train.Schema, Path.Combine(outDir, "pragworld-model.zip"));
 AnsiConsole.MarkupLine($"report, heat map and model written to [bold]{outDir}[/]");
+
+// The authors' manual CSV in ../shared/data/pragworld beside the directory holding MLNetExt.sln, or null.
+static string? FindAuthorsBenchmark()
+{
+    foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+    {
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+        {
+            if (!File.Exists(Path.Combine(dir.FullName, "MLNetExt.sln"))) continue;
+            var csv = Path.Combine(dir.Parent?.FullName ?? dir.FullName, "shared", "data", "pragworld", "Manual_Dataset_500.csv");
+            return File.Exists(csv) ? csv : null;
+        }
+    }
+    return null;
+}

@@ -15,6 +15,33 @@ public sealed class PragWorldEvaluationOptions
 
     /// <summary>A Single prediction means "yes" when above this; null = 0.5 for "Probability", 0 otherwise (a logit score).</summary>
     public float? Threshold { get; init; }
+
+    /// <summary>How a row is classed as original or perturbed; <see cref="PragWorldPerturbedFlag.Alteration"/> by default.</summary>
+    public PragWorldPerturbedFlag PerturbedFlag { get; init; }
+
+    /// <summary>
+    /// Score "cannot answer" as a third class: the gold answer "cannot answer" is right only for a "cannot answer"
+    /// reply. Default false, the authors' scoring: a "cannot answer" gold answer counts as "no".
+    /// </summary>
+    public bool CannotAnswerAsClass { get; init; }
+}
+
+/// <summary>How the evaluator decides which rows are originals.</summary>
+public enum PragWorldPerturbedFlag
+{
+    /// <summary>
+    /// A row is original when its Alteration is "Original" (for the authors' files: "Perturbation?" trimmed is
+    /// FALSE); robust accuracy groups rows by QuestionId.
+    /// </summary>
+    Alteration,
+
+    /// <summary>
+    /// The authors' metric script as released: a row is perturbed when its "Perturbation?" cell
+    /// (<see cref="PragWorldQuestionRow.SourcePerturbationCell"/>), lower-cased but not trimmed, equals "true" — so
+    /// "TRUE " reads as original — and robust accuracy's cases run, in row order, from each original row to the next.
+    /// Rows without the cell fall back to <see cref="Alteration"/>.
+    /// </summary>
+    AuthorsLiteral,
 }
 
 /// <summary>One scored benchmark row.</summary>
@@ -26,8 +53,20 @@ public sealed class PragWorldEvaluationOptions
 /// <param name="Predicted">The model's yes/no answer.</param>
 public sealed record ScoredQuestion(string QuestionId, string QuestionType, string Alteration, string Effect, bool Label, bool Predicted)
 {
-    /// <summary>True when the prediction equals the gold answer.</summary>
-    public bool Correct => Label == Predicted;
+    /// <summary>The gold answer as scored (a third class only when "cannot answer" is scored as a class).</summary>
+    public PragWorldAnswer Gold { get; init; } = Label ? PragWorldAnswer.Yes : PragWorldAnswer.No;
+
+    /// <summary>The model's answer; <see cref="PragWorldAnswer.Invalid"/> for a reply that is neither yes nor no.</summary>
+    public PragWorldAnswer Response { get; init; } = Predicted ? PragWorldAnswer.Yes : PragWorldAnswer.No;
+
+    /// <summary>Whether the row counts as perturbed (original/perturbed accuracy); by default, not an original.</summary>
+    public bool Perturbed { get; init; } = Alteration != PragWorldQuestionRow.OriginalAlteration;
+
+    /// <summary>The robust-accuracy case the row belongs to; by default its question id.</summary>
+    public string CaseId { get; init; } = QuestionId;
+
+    /// <summary>True when the answer equals the gold answer (an invalid reply is never correct).</summary>
+    public bool Correct => Response == Gold && Response != PragWorldAnswer.Invalid;
 }
 
 /// <summary>Metrics of one alteration, paired with the originals of the same questions.</summary>
@@ -67,22 +106,28 @@ public sealed class PragWorldMetrics
     /// <summary>Accuracy on rows whose gold answer is yes.</summary>
     public required double YesAccuracy { get; init; }
 
-    /// <summary>Accuracy on rows whose gold answer is no.</summary>
+    /// <summary>Accuracy on rows whose gold answer is no (with the authors' scoring, "cannot answer" rows included).</summary>
     public required double NoAccuracy { get; init; }
 
-    /// <summary>Accuracy on original rows.</summary>
+    /// <summary>Accuracy on rows whose gold answer is "cannot answer" when scored as a class; NaN when there are none.</summary>
+    public double CannotAnswerAccuracy { get; init; } = double.NaN;
+
+    /// <summary>Number of robust-accuracy cases (groups of an original and its altered rows).</summary>
+    public int CaseCount { get; init; }
+
+    /// <summary>Accuracy on original (unperturbed) rows.</summary>
     public required double OriginalAccuracy { get; init; }
 
-    /// <summary>Accuracy on altered rows.</summary>
+    /// <summary>Accuracy on altered (perturbed) rows.</summary>
     public required double AlteredAccuracy { get; init; }
 
-    /// <summary>Accuracy on altered rows whose gold answer flipped.</summary>
+    /// <summary>Accuracy on rows whose effect is Flip (the gold answer flipped).</summary>
     public required double FlipAccuracy { get; init; }
 
-    /// <summary>Accuracy on altered rows whose gold answer did not change.</summary>
+    /// <summary>Accuracy on rows whose effect is Invariant (the gold answer did not change).</summary>
     public required double InvariantAccuracy { get; init; }
 
-    /// <summary>Share of questions whose original and every altered variant are all answered correctly (paper's robust accuracy).</summary>
+    /// <summary>Share of cases (an original and its altered variants) answered correctly in every row (paper's robust accuracy).</summary>
     public required double RobustAccuracy { get; init; }
 
     /// <summary>Consistency over all altered rows (see <see cref="AlterationMetrics.Consistency"/>).</summary>
@@ -94,11 +139,11 @@ public sealed class PragWorldMetrics
     /// <summary>Per question type, in <see cref="QuestionType"/> order.</summary>
     public required IReadOnlyList<QuestionTypeMetrics> PerQuestionType { get; init; }
 
-    /// <summary>Computes the metrics from scored rows.</summary>
+    /// <summary>Computes the metrics from scored rows (NotApplicable and Unknown-effect rows are left out).</summary>
     /// <exception cref="ArgumentException">No original rows, or an original question id appears twice.</exception>
     public static PragWorldMetrics Compute(IEnumerable<ScoredQuestion> scored)
     {
-        var rows = scored.Where(r => r.Effect != AlterationEffects.NotApplicable).ToList();
+        var rows = scored.Where(r => r.Effect is not (AlterationEffects.NotApplicable or AlterationEffects.Unknown)).ToList();
         var originals = rows.Where(r => r.Alteration == PragWorldQuestionRow.OriginalAlteration).ToList();
         if (originals.Count == 0) throw new ArgumentException("PragWorld evaluation needs original (unaltered) rows; the data has none.", nameof(scored));
         var originalById = new Dictionary<string, ScoredQuestion>();
@@ -118,7 +163,7 @@ public sealed class PragWorldMetrics
         }
         static double ConsistencyOf(IReadOnlyCollection<(ScoredQuestion Altered, ScoredQuestion Original)> pairs) =>
             pairs.Count == 0 ? double.NaN
-                : pairs.Count(p => (p.Altered.Effect == AlterationEffects.Flip) == (p.Altered.Predicted != p.Original.Predicted)) / (double)pairs.Count;
+                : pairs.Count(p => (p.Altered.Effect == AlterationEffects.Flip) == (p.Altered.Response != p.Original.Response)) / (double)pairs.Count;
 
         var alterationOrder = Enum.GetNames<AlterationKind>().ToList();
         var perAlteration = paired.GroupBy(p => p.Altered.Alteration)
@@ -140,19 +185,24 @@ public sealed class PragWorldMetrics
                 return new QuestionTypeMetrics(g.Key, o.Count, a.Count, AccuracyOf(o), AccuracyOf(a));
             }).ToList();
 
-        var robust = originals.Count(o => o.Correct && altered.Where(a => a.QuestionId == o.QuestionId).All(a => a.Correct)) / (double)originals.Count;
+        var cases = rows.GroupBy(r => r.CaseId).ToList();
+        var robust = cases.Count(c => c.All(r => r.Correct)) / (double)cases.Count;
+        var unperturbed = rows.Where(r => !r.Perturbed).ToList();
+        var perturbed = rows.Where(r => r.Perturbed).ToList();
 
         return new PragWorldMetrics
         {
             Rows = rows,
             Accuracy = AccuracyOf(rows),
-            YesAccuracy = AccuracyOf(rows.Where(r => r.Label)),
-            NoAccuracy = AccuracyOf(rows.Where(r => !r.Label)),
-            OriginalAccuracy = AccuracyOf(originals),
-            AlteredAccuracy = AccuracyOf(altered),
-            FlipAccuracy = AccuracyOf(altered.Where(r => r.Effect == AlterationEffects.Flip)),
-            InvariantAccuracy = AccuracyOf(altered.Where(r => r.Effect == AlterationEffects.Invariant)),
+            YesAccuracy = AccuracyOf(rows.Where(r => r.Gold == PragWorldAnswer.Yes)),
+            NoAccuracy = AccuracyOf(rows.Where(r => r.Gold == PragWorldAnswer.No)),
+            CannotAnswerAccuracy = AccuracyOf(rows.Where(r => r.Gold == PragWorldAnswer.CannotAnswer)),
+            OriginalAccuracy = AccuracyOf(unperturbed),
+            AlteredAccuracy = AccuracyOf(perturbed),
+            FlipAccuracy = AccuracyOf(rows.Where(r => r.Effect == AlterationEffects.Flip)),
+            InvariantAccuracy = AccuracyOf(rows.Where(r => r.Effect == AlterationEffects.Invariant)),
             RobustAccuracy = robust,
+            CaseCount = cases.Count,
             Consistency = ConsistencyOf(paired),
             PerAlteration = perAlteration,
             PerQuestionType = perType,
@@ -174,7 +224,11 @@ public sealed class PragWorldCatalog
         return Evaluate(model.Transform(data), options);
     }
 
-    /// <summary>Computes the metrics from already scored rows (the <see cref="PragWorldQuestionRow"/> columns plus a prediction column).</summary>
+    /// <summary>
+    /// Computes the metrics from already scored rows (the <see cref="PragWorldQuestionRow"/> columns plus a
+    /// prediction column: Boolean, a Single score or probability, or a text reply read as the authors' script reads
+    /// it — a reply that is neither yes nor no counts as wrong).
+    /// </summary>
     /// <exception cref="ArgumentException">A required column is missing or has an unusable type (named in the message).</exception>
     public PragWorldMetrics Evaluate(IDataView scored, PragWorldEvaluationOptions? options = null)
     {
@@ -187,43 +241,98 @@ public sealed class PragWorldCatalog
                 nameof(scored));
         var prediction = schema.GetColumnOrNull(predictionName)
             ?? throw new ArgumentException($"Prediction column '{predictionName}' is not in the scored data.", nameof(scored));
-        if (prediction.Type != BooleanDataViewType.Instance && prediction.Type != NumberDataViewType.Single)
-            throw new ArgumentException($"Prediction column '{predictionName}' must be Boolean or Single, not {prediction.Type}.", nameof(scored));
+        if (prediction.Type != BooleanDataViewType.Instance && prediction.Type != NumberDataViewType.Single && prediction.Type != TextDataViewType.Instance)
+            throw new ArgumentException($"Prediction column '{predictionName}' must be Boolean, Single or Text, not {prediction.Type}.", nameof(scored));
         float threshold = options.Threshold ?? (predictionName == "Probability" ? 0.5f : 0f);
+        return Score(scored, options, prediction, cursor =>
+        {
+            if (prediction.Type == BooleanDataViewType.Instance)
+            {
+                var getter = cursor.GetGetter<bool>(prediction);
+                return () => { bool v = false; getter(ref v); return v ? PragWorldAnswer.Yes : PragWorldAnswer.No; };
+            }
+            if (prediction.Type == NumberDataViewType.Single)
+            {
+                var getter = cursor.GetGetter<float>(prediction);
+                return () => { float v = 0; getter(ref v); return v > threshold ? PragWorldAnswer.Yes : PragWorldAnswer.No; };
+            }
+            var text = cursor.GetGetter<ReadOnlyMemory<char>>(prediction);
+            return () => { ReadOnlyMemory<char> v = default; text(ref v); return PragWorldAnswers.ParseReply(v.ToString(), options.CannotAnswerAsClass); };
+        });
+    }
 
+    /// <summary>
+    /// Computes the metrics of free-text replies given in row order (e.g. an LLM's answers file, one reply per
+    /// benchmark row), read as the authors' metric script reads them: a reply that is neither yes nor no counts as wrong.
+    /// </summary>
+    /// <exception cref="ArgumentException">The number of replies differs from the number of rows, or a required column is missing.</exception>
+    public PragWorldMetrics EvaluateReplies(IDataView data, IEnumerable<string> replies, PragWorldEvaluationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(replies);
+        options ??= new PragWorldEvaluationOptions();
+        var list = replies.ToList();
+        int next = 0;
+        var metrics = Score(data, options, null, _ => () =>
+        {
+            if (next >= list.Count) throw new ArgumentException($"There are {list.Count} replies but more rows than that.", nameof(replies));
+            return PragWorldAnswers.ParseReply(list[next++], options.CannotAnswerAsClass);
+        });
+        if (next != list.Count) throw new ArgumentException($"There are {list.Count} replies for {next} rows.", nameof(replies));
+        return metrics;
+    }
+
+    private static PragWorldMetrics Score(IDataView data, PragWorldEvaluationOptions options, DataViewSchema.Column? prediction,
+        Func<DataViewRowCursor, Func<PragWorldAnswer>> predictor)
+    {
+        var schema = data.Schema;
         string[] textColumns = ["QuestionId", "QuestionType", "Alteration", "AlterationEffect"];
         foreach (var name in textColumns)
         {
             if (schema.GetColumnOrNull(name) is not { } c || c.Type != TextDataViewType.Instance)
-                throw new ArgumentException($"PragWorld evaluation needs a text column '{name}'.", nameof(scored));
+                throw new ArgumentException($"PragWorld evaluation needs a text column '{name}'.", nameof(data));
         }
         if (schema.GetColumnOrNull("Label") is not { } label || label.Type != BooleanDataViewType.Instance)
-            throw new ArgumentException("PragWorld evaluation needs a Boolean column 'Label'.", nameof(scored));
+            throw new ArgumentException("PragWorld evaluation needs a Boolean column 'Label'.", nameof(data));
+        // Optional: the gold answer text (third class "cannot answer") and the authors' raw "Perturbation?" cell.
+        var optional = new[] { "Answer", "SourcePerturbationCell" }
+            .Select(n => schema.GetColumnOrNull(n) is { } c && c.Type == TextDataViewType.Instance ? c : (DataViewSchema.Column?)null).ToArray();
 
         var rows = new List<ScoredQuestion>();
-        var columns = textColumns.Select(n => schema[n]).Append(label).Append(prediction).ToList();
-        using (var cursor = scored.GetRowCursor(columns))
+        var columns = textColumns.Select(n => schema[n]).Append(label).Concat(optional.Where(c => c is not null).Select(c => c!.Value)).ToList();
+        if (prediction is { } p) columns.Add(p);
+        int caseNumber = 0;
+        using (var cursor = data.GetRowCursor(columns))
         {
             var text = textColumns.Select(n => cursor.GetGetter<ReadOnlyMemory<char>>(schema[n])).ToArray();
+            var optionalText = optional.Select(c => c is { } col ? cursor.GetGetter<ReadOnlyMemory<char>>(col) : null).ToArray();
             var labelGetter = cursor.GetGetter<bool>(label);
-            Func<bool> predicted;
-            if (prediction.Type == BooleanDataViewType.Instance)
-            {
-                var getter = cursor.GetGetter<bool>(prediction);
-                predicted = () => { bool v = false; getter(ref v); return v; };
-            }
-            else
-            {
-                var getter = cursor.GetGetter<float>(prediction);
-                predicted = () => { float v = 0; getter(ref v); return v > threshold; };
-            }
+            var predicted = predictor(cursor);
             var values = new ReadOnlyMemory<char>[text.Length];
+            ReadOnlyMemory<char> extra = default;
             bool gold = false;
             while (cursor.MoveNext())
             {
                 for (int i = 0; i < text.Length; i++) text[i](ref values[i]);
                 labelGetter(ref gold);
-                rows.Add(new ScoredQuestion(values[0].ToString(), values[1].ToString(), values[2].ToString(), values[3].ToString(), gold, predicted()));
+                string Optional(int i) { if (optionalText[i] is null) return ""; optionalText[i]!(ref extra); return extra.ToString(); }
+                var goldAnswer = Optional(0) is { Length: > 0 } answerText && PragWorldAnswers.ParseGold(answerText) is { } a ? a : gold ? PragWorldAnswer.Yes : PragWorldAnswer.No;
+                if (goldAnswer == PragWorldAnswer.CannotAnswer && !options.CannotAnswerAsClass) goldAnswer = PragWorldAnswer.No; // the authors' mapping
+                var response = predicted();
+                var alteration = values[2].ToString();
+                var cell = Optional(1);
+                bool perturbed = options.PerturbedFlag == PragWorldPerturbedFlag.AuthorsLiteral && cell.Length > 0
+                    ? cell.ToLowerInvariant() == "true"
+                    : alteration != PragWorldQuestionRow.OriginalAlteration;
+                if (!perturbed) caseNumber++;
+                var questionId = values[0].ToString();
+                rows.Add(new ScoredQuestion(questionId, values[1].ToString(), alteration, values[3].ToString(), gold, response == PragWorldAnswer.Yes)
+                {
+                    Gold = goldAnswer,
+                    Response = response,
+                    Perturbed = perturbed,
+                    CaseId = options.PerturbedFlag == PragWorldPerturbedFlag.AuthorsLiteral ? caseNumber.ToString(System.Globalization.CultureInfo.InvariantCulture) : questionId,
+                });
             }
         }
         return PragWorldMetrics.Compute(rows);

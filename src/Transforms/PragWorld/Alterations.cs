@@ -19,7 +19,29 @@ public abstract class ContextWordAlteration : PragWorldAlteration
             foreach (var (site, replacement) in Rewrites(input.Turns[t].Text, input))
             {
                 yield return new AlterationCandidate(ReplaceAt(input.Turns, t, site.Index, site.Length, replacement),
-                    input.Question, EditNote(t, site.Value, replacement), input.ParsedQuestion.Entity);
+                    input.Question, EditNote(t, site.Value, replacement), input.ParsedQuestion.Entity)
+                {
+                    UtteranceIndex = (t + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), OldWord = site.Value, NewWord = replacement,
+                };
+            }
+        }
+    }
+
+    /// <summary>Sites of the free-form rewrite in one turn: (offset, old text, new text).</summary>
+    protected virtual IEnumerable<(int Start, string Old, string New)> FreeFormSites(string turnText) => [];
+
+    /// <inheritdoc/>
+    protected override IEnumerable<AlterationCandidate> FreeFormCandidates(FreeFormInput input)
+    {
+        for (int t = 0; t < input.Turns.Count; t++)
+        {
+            foreach (var (start, old, replacement) in FreeFormSites(input.Turns[t].Text))
+            {
+                yield return new AlterationCandidate(ReplaceAt(input.Turns, t, start, old.Length, replacement), input.Question,
+                    EditNote(t, old, replacement), "")
+                {
+                    UtteranceIndex = (t + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), OldWord = old, NewWord = replacement,
+                };
             }
         }
     }
@@ -72,6 +94,10 @@ public sealed class NegationAlteration() : ContextWordAlteration(AlterationKind.
         foreach (Match m in NegatedPut.Matches(text))
             yield return (m, PastForm[m.Value["didn't ".Length..]]);
     }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(int Start, string Old, string New)> FreeFormSites(string turnText) =>
+        FreeFormRules.NegationSites(turnText);
 }
 
 /// <summary>Quantity change: one number word ± 1 ("three" → "four" or "two").</summary>
@@ -89,6 +115,10 @@ public sealed class QuantityChangeAlteration() : ContextWordAlteration(Alteratio
             if (value > 1) yield return (m, MatchCase(m.Value, PragWorldLexicon.NumberWords[value - 1]));
         }
     }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(int Start, string Old, string New)> FreeFormSites(string turnText) =>
+        FreeFormRules.QuantitySites(turnText);
 }
 
 /// <summary>Quantifier change: "all of" ↔ "some of".</summary>
@@ -102,6 +132,10 @@ public sealed class QuantifierChangeAlteration() : ContextWordAlteration(Alterat
         foreach (Match m in Quantifier.Matches(text))
             yield return (m, MatchCase(m.Value, m.Value.Equals("all", StringComparison.OrdinalIgnoreCase) ? "some" : "all"));
     }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(int Start, string Old, string New)> FreeFormSites(string turnText) =>
+        FreeFormRules.QuantifierSites(turnText);
 }
 
 /// <summary>Logical connective change: "and" ↔ "or".</summary>
@@ -115,6 +149,10 @@ public sealed class LogicalConnectiveChangeAlteration() : ContextWordAlteration(
         foreach (Match m in Connective.Matches(text))
             yield return (m, MatchCase(m.Value, m.Value.Equals("and", StringComparison.OrdinalIgnoreCase) ? "or" : "and"));
     }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(int Start, string Old, string New)> FreeFormSites(string turnText) =>
+        FreeFormRules.ConnectiveSites(turnText);
 }
 
 /// <summary>Variable substitution (question target): the probed entity is replaced by another object of the conversation.</summary>
@@ -130,7 +168,29 @@ public sealed class VariableSubstitutionAlteration() : PragWorldAlteration(Alter
         foreach (var other in others)
         {
             var question = input.Question[..start] + other + input.Question[(start + entity.Length)..];
-            yield return new AlterationCandidate(input.Turns, question, $"question: '{entity}' → '{other}'", other);
+            yield return new AlterationCandidate(input.Turns, question, $"question: '{entity}' → '{other}'", other) { OldWord = entity, NewWord = other };
+        }
+    }
+
+    /// <summary>
+    /// A person or noun of the question replaced by a different one mentioned in the conversation: of the same
+    /// WordNet category first, then of the same kind (person / noun).
+    /// </summary>
+    protected override IEnumerable<AlterationCandidate> FreeFormCandidates(FreeFormInput input)
+    {
+        var inConversation = input.Turns.SelectMany(t => input.Lexicon.Mentions(t.Text)).ToList();
+        foreach (var mention in input.Lexicon.Mentions(input.Question))
+        {
+            var others = inConversation.Where(o => o.Kind == mention.Kind && !o.Word.Equals(mention.Word, StringComparison.OrdinalIgnoreCase))
+                .GroupBy(o => o.Word.ToLowerInvariant()).Select(g => g.First());
+            foreach (var other in others)
+            {
+                var question = input.Question[..mention.Start] + other.Word + input.Question[(mention.Start + mention.Word.Length)..];
+                yield return new AlterationCandidate(input.Turns, question, $"question: '{mention.Word}' → '{other.Word}'", other.Word)
+                {
+                    OldWord = mention.Word, NewWord = other.Word, Tier = FreeFormLexicon.Tier(mention, other),
+                };
+            }
         }
     }
 }
@@ -149,7 +209,34 @@ public sealed class VariableSwapAlteration() : PragWorldAlteration(AlterationKin
             if (a.Kind != b.Kind || a.TurnIndex == b.TurnIndex || a.Word.Equals(b.Word, StringComparison.OrdinalIgnoreCase)) continue;
             var turns = ReplaceAt(ReplaceAt(input.Turns, a.TurnIndex, a.Start, a.Word.Length, b.Word), b.TurnIndex, b.Start, b.Word.Length, a.Word);
             yield return new AlterationCandidate(turns, input.Question,
-                $"swapped '{a.Word}' (turn {a.TurnIndex + 1}) and '{b.Word}' (turn {b.TurnIndex + 1})", input.ParsedQuestion.Entity);
+                $"swapped '{a.Word}' (turn {a.TurnIndex + 1}) and '{b.Word}' (turn {b.TurnIndex + 1})", input.ParsedQuestion.Entity)
+            {
+                UtteranceIndex = $"swapped between indexes {a.TurnIndex + 1} and {b.TurnIndex + 1}", OldWord = a.Word, NewWord = b.Word,
+            };
+        }
+    }
+
+    /// <summary>
+    /// Two different persons or nouns of the conversation exchanged (within a turn or across turns): of the same
+    /// WordNet category first, then of the same kind.
+    /// </summary>
+    protected override IEnumerable<AlterationCandidate> FreeFormCandidates(FreeFormInput input)
+    {
+        var mentions = input.Turns.SelectMany((t, i) => input.Lexicon.Mentions(t.Text).Select(m => (Turn: i, Mention: m))).ToList();
+        for (int i = 0; i < mentions.Count; i++)
+        for (int j = i + 1; j < mentions.Count; j++)
+        {
+            var (a, b) = (mentions[i], mentions[j]);
+            if (a.Mention.Kind != b.Mention.Kind || a.Mention.Word.Equals(b.Mention.Word, StringComparison.OrdinalIgnoreCase)) continue;
+            // Replace the later site first so the earlier offset stays valid when both are in one turn.
+            var turns = ReplaceAt(input.Turns, b.Turn, b.Mention.Start, b.Mention.Word.Length, a.Mention.Word);
+            turns = ReplaceAt(turns, a.Turn, a.Mention.Start, a.Mention.Word.Length, b.Mention.Word);
+            yield return new AlterationCandidate(turns, input.Question,
+                $"swapped '{a.Mention.Word}' (turn {a.Turn + 1}) and '{b.Mention.Word}' (turn {b.Turn + 1})", "")
+            {
+                UtteranceIndex = $"swapped between indexes {a.Turn + 1} and {b.Turn + 1}", OldWord = a.Mention.Word, NewWord = b.Mention.Word,
+                Tier = FreeFormLexicon.Tier(a.Mention, b.Mention),
+            };
         }
     }
 }
@@ -176,7 +263,35 @@ public sealed class InjectingInconsistentDataAlteration() : PragWorldAlteration(
             var turns = input.Turns.Append(new ConversationTurn(asker, $"what about the {thing}?"))
                 .Append(new ConversationTurn(answerer, $"I put the {thing} in the {container}")).ToList();
             yield return new AlterationCandidate(turns, input.Question,
-                $"appended: '{answerer}: I put the {thing} in the {container}'", input.ParsedQuestion.Entity);
+                $"appended: '{answerer}: I put the {thing} in the {container}'", input.ParsedQuestion.Entity)
+            {
+                UtteranceIndex = turns.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), NewWord = $"I put the {thing} in the {container}",
+            };
+        }
+    }
+
+    /// <summary>
+    /// An existing turn that mentions a thing gets a sentence contradicting common sense about it appended
+    /// ("I heard that the shoes can turn into gold at midnight."), the way the authors rewrite a turn.
+    /// </summary>
+    protected override IEnumerable<AlterationCandidate> FreeFormCandidates(FreeFormInput input)
+    {
+        for (int t = 0; t < input.Turns.Count; t++)
+        {
+            var text = input.Turns[t].Text;
+            foreach (var noun in input.Lexicon.Mentions(text).Where(m => m.Kind == "noun").GroupBy(m => m.Word.ToLowerInvariant()).Select(g => g.First()))
+            {
+                var sentence = string.Format(System.Globalization.CultureInfo.InvariantCulture,
+                    FreeFormRules.Implausible[input.Random.Next(FreeFormRules.Implausible.Count)], noun.Word);
+                var trimmed = text.TrimEnd();
+                var separator = trimmed.Length > 0 && trimmed[^1] is '.' or '!' or '?' ? " " : ". ";
+                var turns = ReplaceAt(input.Turns, t, 0, text.Length, trimmed + separator + sentence);
+                yield return new AlterationCandidate(turns, input.Question, $"turn {t + 1}: appended '{sentence}'", "")
+                {
+                    UtteranceIndex = (t + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), NewWord = sentence,
+                    Tier = FreeFormLexicon.IsConcrete(noun.Category) ? 0 : 1,
+                };
+            }
         }
     }
 }

@@ -42,6 +42,16 @@ public sealed class PragWorldAlterationOptions
 
     /// <summary>Vocabulary (state antonyms, large objects, containers); <see cref="PragWorldLexicon.Default"/> when null.</summary>
     public PragWorldLexicon? Lexicon { get; init; }
+
+    /// <summary>
+    /// When the interpreter does not understand the conversation or the question (real, free-form dialogue), still
+    /// make the minimal edit from the free-form lexicons, with effect <see cref="AlterationEffects.Unknown"/> and the
+    /// input's label (never a guessed one). Default true; false = such rows are NotApplicable.
+    /// </summary>
+    public bool FreeForm { get; init; } = true;
+
+    /// <summary>Entity finder of the free-form edits; <see cref="PragWorld.FreeFormLexicon.Default"/> (WordNet when installed) when null.</summary>
+    public FreeFormLexicon? FreeFormLexicon { get; init; }
 }
 
 /// <summary>One possible edit: the altered turns and question, and a description.</summary>
@@ -49,7 +59,20 @@ public sealed class PragWorldAlterationOptions
 /// <param name="Question">The question after the edit.</param>
 /// <param name="Note">What was changed, e.g. "turn 4: 'didn't' → 'did'".</param>
 /// <param name="Entity">The probed entity after the edit.</param>
-public sealed record AlterationCandidate(IReadOnlyList<ConversationTurn> Turns, string Question, string Note, string Entity);
+public sealed record AlterationCandidate(IReadOnlyList<ConversationTurn> Turns, string Question, string Note, string Entity)
+{
+    /// <summary>1-based turn of the edit, "swapped between indexes A and B", or empty (question edits).</summary>
+    public string UtteranceIndex { get; init; } = "";
+
+    /// <summary>The replaced word or phrase (empty for an insertion).</summary>
+    public string OldWord { get; init; } = "";
+
+    /// <summary>What replaced it.</summary>
+    public string NewWord { get; init; } = "";
+
+    /// <summary>Preference: candidates of a lower tier are tried first (each tier in seeded random order).</summary>
+    public int Tier { get; init; }
+}
 
 /// <summary>What an alteration sees of the row it alters.</summary>
 /// <param name="Turns">The original turns.</param>
@@ -86,6 +109,9 @@ public abstract class PragWorldAlteration
     /// <summary>Candidate edits of one row, in any order.</summary>
     protected abstract IEnumerable<AlterationCandidate> Candidates(AlterationInput input);
 
+    /// <summary>Candidate edits of a conversation the interpreter does not understand (free-form English); none by default.</summary>
+    protected virtual IEnumerable<AlterationCandidate> FreeFormCandidates(FreeFormInput input) => [];
+
     /// <summary>The altered copy of <paramref name="row"/> (or a NotApplicable copy with the reason in the note).</summary>
     public PragWorldQuestionRow Apply(PragWorldQuestionRow row, PragWorldAlterationOptions? options = null)
     {
@@ -113,17 +139,20 @@ public abstract class PragWorldAlteration
             return NotApplicable(e.Message);
         }
         var reading = interpreter.TryRead(turns, out var readError);
-        if (reading is null) return NotApplicable(readError!);
-        var parsed = interpreter.ParseQuestion(row.Question);
-        if (parsed is null) return NotApplicable($"Question is not in the PragWorld question language: '{row.Question}'.");
-        var original = reading.Answer(parsed);
-        if (original is null) return NotApplicable("The original conversation does not determine the answer.");
+        var parsed = reading is null ? null : interpreter.ParseQuestion(row.Question);
+        var original = parsed is null ? null : reading!.Answer(parsed);
+        if (original is null)
+        {
+            var reason = reading is null ? readError!
+                : parsed is null ? $"Question is not in the PragWorld question language: '{row.Question}'."
+                : "The original conversation does not determine the answer.";
+            return options.FreeForm ? FreeForm(row, turns, options, reason) ?? NotApplicable($"{reason} No free-form edit site either.") : NotApplicable(reason);
+        }
         if (original != row.Label)
             return NotApplicable($"The gold label ({(row.Label ? "yes" : "no")}) disagrees with the conversation ({(original.Value ? "yes" : "no")}).");
 
         var random = new Random(StableSeed(options.Seed, row.QuestionId, Kind));
-        var candidates = Candidates(new AlterationInput(turns, row.Question, parsed, reading, lexicon, random)).ToList();
-        random.Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(candidates));
+        var candidates = Ordered(Candidates(new AlterationInput(turns, row.Question, parsed!, reading!, lexicon, random)), random);
 
         PragWorldQuestionRow? fallback = null;
         foreach (var candidate in candidates)
@@ -140,11 +169,48 @@ public abstract class PragWorldAlteration
             result.Alteration = Kind.ToString();
             result.AlterationTarget = Target;
             result.AlterationEffect = answer == original ? AlterationEffects.Invariant : AlterationEffects.Flip;
-            result.AlterationNote = candidate.Note;
+            Record(result, candidate);
+            result.Answer = PragWorldAnswers.ToText(answer ? PragWorldAnswer.Yes : PragWorldAnswer.No);
             if (options.PreferredEffect is null || options.PreferredEffect == result.AlterationEffect) return result;
             fallback ??= result;
         }
         return fallback ?? NotApplicable("No edit site keeps the question answerable.");
+    }
+
+    /// <summary>The first free-form edit (Unknown effect, input label), or null when there is no edit site.</summary>
+    private PragWorldQuestionRow? FreeForm(PragWorldQuestionRow row, IReadOnlyList<ConversationTurn> turns, PragWorldAlterationOptions options, string reason)
+    {
+        var random = new Random(StableSeed(options.Seed, row.QuestionId, Kind));
+        var candidate = Ordered(FreeFormCandidates(new FreeFormInput(turns, row.Question, options.FreeFormLexicon ?? FreeFormLexicon.Default, random)), random)
+            .FirstOrDefault();
+        if (candidate is null) return null;
+        var result = row.Clone();
+        result.Conversation = ConversationText.Render(candidate.Turns);
+        result.Question = candidate.Question;
+        result.Alteration = Kind.ToString();
+        result.AlterationTarget = Target;
+        result.AlterationEffect = AlterationEffects.Unknown;
+        Record(result, candidate);
+        result.AlterationNote = $"{candidate.Note} (effect unknown: {reason})";
+        return result;
+    }
+
+    private static void Record(PragWorldQuestionRow result, AlterationCandidate candidate)
+    {
+        result.AlterationNote = candidate.Note;
+        result.AlterationUtteranceIndex = candidate.UtteranceIndex;
+        result.AlterationOldWord = candidate.OldWord;
+        result.AlterationNewWord = candidate.NewWord;
+        result.AlterationDetail = "";
+        result.SourcePerturbationCell = "";
+    }
+
+    /// <summary>Seeded random order within each tier, lower tiers first.</summary>
+    private static List<AlterationCandidate> Ordered(IEnumerable<AlterationCandidate> candidates, Random random)
+    {
+        var list = candidates.ToList();
+        random.Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list));
+        return list.OrderBy(c => c.Tier).ToList();
     }
 
     /// <summary>The turns with <paramref name="length"/> characters at <paramref name="start"/> of turn <paramref name="turnIndex"/> replaced.</summary>

@@ -142,7 +142,9 @@ public sealed class PragWorldTransformsCatalog
 
     /// <summary>
     /// The benchmark: the original rows followed by every applicable altered row of each alteration in
-    /// <paramref name="kinds"/> (all seven when empty).
+    /// <paramref name="kinds"/> (all seven when empty). Free-form edits of conversations the interpreter does not
+    /// understand have effect <see cref="AlterationEffects.Unknown"/> and keep the original's label: evaluation
+    /// leaves them out, and training data should too.
     /// </summary>
     public IDataView BuildBenchmark(IDataView originals, PragWorldAlterationOptions? options = null, params AlterationKind[] kinds)
     {
@@ -174,5 +176,24 @@ public static class PragWorldCatalogExtensions
         ArgumentNullException.ThrowIfNull(catalog);
         var rows = PragWorldJsonl.Load(path).SelectMany(c => c.ToQuestionRows()).ToList(); // validate the whole file now
         return new MLContext(seed: 0).Data.LoadFromEnumerable(rows);
+    }
+
+    /// <summary>
+    /// Loads a PragWorld authors' CSV file (manual or synthetic layout) as an IDataView of
+    /// <see cref="PragWorldQuestionRow"/> (one row per CSV record, in file order), repairing the known quirks;
+    /// see <see cref="PragWorldCsv"/>.
+    /// </summary>
+    /// <exception cref="PragWorldCsvFormatException">The file is malformed (file, line and column named).</exception>
+    public static IDataView LoadPragWorldCsv(this DataOperationsCatalog catalog, string path, PragWorldCsvOptions? options = null) =>
+        LoadPragWorldCsv(catalog, path, options, out _);
+
+    /// <summary>As <see cref="LoadPragWorldCsv(DataOperationsCatalog, string, PragWorldCsvOptions?)"/>, also returning what was read and repaired.</summary>
+    /// <exception cref="PragWorldCsvFormatException">The file is malformed (file, line and column named).</exception>
+    public static IDataView LoadPragWorldCsv(this DataOperationsCatalog catalog, string path, PragWorldCsvOptions? options, out PragWorldCsvReport report)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        var data = PragWorldCsv.Load(path, options);
+        report = data.Report;
+        return new MLContext(seed: 0).Data.LoadFromEnumerable(data.Rows);
     }
 }

@@ -31,10 +31,10 @@ public sealed record ConversationTurn(string Speaker, string Text);
 /// <param name="Id">Identifier unique within the conversation (e.g. "q1").</param>
 /// <param name="Text">The question as asked to the model.</param>
 /// <param name="Answer">The gold answer: <c>true</c> = yes.</param>
-/// <param name="Type">What the question probes.</param>
-/// <param name="Entity">The probed entity (e.g. "keys").</param>
+/// <param name="Type">What the question probes; null when the source does not say (real benchmarks).</param>
+/// <param name="Entity">The probed entity (e.g. "keys"); empty when the source does not say.</param>
 /// <param name="State">The probed state, location, holder or quantity (e.g. "garage", "open", "Emma", "three").</param>
-public sealed record WorldQuestion(string Id, string Text, bool Answer, QuestionType Type, string Entity, string State);
+public sealed record WorldQuestion(string Id, string Text, bool Answer, QuestionType? Type, string Entity, string State);
 
 /// <summary>A two-party conversation with yes/no questions about its local world model.</summary>
 /// <param name="Id">Conversation identifier, unique within a data set.</param>
@@ -66,7 +66,7 @@ public sealed record PragWorldConversation(
                 Conversation = text,
                 Question = question.Text,
                 Label = question.Answer,
-                QuestionType = question.Type.ToString(),
+                QuestionType = question.Type?.ToString() ?? "",
                 Entity = question.Entity,
                 State = question.State,
             };

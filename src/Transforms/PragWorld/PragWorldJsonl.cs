@@ -30,6 +30,7 @@ public sealed class PragWorldFormatException : InputFormatException
 /// <code>{"id":"c1","template":"move-once","speakers":["Alice","Bob"],
 ///  "turns":[{"speaker":"Alice","text":"where are the keys?"},{"speaker":"Bob","text":"I put them in the garage"}],
 ///  "questions":[{"id":"q1","text":"are the keys in the garage?","answer":true,"type":"Reference","entity":"keys","state":"garage"}]}</code>
+/// A question's "type", "entity" and "state" are optional.
 /// </summary>
 public static class PragWorldJsonl
 {
@@ -82,11 +83,7 @@ public static class PragWorldJsonl
                 ["template"] = c.TemplateId,
                 ["speakers"] = new JsonArray(c.Speakers.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray()),
                 ["turns"] = new JsonArray(c.Turns.Select(t => (JsonNode?)new JsonObject { ["speaker"] = t.Speaker, ["text"] = t.Text }).ToArray()),
-                ["questions"] = new JsonArray(c.Questions.Select(q => (JsonNode?)new JsonObject
-                {
-                    ["id"] = q.Id, ["text"] = q.Text, ["answer"] = q.Answer, ["type"] = q.Type.ToString(),
-                    ["entity"] = q.Entity, ["state"] = q.State,
-                }).ToArray()),
+                ["questions"] = new JsonArray(c.Questions.Select(q => (JsonNode?)QuestionJson(q)).ToArray()),
             };
             writer.WriteLine(json.ToJsonString());
         }
@@ -110,6 +107,16 @@ public static class PragWorldJsonl
                     break;
             }
         }
+    }
+
+    /// <summary>A question as JSON; the optional type, entity and state are written only when known.</summary>
+    private static JsonObject QuestionJson(WorldQuestion q)
+    {
+        var json = new JsonObject { ["id"] = q.Id, ["text"] = q.Text, ["answer"] = q.Answer };
+        if (q.Type is { } type) json["type"] = type.ToString();
+        if (q.Entity.Length > 0) json["entity"] = q.Entity;
+        if (q.State.Length > 0) json["state"] = q.State;
+        return json;
     }
 
     private static PragWorldConversation ParseLine(string line, string source, int lineNumber)
@@ -184,13 +191,18 @@ public static class PragWorldJsonl
                 JsonValue v when v.TryGetValue(out string? s) && s.Equals("no", StringComparison.OrdinalIgnoreCase) => false,
                 _ => throw Error($"{path}.answer", "must be true/false or \"yes\"/\"no\""),
             };
-            var typeName = RequiredString(q, "type", $"{path}.type");
-            if (!Enum.TryParse<QuestionType>(typeName, ignoreCase: true, out var type))
-                throw Error($"{path}.type", $"unknown question type '{typeName}' (expected one of {string.Join(", ", Enum.GetNames<QuestionType>())})");
+            QuestionType? type = null; // optional: real benchmarks do not classify their questions
+            if (q["type"] is not null)
+            {
+                var typeName = RequiredString(q, "type", $"{path}.type");
+                if (!Enum.TryParse<QuestionType>(typeName, ignoreCase: true, out var parsedType))
+                    throw Error($"{path}.type", $"unknown question type '{typeName}' (expected one of {string.Join(", ", Enum.GetNames<QuestionType>())})");
+                type = parsedType;
+            }
             var qid = q["id"] is null ? $"q{i + 1}" : RequiredString(q, "id", $"{path}.id");
             if (questions.Any(existing => existing.Id == qid)) throw Error($"{path}.id", $"duplicate question id '{qid}'");
             questions.Add(new WorldQuestion(qid, text, answer, type,
-                RequiredString(q, "entity", $"{path}.entity"), q["state"] is null ? "" : RequiredString(q, "state", $"{path}.state")));
+                q["entity"] is null ? "" : RequiredString(q, "entity", $"{path}.entity"), q["state"] is null ? "" : RequiredString(q, "state", $"{path}.state")));
         }
         if (questions.Count == 0) throw Error("questions", "a conversation needs at least one question");
 

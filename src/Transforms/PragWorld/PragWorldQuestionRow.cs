@@ -48,6 +48,40 @@ public sealed class PragWorldQuestionRow
     /// <summary>Human-readable description of the edit, or why no edit applied.</summary>
     public string AlterationNote { get; set; } = "";
 
+    /// <summary>
+    /// The gold answer as text: "yes", "no" or "cannot answer" (the authors' synthetic benchmark). Empty means
+    /// "read <see cref="Label"/>"; a "cannot answer" row has <see cref="Label"/> = false, as in the authors' scoring.
+    /// </summary>
+    public string Answer { get; set; } = "";
+
+    /// <summary>The sub-kind of the alteration as the authors name it (e.g. "location" in "Variable Substitution: location"), or empty.</summary>
+    public string AlterationDetail { get; set; } = "";
+
+    /// <summary>
+    /// Where the edit is, the way the authors' synthetic file records it: the 1-based utterance (turn) index, a
+    /// description such as "swapped between indexes 18 and 2", or empty (question edits, unaltered rows).
+    /// </summary>
+    public string AlterationUtteranceIndex { get; set; } = "";
+
+    /// <summary>The word or phrase the edit replaced (empty when not recorded).</summary>
+    public string AlterationOldWord { get; set; } = "";
+
+    /// <summary>The word or phrase the edit put in its place (empty when not recorded).</summary>
+    public string AlterationNewWord { get; set; } = "";
+
+    /// <summary>
+    /// The row's "Perturbation?" cell exactly as read from an authors' CSV file (untrimmed), or empty for rows
+    /// from elsewhere; the evaluator's authors-literal mode reads it the way the authors' script does.
+    /// </summary>
+    public string SourcePerturbationCell { get; set; } = "";
+
+    /// <summary>1-based line of the source file where the row's record starts, or 0 when the row is not from a file.</summary>
+    public int SourceLine { get; set; }
+
+    /// <summary>The gold answer: <see cref="Answer"/> when set, otherwise <see cref="Label"/>.</summary>
+    public PragWorldAnswer GoldAnswer() =>
+        Answer.Length > 0 && PragWorldAnswers.ParseGold(Answer) is { } answer ? answer : Label ? PragWorldAnswer.Yes : PragWorldAnswer.No;
+
     /// <summary>A copy of this row.</summary>
     public PragWorldQuestionRow Clone() => (PragWorldQuestionRow)MemberwiseClone();
 }
@@ -66,4 +100,10 @@ public static class AlterationEffects
 
     /// <summary>The alteration found no edit site that keeps the question answerable; the row is a copy of the input.</summary>
     public const string NotApplicable = "NotApplicable";
+
+    /// <summary>
+    /// The row was altered but its effect on the gold answer is not known (the interpreter does not understand the
+    /// conversation, so the label is the input's and may be wrong); evaluation excludes such rows.
+    /// </summary>
+    public const string Unknown = "Unknown";
 }

@@ -48,6 +48,13 @@ public sealed class WordNetDictionary
     /// <summary>True if <paramref name="lemma"/> is a WordNet lemma of part of speech <paramref name="pos"/>.</summary>
     public bool Contains(string lemma, WordNetPos pos) => Index(pos).ContainsKey(Key(lemma));
 
+    /// <summary>
+    /// The lexicographer categories of <paramref name="lemma"/>'s senses, most frequent sense first, without repeats
+    /// (e.g. "noun.food", "noun.plant" for "orange"); empty when it is not a lemma.
+    /// </summary>
+    public IReadOnlyList<string> Categories(string lemma, WordNetPos pos) =>
+        SynsetsOf(lemma, pos).Select(s => s.LexFile < LexFileNames.Length ? LexFileNames[s.LexFile] : $"lexfile.{s.LexFile}").Distinct().ToList();
+
     /// <summary>The other lemmas of every synset containing <paramref name="lemma"/>.</summary>
     public IReadOnlyList<string> Synonyms(string lemma, WordNetPos pos) =>
         Distinct(SynsetsOf(lemma, pos).SelectMany(s => s.Words), lemma);
@@ -191,7 +198,7 @@ public sealed class WordNetDictionary
             pointers.Add(new Pointer(fields[f], long.Parse(fields[f + 1]), ParsePos(fields[f + 2]),
                 Convert.ToInt32(sourceTarget[..2], 16), Convert.ToInt32(sourceTarget[2..], 16)));
         }
-        var synset = new Synset(words, pointers);
+        var synset = new Synset(words, pointers, int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture));
         _synsets[(pos, offset)] = synset;
         return synset;
     }
@@ -205,5 +212,17 @@ public sealed class WordNetDictionary
 
     private sealed record Pointer(string Symbol, long Offset, WordNetPos Pos, int SourceWord, int TargetWord);
 
-    private sealed record Synset(List<string> Words, List<Pointer> Pointers);
+    private sealed record Synset(List<string> Words, List<Pointer> Pointers, int LexFile);
+
+    // WordNet 3.0 lexicographer files, by number (lexnames(5WN)).
+    private static readonly string[] LexFileNames =
+    [
+        "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact", "noun.attribute",
+        "noun.body", "noun.cognition", "noun.communication", "noun.event", "noun.feeling", "noun.food", "noun.group",
+        "noun.location", "noun.motive", "noun.object", "noun.person", "noun.phenomenon", "noun.plant", "noun.possession",
+        "noun.process", "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
+        "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition", "verb.consumption",
+        "verb.contact", "verb.creation", "verb.emotion", "verb.motion", "verb.perception", "verb.possession",
+        "verb.social", "verb.stative", "verb.weather", "adj.ppl",
+    ];
 }

@@ -149,9 +149,14 @@ public class AlterationTests
     [Fact]
     public void RowsOutsideTheControlledLanguageOrWithAWrongLabelAreNotApplicable()
     {
-        var unknown = Apply(AlterationKind.Negation, Row("Alice: lovely weather\nBob: indeed", "are the keys in the garage?", true));
+        var unknown = Apply(AlterationKind.Negation, Row("Alice: lovely weather\nBob: indeed", "are the keys in the garage?", true),
+            new PragWorldAlterationOptions { FreeForm = false });
         Assert.Equal(AlterationEffects.NotApplicable, unknown.AlterationEffect);
         Assert.Equal("Turn 1 is not in the PragWorld conversation language: 'lovely weather'.", unknown.AlterationNote);
+        // Free-form editing (the default) finds no auxiliary, yes/no answer or "not" to negate either.
+        var noSite = Apply(AlterationKind.Negation, Row("Alice: lovely weather\nBob: indeed", "are the keys in the garage?", true));
+        Assert.Equal(AlterationEffects.NotApplicable, noSite.AlterationEffect);
+        Assert.Equal("Turn 1 is not in the PragWorld conversation language: 'lovely weather'. No free-form edit site either.", noSite.AlterationNote);
 
         var wrong = Apply(AlterationKind.Negation, Row(OrangesAndLemons, "are the oranges in the garage?", false));
         Assert.Equal("The gold label (no) disagrees with the conversation (yes).", wrong.AlterationNote);

@@ -28,7 +28,7 @@ public class ConversationGeneratorTests
             .SelectMany(c => c.Questions).ToList();
         double yesShare = questions.Count(q => q.Answer) / (double)questions.Count;
         Assert.InRange(yesShare, 0.4, 0.7);
-        Assert.Equal(Enum.GetValues<QuestionType>().OrderBy(t => t), questions.Select(q => q.Type).Distinct().OrderBy(t => t));
+        Assert.Equal(Enum.GetValues<QuestionType>().OrderBy(t => t), questions.Select(q => q.Type!.Value).Distinct().OrderBy(t => t));
     }
 
     [Fact]
