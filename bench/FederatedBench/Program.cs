@@ -261,18 +261,19 @@ async Task RunPoisoning(int rows)
     const int clients = 5, rounds = 10, evil = clients - 1;
     const long hugeCount = 1_000_000_000; // the most a client may declare (FederatedServerOptions.MaxSamplesPerClient)
     var data = ml.Data.Cache(ml.Data.TakeRows(train, rows));
-    var attacks = new (string Name, Func<int, int, float[], long, (float[], long)?>? Tamper, Func<int, long>? Declared)[]
+    var attacks = new (string Name, string Short, Func<int, int, float[], long, (float[], long)?>? Tamper, Func<int, long>? Declared)[]
     {
-        ("all honest", null, null),
-        ("client-4 absent (4 honest clients; the best any defence can do)", (i, _, d, n) => i == evil ? null : (d, n), null),
-        ("scaled delta (×100)", (i, _, d, n) => i == evil ? (d.Select(v => v * 100f).ToArray(), n) : (d, n), null),
-        ("huge sample count (10⁹) with a sign-flipped delta", (i, _, d, n) => i == evil ? (d.Select(v => -v).ToArray(), hugeCount) : (d, n), i => i == evil ? hugeCount : 0),
-        ("sign flip", (i, _, d, n) => i == evil ? (d.Select(v => -v).ToArray(), n) : (d, n), null),
-        ("NaN", (i, _, d, n) => i == evil ? (Enumerable.Repeat(float.NaN, d.Length).ToArray(), n) : (d, n), null),
+        ("all honest", "honest", null, null),
+        ("client-4 absent (4 honest clients; the best any defence can do)", "absent", (i, _, d, n) => i == evil ? null : (d, n), null),
+        ("scaled delta (×100)", "×100", (i, _, d, n) => i == evil ? (d.Select(v => v * 100f).ToArray(), n) : (d, n), null),
+        ("huge sample count (10⁹) with a sign-flipped delta", "10⁹ n", (i, _, d, n) => i == evil ? (d.Select(v => -v).ToArray(), hugeCount) : (d, n), i => i == evil ? hugeCount : 0),
+        ("sign flip", "flip", (i, _, d, n) => i == evil ? (d.Select(v => -v).ToArray(), n) : (d, n), null),
+        ("NaN", "NaN", (i, _, d, n) => i == evil ? (Enumerable.Repeat(float.NaN, d.Length).ToArray(), n) : (d, n), null),
     };
+    var shortName = attacks.ToDictionary(a => a.Name, a => a.Short);
     var cells = new List<(string Attack, string Setting, int Seed, double Accuracy)>();
     for (int seed = 0; seed < seeds; seed++)
-    foreach (var (attack, tamper, declared) in attacks)
+    foreach (var (attack, _, tamper, declared) in attacks)
     foreach (var (setting, aggregation) in new[] { ("default bounds", new AggregationOptions()), ("undefended", AggregationOptions.Undefended) })
     {
         if (attack.StartsWith("client-4 absent") && setting == "undefended") continue; // nothing to defend against
@@ -300,24 +301,26 @@ async Task RunPoisoning(int rows)
         });
     }
     Plots.Bars(Path.Combine(dir, $"{reportName}.png"), "Median test accuracy after 10 rounds, 1 of 5 clients malicious", "accuracy",
-        cells.GroupBy(c => (c.Attack, c.Setting)).Select(g => ($"{g.Key.Attack.Split(' ')[0]} {g.Key.Attack.Split(' ').ElementAtOrDefault(1)} / {g.Key.Setting.Split(' ')[0]}", Measure.Median(g.Select(c => c.Accuracy)))).ToList());
+        cells.GroupBy(c => (c.Attack, c.Setting)).Select(g => ($"{shortName[g.Key.Attack]}\n{(g.Key.Setting == "undefended" ? "undef." : "default")}", Measure.Median(g.Select(c => c.Accuracy)))).ToList(),
+        width: 1000);
     report.AddPlot($"{reportName}.png");
     report.AddNote($"Poisoning: the first {rows:N0} Fashion-MNIST training images dealt IID over 5 clients (seed = run seed), 10 rounds × 1 local epoch, " +
                    "MLP 784→256→128→10, AdamW 2e-3, batch 32, FedAvg over the gRPC runtime on loopback (TLS, development certificate); test accuracy on 2,000 test images. " +
                    "client-4 is malicious: scaled = its honest delta × 100; huge sample count = declares and claims 10⁹ samples (the server's maximum) and sends its negated delta; " +
                    "sign flip = its negated delta; NaN = all-NaN delta (refused: with the default per-client accounting each such round waits for its 8 s deadline). " +
-                   "Default bounds: FedAvg weight ≤ the median sample count of the round, each update scaled to at most the median update norm; " +
+                   "Default bounds: updates pointing away from the median of the round's other updates left out (cosine ≤ 0), FedAvg weight ≤ the median sample count " +
+                   "of the round, each update scaled to at most the median update norm; " +
                    "undefended = AggregationOptions.Undefended (weights and norms as the clients send them; non-finite updates are still refused). " +
                    "The split is IID on purpose: under label skew the malicious client's rows carry classes the others lack, and any defence that leaves out " +
-                   "its reversed update loses them too (a probe run with Dirichlet 0.5 gave 80.2 % all honest, 70.2 % sign flip undefended, 68.1 % with the " +
-                   "default bounds), so the comparison would measure the split rather than the defence; the 'client-4 absent' row is that ceiling here.");
+                   "its reversed update loses them too (in a Dirichlet 0.5 probe run a sign flip cost about 10 points even undefended), so the comparison would " +
+                   "measure the split rather than the defence; the 'client-4 absent' row is that ceiling here.");
 }
 
 // Load: the server in its own process (so its memory is its own), 32 clients in this one sending fixed synthetic updates of
 // the 535k-parameter MLP (784→512→256→10) so the figures measure the server and the transport, not local training.
 async Task RunLoad()
 {
-    const int clients = 32, rounds = 20, churnCycles = 200;
+    const int clients = 32, rounds = 20, churnCycles = 1000;
     int parameters;
     using (var sizing = ml.MulticlassClassification.Trainers.FederatedAveraging(
                ml.MulticlassClassification.Trainers.TorchMlp(new MlpClassifierOptions { HiddenSizes = new[] { 512, 256 }, Seed = 0 }),
@@ -345,7 +348,7 @@ async Task RunLoad()
         FederatedClientOptions Options(int i) => new() { Server = address, ClientId = $"client-{i}", Key = keys[$"client-{i}"], Samples = 1, ServerCertificateThumbprint = thumbprint };
 
         // Connect/drop: a client that registers, asks for work and goes away, over and over (new TLS connection each time).
-        long rssStart = Kb("VmRSS"), rssAfter20 = 0;
+        long rssStart = Kb("VmRSS"), rssAfter20 = 0, rssAfter200 = 0;
         for (int cycle = 1; cycle <= churnCycles; cycle++)
         {
             using (var channel = Grpc.Net.Client.GrpcChannel.ForAddress(address, new Grpc.Net.Client.GrpcChannelOptions
@@ -362,8 +365,9 @@ async Task RunLoad()
                 await stub.GetTaskAsync(new MLNetExt.Federated.Grpc.Protocol.TaskRequest(), headers);
             }
             if (cycle == 20) rssAfter20 = Kb("VmRSS");
+            if (cycle == 200) rssAfter200 = Kb("VmRSS");
         }
-        long rssAfter200 = Kb("VmRSS");
+        long rssAfterAll = Kb("VmRSS");
 
         var random = new Random(0);
         var deltas = Enumerable.Range(0, clients).Select(_ => Enumerable.Range(0, parameters).Select(_ => (float)(random.NextDouble() - 0.5) * 1e-3f).ToArray()).ToArray();
@@ -381,7 +385,7 @@ async Task RunLoad()
         double totalMs = roundLines[^1].WallMs, aggregationMs = roundLines.Sum(r => r.AggregationMs);
         var perRound = roundLines.Select((r, k) => r.WallMs - (k == 0 ? 0 : roundLines[k - 1].WallMs)).ToArray();
         Console.WriteLine($"load: {rounds} rounds in {totalMs / 1000:F1} s ({rounds / (totalMs / 1000):F2} rounds/s), aggregation {aggregationMs / totalMs:P1}, peak {peak / 1024.0:F0} MiB, " +
-                          $"RSS after 20 / 200 connect-drop cycles {rssAfter20 / 1024.0:F0} / {rssAfter200 / 1024.0:F0} MiB");
+                          $"RSS after 20 / 200 / {churnCycles} connect-drop cycles {rssAfter20 / 1024.0:F0} / {rssAfter200 / 1024.0:F0} / {rssAfterAll / 1024.0:F0} MiB");
         report.AddRow("Load: server process, 32 clients on loopback (TLS)", new Dictionary<string, object?>
         {
             ["clients"] = clients, ["rounds"] = rounds, ["parameters"] = parameters, ["MB per update"] = Math.Round(parameters * 4 / 1e6, 2),
@@ -394,6 +398,7 @@ async Task RunLoad()
             ["RSS at start MiB"] = Math.Round(rssStart / 1024.0, 1), ["after 20 cycles MiB"] = Math.Round(rssAfter20 / 1024.0, 1),
             ["after 200 cycles MiB"] = Math.Round(rssAfter200 / 1024.0, 1), ["200 vs 20"] = Math.Round((double)rssAfter200 / rssAfter20, 3),
             ["within 10 %"] = rssAfter200 <= 1.1 * rssAfter20 ? "yes" : "no",
+            [$"after {churnCycles} cycles MiB"] = Math.Round(rssAfterAll / 1024.0, 1), [$"{churnCycles} vs 200"] = Math.Round((double)rssAfterAll / rssAfter200, 3),
         });
         report.AddNote($"Load: `FederatedBench grpc-server` process (TLS, development certificate, default aggregation bounds) on loopback with {clients} clients in the bench process, " +
                        $"{rounds} rounds; each client sends a fixed synthetic update (uniform ±5e-4) of the {parameters:N0}-parameter MLP 784→512→256→10 — no local training, " +

@@ -94,10 +94,12 @@ public sealed class GrpcRestartTests
             Assert.Equal("1", second.Ready[2]); // a's accepted update of round 2 came back from disk
             serverKilled.SetResult();
             var accepted = await Task.WhenAll(clients);
-            var done = await second.Lines.ReadLineAsync(cancel.Token);
+            var lines = new List<string>();
+            for (string? line; (line = await second.Lines.ReadLineAsync(cancel.Token)) is not null;) lines.Add(line);
             await second.Process.WaitForExitAsync(cancel.Token);
             Assert.Equal(0, second.Process.ExitCode);
-            Assert.StartsWith("DONE ", done);
+            Assert.Equal(new[] { "ROUND 2", "ROUND 3" }, lines.Where(l => l.StartsWith("ROUND ")).Select(l => string.Join(' ', l.Split(' ')[..2])));
+            Assert.StartsWith("DONE ", lines[^1]); // the restarted process ran rounds 2 and 3 only, then finished
 
             var final = new float[P];
             Assert.Equal(Rounds, FederatedCheckpoint.Read(checkpoint, final));

@@ -101,7 +101,7 @@ public class PragWorldJsonlTests
             Reject(Valid.Replace("\"Reference\"", "\"Colour\"")).Message);
         Assert.Equal("bench.jsonl:1: speakers: a PragWorld conversation has exactly two distinct speakers, found 1 (Alice)",
             Reject(Valid.Replace("[\"Alice\",\"Bob\"]", "[\"Alice\"]")).Message);
-        Assert.Equal("bench.jsonl:2: id: duplicate conversation id 'c1'", Reject(Valid, Valid).Message);
+        Assert.Equal("bench.jsonl:2: id: duplicate conversation id 'c1' (first at line 1)", Reject(Valid, Valid).Message);
     }
 
     [Fact]
