@@ -164,7 +164,7 @@ RunResult Train(string algorithm, int workers, LinkModel? link, ICollectiveBacke
         SimulatedLink = backend is null ? link : null,
         PinWorkersToCores = settings.InProcessBind == "core", // Co2Trainer ignores it when a Backend (MPI) is given
     };
-    var trainer = ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(mlp), options);
+    var trainer = ml.Distributed().Co2(ml.MulticlassClassification.Trainers.TorchMlp(mlp), options);
     var model = trainer.Fit(train);
     var run = trainer.LastRun!;
     var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));

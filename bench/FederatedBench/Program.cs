@@ -54,7 +54,7 @@ if (parts.Contains("fal"))
             Clients = 5, Rounds = 10, LocalEpochs = 1, Split = ClientSplit.NonIid(0.5), Attack = attack, Seed = seed, CleanLossWeight = cleanWeight,
             Aggregation = Trusted with { Rule = AggregationRule.MeanOfDeltas },
         };
-        var model = ml.MulticlassClassification.Trainers.FederatedAdversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(seed)), options).Fit(train);
+        var model = ml.Federated().Adversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(seed)), options).Fit(train);
         var m = ml.MulticlassClassification.EvaluateRobustness(model, test, eval, seed: seed);
         rows.Add((name, m.NaturalAccuracy, m.RobustAccuracy));
         Console.WriteLine($"FAL bench seed {seed} {name,-30} natural {m.NaturalAccuracy:P2} robust {m.RobustAccuracy:P2} ({watch.Elapsed.TotalSeconds:F0} s)");
@@ -114,7 +114,7 @@ if (parts.Contains("lora"))
         var grid = freezeA ? new[] { 0.1, 0.2, 0.5, 1.0 } : new[] { 0.01, 0.02, 0.05, 0.1 };
         var scores = grid.Select(lr => Enumerable.Range(100, pilotSeeds).Average(seed =>
         {
-            var t = ml.MulticlassClassification.Trainers.FederatedLora(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(0)), LoraOptions(freezeA, eps, lr, seed));
+            var t = ml.Federated().Lora(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(0)), LoraOptions(freezeA, eps, lr, seed));
             return ml.MulticlassClassification.Evaluate(t.Fit(selectionTrain).Transform(validation)).MicroAccuracy;
         })).ToArray();
         int best = Array.IndexOf(scores, scores.Max());
@@ -133,7 +133,7 @@ if (parts.Contains("lora"))
     {
         var watch = Stopwatch.StartNew();
         var options = LoraOptions(freezeA, eps, chosen[(freezeA, eps)], seed);
-        var trainer = ml.MulticlassClassification.Trainers.FederatedLora(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(0)), options);
+        var trainer = ml.Federated().Lora(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(0)), options);
         var model = trainer.Fit(train);
         double accuracy = ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy;
         string method = freezeA ? "FFA-LoRA" : "LoRA", epsText = EpsText(eps);
@@ -198,7 +198,7 @@ async Task<(double Accuracy, double Seconds, IReadOnlyList<FederatedRoundReport>
     using var certificate = FederatedCertificates.CreateDevelopmentCertificate();
     var keys = Enumerable.Range(0, clients).ToDictionary(i => $"client-{i}", i => Convert.ToHexString(Guid.NewGuid().ToByteArray()));
     var fed = new FederatedOptions { Clients = clients, LocalEpochs = 1, Split = split ?? ClientSplit.NonIid(0.5), Seed = seed };
-    var trainer = ml.MulticlassClassification.Trainers.FederatedAveraging(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(seed)), fed);
+    var trainer = ml.Federated().Averaging(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(seed)), fed);
     using var session = trainer.StartSession(data);
     var server = await FederatedGrpcServer.StartAsync(session.InitialGlobal(), new FederatedServerOptions
     {
@@ -322,7 +322,7 @@ async Task RunLoad()
 {
     const int clients = 32, rounds = 20, churnCycles = 1000;
     int parameters;
-    using (var sizing = ml.MulticlassClassification.Trainers.FederatedAveraging(
+    using (var sizing = ml.Federated().Averaging(
                ml.MulticlassClassification.Trainers.TorchMlp(new MlpClassifierOptions { HiddenSizes = new[] { 512, 256 }, Seed = 0 }),
                new FederatedOptions { Clients = 1 }).StartSession(ml.Data.TakeRows(train, 100)))
         parameters = sizing.ParameterCount;

@@ -53,7 +53,7 @@ var distributed = new Co2TrainerOptions
 Say($"[bold]{arguments.Algorithm.ToUpperInvariant()}[/] on {(mpi is null ? $"{arguments.Workers} in-process workers" : $"{mpi.Size} MPI ranks")}, " +
     $"link {arguments.LatencyMs} ms + {arguments.BandwidthMbps} MB/s, τ = {arguments.Tau}, {arguments.Rows} images × {arguments.Epochs} epochs.");
 
-var trainer = ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(mlp), distributed);
+var trainer = ml.Distributed().Co2(ml.MulticlassClassification.Trainers.TorchMlp(mlp), distributed);
 MlpMulticlassTransformer model = null!;
 var watch = Stopwatch.StartNew();
 if (rank == 0)

@@ -317,21 +317,37 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
     }
 }
 
-/// <summary>ML.NET catalog entry points for <see cref="Co2Trainer{TTransformer}"/>.</summary>
-public static class Co2TrainerCatalog
+/// <summary>
+/// Distributed training wrappers, reached with <c>mlContext.Distributed()</c>. The task (multiclass, binary, regression)
+/// comes from the inner trainer, so one entry serves them all.
+/// </summary>
+public sealed class DistributedCatalog
 {
-    /// <summary>Trains a multiclass TorchSharp trainer of this package data-parallel with CO2 (or a baseline set in <paramref name="options"/>).</summary>
-    public static Co2Trainer<TTransformer> Co2<TTransformer>(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
-        ITorchTrainer<TTransformer> trainer, Co2TrainerOptions? options = null) where TTransformer : class, ITransformer
-        => new(CatalogUtils.GetEnvironment(catalog), trainer, options);
+    private readonly IHostEnvironment _env;
 
-    /// <summary>Trains a regression TorchSharp trainer of this package data-parallel with CO2 (or a baseline).</summary>
-    public static Co2Trainer<TTransformer> Co2<TTransformer>(this RegressionCatalog.RegressionTrainers catalog,
-        ITorchTrainer<TTransformer> trainer, Co2TrainerOptions? options = null) where TTransformer : class, ITransformer
-        => new(CatalogUtils.GetEnvironment(catalog), trainer, options);
+    internal DistributedCatalog(IHostEnvironment env) => _env = env;
 
-    /// <summary>Trains a binary TorchSharp trainer of this package data-parallel with CO2 (or a baseline).</summary>
-    public static Co2Trainer<TTransformer> Co2<TTransformer>(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
-        ITorchTrainer<TTransformer> trainer, Co2TrainerOptions? options = null) where TTransformer : class, ITransformer
-        => new(CatalogUtils.GetEnvironment(catalog), trainer, options);
+    /// <summary>
+    /// Trains <paramref name="trainer"/> (a TorchSharp trainer of this package) data-parallel with CO2, or with a baseline
+    /// algorithm set in <see cref="Co2TrainerOptions.Algorithm"/>; returns the inner trainer's transformer type.
+    /// </summary>
+    public Co2Trainer<TTransformer> Co2<TTransformer>(ITorchTrainer<TTransformer> trainer, Co2TrainerOptions? options = null)
+        where TTransformer : class, ITransformer
+        => new(_env, trainer, options);
+
+    /// <summary>CO2 with <paramref name="workers"/> in-process workers and <paramref name="localSteps"/> local steps per round (τ).</summary>
+    public Co2Trainer<TTransformer> Co2<TTransformer>(ITorchTrainer<TTransformer> trainer, int workers, int localSteps = 8)
+        where TTransformer : class, ITransformer
+        => new(_env, trainer, new Co2TrainerOptions { Workers = workers, Algorithm = DistributedTrainingOptions.Co2(localSteps) });
+}
+
+/// <summary>The <c>mlContext.Distributed()</c> entry point.</summary>
+public static class DistributedCatalogExtensions
+{
+    /// <summary>Distributed training wrappers (CO2 and its baselines) that use this context's seed, log and device settings.</summary>
+    public static DistributedCatalog Distributed(this MLContext mlContext)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        return new DistributedCatalog(mlContext);
+    }
 }

@@ -83,18 +83,41 @@ public sealed class FedAvgTrainer<TTransformer> : FederatedTrainerBase<TTransfor
 /// <summary>Natural and robust accuracy of a trained classifier.</summary>
 public sealed record RobustnessMetrics(double NaturalAccuracy, double RobustAccuracy, AttackOptions Attack, long Rows);
 
-/// <summary>ML.NET entry points of the federated trainers and robustness evaluation.</summary>
+/// <summary>
+/// Federated training wrappers, reached with <c>mlContext.Federated()</c>: FedAvg, FAL (adversarial) and FFA-LoRA around a
+/// TorchSharp trainer of this package, in process; the gRPC runtime (package MLNetExt.Federated.Grpc) trains across machines.
+/// </summary>
+public sealed class FederatedTrainersCatalog
+{
+    private readonly IHostEnvironment _env;
+
+    internal FederatedTrainersCatalog(IHostEnvironment env) => _env = env;
+
+    /// <summary>FedAvg: federated averaging of <paramref name="trainer"/> across the clients set in <paramref name="options"/>.</summary>
+    public FedAvgTrainer<TTransformer> Averaging<TTransformer>(ITorchTrainer<TTransformer> trainer, FederatedOptions? options = null)
+        where TTransformer : class, ITransformer
+        => new(_env, trainer, options);
+
+    /// <summary>FAL: federated adversarial training of <paramref name="trainer"/> (robust to PGD-style attacks).</summary>
+    public FalTrainer<TTransformer> Adversarial<TTransformer>(ITorchTrainer<TTransformer> trainer, FalOptions? options = null)
+        where TTransformer : class, ITransformer
+        => new(_env, trainer, options);
+
+    /// <summary>FFA-LoRA (or vanilla federated LoRA with <c>FreezeA = false</c>) fine-tuning of <paramref name="trainer"/>, optionally with differential privacy.</summary>
+    public FfaLoraTrainer<TTransformer> Lora<TTransformer>(ITorchTrainer<TTransformer> trainer, FfaLoraOptions? options = null)
+        where TTransformer : class, ITransformer
+        => new(_env, trainer, options);
+}
+
+/// <summary>The <c>mlContext.Federated()</c> entry point and the robustness evaluation.</summary>
 public static class FederatedCatalog
 {
-    /// <summary>FAL: federated adversarial training of a multiclass TorchSharp trainer of this package.</summary>
-    public static FalTrainer<TTransformer> FederatedAdversarial<TTransformer>(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
-        ITorchTrainer<TTransformer> trainer, FalOptions? options = null) where TTransformer : class, ITransformer
-        => new(CatalogUtils.GetEnvironment(catalog), trainer, options);
-
-    /// <summary>FedAvg: federated averaging of a multiclass TorchSharp trainer of this package.</summary>
-    public static FedAvgTrainer<TTransformer> FederatedAveraging<TTransformer>(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
-        ITorchTrainer<TTransformer> trainer, FederatedOptions? options = null) where TTransformer : class, ITransformer
-        => new(CatalogUtils.GetEnvironment(catalog), trainer, options);
+    /// <summary>Federated training wrappers (FedAvg, FAL, FFA-LoRA) that use this context's seed, log and device settings.</summary>
+    public static FederatedTrainersCatalog Federated(this MLContext mlContext)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        return new FederatedTrainersCatalog(mlContext);
+    }
 
     /// <summary>
     /// Natural accuracy and accuracy under <paramref name="attack"/> (e.g. PGD-20) of <paramref name="model"/> on

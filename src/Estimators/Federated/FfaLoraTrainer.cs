@@ -240,12 +240,3 @@ public sealed class FfaLoraTrainer<TTransformer> : FederatedTrainerBase<TTransfo
         return result.ToArray();
     }
 }
-
-/// <summary>ML.NET entry points of federated LoRA.</summary>
-public static class FfaLoraCatalog
-{
-    /// <summary>FFA-LoRA (or vanilla federated LoRA with FreezeA = false) fine-tuning of a multiclass TorchSharp trainer of this package.</summary>
-    public static FfaLoraTrainer<TTransformer> FederatedLora<TTransformer>(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
-        ITorchTrainer<TTransformer> trainer, FfaLoraOptions? options = null) where TTransformer : class, ITransformer
-        => new(CatalogUtils.GetEnvironment(catalog), trainer, options);
-}

@@ -23,7 +23,7 @@ public sealed class Co2FirstUsersTests
         var (ml, train) = TerminatorTests.Data(400);
         var terminator = TerminatorTests.Tiny();
         terminator.Epochs = 8;
-        var trainer = ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.Terminator(terminator), TwoWorkers());
+        var trainer = ml.Distributed().Co2(ml.MulticlassClassification.Trainers.Terminator(terminator), TwoWorkers());
 
         var model = trainer.Fit(train);
 
@@ -71,7 +71,7 @@ public sealed class Co2FirstUsersTests
             FeatureColumnName = "Context", MaxLength = 8, Layers = 2, ModelDimension = 32, Heads = 4, FeedForwardDimension = 64, Dropout = 0,
             Epochs = 6, BatchSize = 32, LearningRate = 3e-3, Seed = 3, Device = TorchDeviceKind.Cpu,
         };
-        var trainer = ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TextTransformer(lm), TwoWorkers());
+        var trainer = ml.Distributed().Co2(ml.MulticlassClassification.Trainers.TextTransformer(lm), TwoWorkers());
 
         var model = trainer.Fit(train);
 

@@ -24,7 +24,7 @@ public sealed class Co2TrainerTests
         var ml = new MLContext(seed: 1);
         var train = SyntheticData.RingsView(ml, 600, seed: 4);
         var progress = new List<TrainingProgress>();
-        var trainer = ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(progress: new Progress(progress.Add))),
+        var trainer = ml.Distributed().Co2(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(progress: new Progress(progress.Add))),
             new Co2TrainerOptions { Workers = 2, Algorithm = DistributedTrainingOptions.Co2(localSteps: 4) });
 
         var model = trainer.Fit(train);
@@ -53,7 +53,7 @@ public sealed class Co2TrainerTests
     {
         var ml = new MLContext(seed: 1);
         var train = SyntheticData.RingsView(ml, 300, seed: 5);
-        Co2Trainer<MlpMulticlassTransformer> Trainer(bool shard) => ml.MulticlassClassification.Trainers.Co2(
+        Co2Trainer<MlpMulticlassTransformer> Trainer(bool shard) => ml.Distributed().Co2(
             ml.MulticlassClassification.Trainers.TorchMlp(Mlp(epochs: 2)),
             new Co2TrainerOptions { Workers = 2, Algorithm = DistributedTrainingOptions.Co2(localSteps: 3) with { ShardOuterState = shard } });
 
@@ -80,7 +80,7 @@ public sealed class Co2TrainerTests
             {
                 Workers = workers, Algorithm = DistributedTrainingOptions.Co2(localSteps: 4), CheckpointDirectory = dir, CheckpointEverySteps = 8, Resume = resume,
             };
-            var uninterrupted = Scores(ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(epochs: 4)),
+            var uninterrupted = Scores(ml.Distributed().Co2(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(epochs: 4)),
                 new Co2TrainerOptions { Workers = 2, Algorithm = DistributedTrainingOptions.Co2(localSteps: 4) }).Fit(train));
 
             // Cancel during epoch 3 (8 steps per epoch). CO2 lets a rank run up to two rounds ahead of a slower one, so the
@@ -90,7 +90,7 @@ public sealed class Co2TrainerTests
             var first = Mlp(epochs: 4, new Progress(p => { if (p.Step >= 18) cancel.Cancel(); }));
             first.ProgressEverySteps = 1;
             first.CancellationToken = cancel.Token;
-            var error = Assert.ThrowsAny<Exception>(() => ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(first), Distributed(false)).Fit(train));
+            var error = Assert.ThrowsAny<Exception>(() => ml.Distributed().Co2(ml.MulticlassClassification.Trainers.TorchMlp(first), Distributed(false)).Fit(train));
             Assert.Contains("cancelled", error.ToString());
             // One step is committed on both ranks; older files went once every manifest named it.
             var committed = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "co2-rank0-of2.json"))).RootElement.GetProperty("Step").GetInt64();
@@ -100,7 +100,7 @@ public sealed class Co2TrainerTests
                 Directory.GetFiles(dir).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray());
 
             ITransformer Resume(int workers = 2) =>
-                ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(epochs: 4)), Distributed(true, workers)).Fit(train);
+                ml.Distributed().Co2(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(epochs: 4)), Distributed(true, workers)).Fit(train);
 
             // Another number of ranks: refused, naming the checkpoint's.
             error = Assert.ThrowsAny<Exception>(() => Resume(workers: 4));
@@ -121,7 +121,7 @@ public sealed class Co2TrainerTests
 
             // A crash after both ranks wrote the step but before rank 1 recorded it: rank 0's manifest commits it for both.
             File.Delete(Path.Combine(dir, "co2-rank1-of2.json"));
-            var resumed = ml.MulticlassClassification.Trainers.Co2(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(epochs: 4)), Distributed(true));
+            var resumed = ml.Distributed().Co2(ml.MulticlassClassification.Trainers.TorchMlp(Mlp(epochs: 4)), Distributed(true));
             var scores = Scores(resumed.Fit(train));
             Assert.Equal(32, resumed.LastRun!.Ranks[0].Steps);
             Assert.True(MaxAbsDifference(uninterrupted, scores) < 1e-5, $"resumed run differs by {MaxAbsDifference(uninterrupted, scores)}");
@@ -140,11 +140,11 @@ public sealed class Co2TrainerTests
         var ml = new MLContext(seed: 1);
         var train = SyntheticData.RingsView(ml, 40, seed: 6);
         var mlp = ml.MulticlassClassification.Trainers.TorchMlp(Mlp());
-        var e = Assert.ThrowsAny<ArgumentException>(() => ml.MulticlassClassification.Trainers.Co2(mlp, new Co2TrainerOptions { Workers = 0 }).Fit(train));
+        var e = Assert.ThrowsAny<ArgumentException>(() => ml.Distributed().Co2(mlp, new Co2TrainerOptions { Workers = 0 }).Fit(train));
         Assert.Contains("Workers", e.Message);
-        e = Assert.ThrowsAny<ArgumentException>(() => ml.MulticlassClassification.Trainers.Co2(mlp, new Co2TrainerOptions { Resume = true }).Fit(train));
+        e = Assert.ThrowsAny<ArgumentException>(() => ml.Distributed().Co2(mlp, new Co2TrainerOptions { Resume = true }).Fit(train));
         Assert.Contains("CheckpointDirectory", e.Message);
-        e = Assert.ThrowsAny<ArgumentException>(() => ml.MulticlassClassification.Trainers.Co2(mlp,
+        e = Assert.ThrowsAny<ArgumentException>(() => ml.Distributed().Co2(mlp,
             new Co2TrainerOptions { Algorithm = DistributedTrainingOptions.Co2(localSteps: 0) }).Fit(train));
         Assert.Contains("LocalSteps", e.Message);
     }

@@ -43,12 +43,12 @@ public sealed class FalTrainerTests
         var train = ml.Data.Cache(FashionMnist.LoadTrain(ml, 300));
         float[] Scores(ITransformer model) => model.Transform(train).GetColumn<VBuffer<float>>("Score").Select(v => v.DenseValues().ToArray()).Take(50).SelectMany(s => s).ToArray();
         var fal = new FalOptions { Clients = 3, Rounds = 2, LocalEpochs = 1, Attack = AttackOptions.Pgd(0), Aggregation = new AggregationOptions { Rule = AggregationRule.FedAvg } };
-        var a = Scores(ml.MulticlassClassification.Trainers.FederatedAdversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), fal).Fit(train));
+        var a = Scores(ml.Federated().Adversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), fal).Fit(train));
         var plain = new FederatedOptions { Clients = 3, Rounds = 2, LocalEpochs = 1 };
-        var b = Scores(ml.MulticlassClassification.Trainers.FederatedAveraging(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), plain).Fit(train));
+        var b = Scores(ml.Federated().Averaging(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), plain).Fit(train));
         Assert.Equal(a, b);
         var attacked = new FalOptions { Clients = 3, Rounds = 2, LocalEpochs = 1, Attack = AttackOptions.Pgd(0.1, 3), Aggregation = new AggregationOptions { Rule = AggregationRule.FedAvg } };
-        Assert.NotEqual(a, Scores(ml.MulticlassClassification.Trainers.FederatedAdversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), attacked).Fit(train)));
+        Assert.NotEqual(a, Scores(ml.Federated().Adversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), attacked).Fit(train)));
     }
 
     [FashionMnistFact]
@@ -66,8 +66,8 @@ public sealed class FalTrainerTests
         };
         var falOptions = Options(0.1);
         falOptions.Progress = new SyncProgress(reports.Add);
-        var fal = ml.MulticlassClassification.Trainers.FederatedAdversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), falOptions).Fit(train);
-        var fedAvg = ml.MulticlassClassification.Trainers.FederatedAdversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), Options(0)).Fit(train);
+        var fal = ml.Federated().Adversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), falOptions).Fit(train);
+        var fedAvg = ml.Federated().Adversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), Options(0)).Fit(train);
 
         var attack = AttackOptions.Pgd(0.1, steps: 10);
         var falRobust = ml.MulticlassClassification.EvaluateRobustness(fal, test, attack);
@@ -95,9 +95,9 @@ public sealed class FalTrainerTests
         {
             float[] Scores(ITransformer model) => model.Transform(train).GetColumn<VBuffer<float>>("Score").Select(v => v.DenseValues().ToArray()).Take(20).SelectMany(s => s).ToArray();
             FalOptions Options(int rounds, string? checkpoint) => new() { Clients = 2, Rounds = rounds, Attack = AttackOptions.Fgsm(0.05), CheckpointPath = checkpoint };
-            var straight = Scores(ml.MulticlassClassification.Trainers.FederatedAdversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), Options(3, null)).Fit(train));
-            ml.MulticlassClassification.Trainers.FederatedAdversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), Options(2, path)).Fit(train); // "crash" after round 2
-            var resumed = ml.MulticlassClassification.Trainers.FederatedAdversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), Options(3, path));
+            var straight = Scores(ml.Federated().Adversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), Options(3, null)).Fit(train));
+            ml.Federated().Adversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), Options(2, path)).Fit(train); // "crash" after round 2
+            var resumed = ml.Federated().Adversarial(ml.MulticlassClassification.Trainers.TorchMlp(Mlp()), Options(3, path));
             var scores = Scores(resumed.Fit(train));
             Assert.Single(resumed.Rounds); // only round 3 ran
             Assert.Equal(3, resumed.Rounds[0].Round);

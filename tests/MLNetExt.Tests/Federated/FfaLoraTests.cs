@@ -118,11 +118,11 @@ public sealed class FfaLoraTests
             BaseModel = baseModel, Clients = 3, Rounds = 3, LocalEpochs = 1, Rank = 4, Alpha = 8, FreezeA = freezeA, LearningRate = 0.05,
             Split = ClientSplit.NonIid(1.0), Privacy = dp,
         };
-        var ffa = ml.MulticlassClassification.Trainers.FederatedLora(ml.MulticlassClassification.Trainers.TorchMlp(mlp), Options(true, null));
+        var ffa = ml.Federated().Lora(ml.MulticlassClassification.Trainers.TorchMlp(mlp), Options(true, null));
         var tuned = ffa.Fit(secondHalf);
         Assert.True(Accuracy(tuned) > baseAccuracy + 0.3, $"fine-tuned {Accuracy(tuned):P1} vs base {baseAccuracy:P1} on the new classes");
 
-        var lora = ml.MulticlassClassification.Trainers.FederatedLora(ml.MulticlassClassification.Trainers.TorchMlp(mlp), Options(false, null));
+        var lora = ml.Federated().Lora(ml.MulticlassClassification.Trainers.TorchMlp(mlp), Options(false, null));
         lora.Fit(secondHalf);
         Assert.Equal(4 * (64 + 10), ffa.ParametersSentPerRound);                // B only: out × r per layer
         Assert.Equal(4 * (64 + 10) + 4 * (784 + 64), lora.ParametersSentPerRound); // A and B
@@ -168,7 +168,7 @@ public sealed class FfaLoraTests
             BaseModel = baseModel, Clients = 3, Rounds = 3, LocalEpochs = 1, Rank = 4, Alpha = 8, FreezeA = freezeA, LearningRate = 0.5,
             Split = ClientSplit.NonIid(1.0), Privacy = dp,
         };
-        var dp = ml.MulticlassClassification.Trainers.FederatedLora(ml.MulticlassClassification.Trainers.TorchMlp(mlp),
+        var dp = ml.Federated().Lora(ml.MulticlassClassification.Trainers.TorchMlp(mlp),
             Options(true, new DifferentialPrivacyOptions { TargetEpsilon = 6, ClipNorm = 1 }));
         var privateModel = dp.Fit(secondHalf);
         Assert.True(dp.NoiseMultiplier > 0.3, $"σ = {dp.NoiseMultiplier}");

@@ -14,7 +14,7 @@ public sealed class GrpcRuntimeTests
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
 
     private static FederatedSession<MlpMulticlassTransformer> Session(MLContext ml, IDataView data) =>
-        ml.MulticlassClassification.Trainers.FederatedAveraging(
+        ml.Federated().Averaging(
             ml.MulticlassClassification.Trainers.TorchMlp(new MlpClassifierOptions { HiddenSizes = new[] { 32 }, BatchSize = 16, LearningRate = 1e-2, Seed = 4 }),
             new FederatedOptions { Clients = 1, LocalEpochs = 2 }).StartSession(data);
 
