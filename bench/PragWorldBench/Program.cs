@@ -73,7 +73,7 @@ var trainRows = Rows(trainConversations, 1, trainTemplates, "train");
 var validationRows = Rows(300, 2, trainTemplates, "val");
 var testRows = Rows(500, 3, heldOut.Concat(trainTemplates).ToList(), "test");
 var alterations = new PragWorldAlterationOptions { Seed = 5 };
-IDataView Benchmark(List<PragWorldQuestionRow> rows) => ml.Transforms.PragWorld.BuildBenchmark(ml.Data.LoadFromEnumerable(rows), alterations);
+IDataView Benchmark(List<PragWorldQuestionRow> rows) => ml.PragWorld().Alterations.BuildBenchmark(ml.Data.LoadFromEnumerable(rows), alterations);
 var validationBench = Benchmark(validationRows);
 var testBench = Benchmark(testRows);
 // Fine-tuning data: altered versions of fresh training-template conversations (never the test conversations), mixed
@@ -117,12 +117,12 @@ for (int seed = firstSeed; seed <= lastSeed; seed++)
     if (!analysisAndFineTuning) continue;
 
     // Layer analysis on the validation benchmark (training templates), never on the test set.
-    var ablation = PragWorldLayerAnalysis.MlpAblation(ml, baseModel, validationBench);
-    var harmful = PragWorldLayerAnalysis.HarmfulLayers(ablation);
+    var ablation = ml.PragWorld().MlpAblation(baseModel, validationBench);
+    var harmful = ml.PragWorld().HarmfulLayers(ablation);
     if (seed == 0)
     {
         var valRows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(validationBench, false).ToList();
-        var patching = PragWorldLayerAnalysis.Patching(baseModel, valRows);
+        var patching = ml.PragWorld().Patching(baseModel, valRows);
         HeatMap(ablation, Path.Combine(outDir, "pragworld-mlp-ablation.png"), "Accuracy change when a layer's MLP is zeroed");
         HeatMap(patching, Path.Combine(outDir, "pragworld-patching.png"), "Δ p(altered gold) when a layer's input is patched from the altered run");
         report.AddPlot("pragworld-mlp-ablation.png");

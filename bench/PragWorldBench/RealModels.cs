@@ -27,7 +27,7 @@ internal static class RealModels
 
         var generated = new ConversationGenerator(new ConversationGeneratorOptions { Seed = seed + 1, IdPrefix = "gen" })
             .Generate(conversations).SelectMany(c => c.ToQuestionRows()).ToList();
-        var train = ml.Transforms.PragWorld.BuildBenchmark(ml.Data.LoadFromEnumerable(generated), new PragWorldAlterationOptions { Seed = seed + 2 });
+        var train = ml.PragWorld().Alterations.BuildBenchmark(ml.Data.LoadFromEnumerable(generated), new PragWorldAlterationOptions { Seed = seed + 2 });
         int trainRows = (int)(train.GetRowCount() ?? ml.Data.CreateEnumerable<PragWorldQuestionRow>(train, false).Count());
         report.AddNote($"Training data: {conversations} generated conversations, {generated.Count} questions, {trainRows} rows with their alterations; seed {seed}.");
         // [CLS] question [SEP] conversation, in the Transformer's word tokens.

@@ -25,7 +25,7 @@ IDataView benchmark;
 var realCsv = FindAuthorsBenchmark();
 if (realCsv is not null)
 {
-    benchmark = ml.Data.LoadPragWorldCsv(realCsv, null, out var report);
+    benchmark = ml.PragWorld().LoadCsv(realCsv, null, out var report);
     AnsiConsole.MarkupLine($"evaluation data: [bold]the PragWorld authors' manual benchmark[/] {Markup.Escape(realCsv)}");
     AnsiConsole.MarkupLine($"  loaded {Markup.Escape(report.ToString())}");
     var replies = Path.Combine(Path.GetDirectoryName(realCsv)!, "predictions", "llama-3.1-70b-instruct.txt");
@@ -38,7 +38,7 @@ if (realCsv is not null)
 else
 {
     var testOriginals = ml.Data.LoadFromEnumerable(Rows(200, 2, ConversationGenerator.TemplateIds));
-    benchmark = ml.Transforms.PragWorld.BuildBenchmark(testOriginals, new PragWorldAlterationOptions { Seed = 3 });
+    benchmark = ml.PragWorld().Alterations.BuildBenchmark(testOriginals, new PragWorldAlterationOptions { Seed = 3 });
     AnsiConsole.MarkupLine("evaluation data: [bold]generated conversations[/] with the seven alterations (../shared/data/pragworld not found beside the repository)");
 }
 var example = ml.Data.CreateEnumerable<PragWorldQuestionRow>(benchmark, false).First(r => r.AlterationEffect == AlterationEffects.Flip);
@@ -70,9 +70,9 @@ AnsiConsole.MarkupLine($"original {metrics.OriginalAccuracy:P1}, altered {metric
 PragWorldReport.Write(metrics, outDir, "report", "PragWorld evaluation of the sample model");
 
 // 4. Layer analysis: which layers help or hurt under each alteration.
-var ablation = PragWorldLayerAnalysis.MlpAblation(ml, model, benchmark);
+var ablation = ml.PragWorld().MlpAblation(model, benchmark);
 PragWorldLayerAnalysis.WriteHeatMap(ablation, Path.Combine(outDir, "mlp-ablation.png"), "Accuracy change when a layer's MLP is zeroed");
-var harmful = PragWorldLayerAnalysis.HarmfulLayers(ablation);
+var harmful = ml.PragWorld().HarmfulLayers(ablation);
 AnsiConsole.MarkupLine($"harmful layers (ablation raises altered accuracy): [bold]{(harmful.Count == 0 ? "none" : string.Join(", ", harmful))}[/]");
 
 // 5. Save the model like any ML.NET model.

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNetExt.Text;
 using MLNetExt.Transforms.PragWorld;
 
 namespace MLNetExt.PragWorld;
@@ -210,12 +211,56 @@ public sealed class PragWorldMetrics
     }
 }
 
-/// <summary>PragWorld evaluation of any ML.NET model that answers yes/no: <c>mlContext.PragWorld().Evaluate(model, data)</c>.</summary>
+/// <summary>
+/// PragWorld, reached with <c>mlContext.PragWorld()</c>: loading the benchmark files, the alterations that build it,
+/// evaluation of any ML.NET model that answers yes/no, and layer analysis of the text Transformer. Data views it
+/// creates belong to the context it was reached from.
+/// </summary>
 public sealed class PragWorldCatalog
 {
     private static readonly string[] PredictionConventions = ["PredictedLabel", "Probability", "Score"];
+    private readonly MLContext _context;
 
-    internal PragWorldCatalog() { }
+    internal PragWorldCatalog(MLContext context)
+    {
+        _context = context;
+        Alterations = new PragWorldTransformsCatalog(context);
+    }
+
+    /// <summary>The seven alterations as ML.NET estimators (<c>Alterations.Negation()</c>, …) and <see cref="PragWorldTransformsCatalog.BuildBenchmark"/>.</summary>
+    public PragWorldTransformsCatalog Alterations { get; }
+
+    /// <summary>Loads a PragWorld JSONL file as an IDataView of <see cref="PragWorldQuestionRow"/> (one row per question).</summary>
+    /// <exception cref="PragWorldFormatException">The file is malformed (file, line and JSON path named).</exception>
+    public IDataView LoadJsonl(string path) => PragWorldLoading.LoadJsonl(_context, path);
+
+    /// <summary>
+    /// Loads a PragWorld authors' CSV file (manual or synthetic layout) as an IDataView of
+    /// <see cref="PragWorldQuestionRow"/> (one row per CSV record, in file order), repairing the known quirks;
+    /// see <see cref="PragWorldCsv"/>.
+    /// </summary>
+    /// <exception cref="PragWorldCsvFormatException">The file is malformed (file, line and column named).</exception>
+    public IDataView LoadCsv(string path, PragWorldCsvOptions? options = null) => PragWorldLoading.LoadCsv(_context, path, options, out _);
+
+    /// <summary>As <see cref="LoadCsv(string, PragWorldCsvOptions?)"/>, also returning what was read and repaired.</summary>
+    /// <exception cref="PragWorldCsvFormatException">The file is malformed (file, line and column named).</exception>
+    public IDataView LoadCsv(string path, PragWorldCsvOptions? options, out PragWorldCsvReport report) => PragWorldLoading.LoadCsv(_context, path, options, out report);
+
+    /// <summary>Accuracy change per (layer, alteration) when each layer's MLP output of <paramref name="model"/> is zeroed in turn.</summary>
+    public IReadOnlyList<LayerEffect> MlpAblation(TextTransformerBinaryTransformer model, IDataView benchmark)
+        => PragWorldLayerAnalysis.MlpAblation(_context, model, benchmark);
+
+    /// <summary>
+    /// Direct-effect activation patching: for each altered row and its original (same QuestionId), the residual stream
+    /// entering layer ℓ of the original run is replaced, at tokens aligned by longest common subsequence, by the altered
+    /// run's; the effect is the change of the probability of the altered row's gold answer.
+    /// </summary>
+    public IReadOnlyList<LayerEffect> Patching(TextTransformerBinaryTransformer model, IReadOnlyList<PragWorldQuestionRow> rows, int maxPairsPerAlteration = 200)
+        => PragWorldLayerAnalysis.Patching(model, rows, maxPairsPerAlteration);
+
+    /// <summary>Layers whose MLP ablation raises the mean accuracy over the alterations (harmful layers), most harmful first.</summary>
+    public IReadOnlyList<int> HarmfulLayers(IReadOnlyList<LayerEffect> mlpAblation, double minGain = 0.005)
+        => PragWorldLayerAnalysis.HarmfulLayers(mlpAblation, minGain);
 
     /// <summary>Scores <paramref name="data"/> (rows with the <see cref="PragWorldQuestionRow"/> columns) with <paramref name="model"/> and computes the metrics.</summary>
     public PragWorldMetrics Evaluate(ITransformer model, IDataView data, PragWorldEvaluationOptions? options = null)
@@ -342,10 +387,10 @@ public sealed class PragWorldCatalog
 /// <summary>Entry point on <see cref="MLContext"/>.</summary>
 public static class PragWorldMLContextExtensions
 {
-    /// <summary>PragWorld evaluation: <c>mlContext.PragWorld().Evaluate(model, data)</c>.</summary>
+    /// <summary>PragWorld loading, alterations, evaluation and layer analysis, using this context: <c>mlContext.PragWorld().Evaluate(model, data)</c>.</summary>
     public static PragWorldCatalog PragWorld(this MLContext mlContext)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
-        return new PragWorldCatalog();
+        return new PragWorldCatalog(mlContext);
     }
 }

@@ -23,7 +23,7 @@ public sealed record LayerEffect(int Layer, string Alteration, double Delta, int
 public static class PragWorldLayerAnalysis
 {
     /// <summary>Accuracy change per (layer, alteration) when each layer's MLP output is zeroed in turn.</summary>
-    public static IReadOnlyList<LayerEffect> MlpAblation(MLContext ml, TextTransformerBinaryTransformer model, IDataView benchmark)
+    internal static IReadOnlyList<LayerEffect> MlpAblation(MLContext ml, TextTransformerBinaryTransformer model, IDataView benchmark)
     {
         var catalog = ml.PragWorld();
         var baseline = catalog.Evaluate(model, benchmark);
@@ -53,7 +53,7 @@ public static class PragWorldLayerAnalysis
     /// residual stream entering layer ℓ replaced, at aligned tokens, by the altered run's, and measures the change of the
     /// probability the model gives to the altered row's gold answer.
     /// </summary>
-    public static IReadOnlyList<LayerEffect> Patching(TextTransformerBinaryTransformer model, IReadOnlyList<PragWorldQuestionRow> rows, int maxPairsPerAlteration = 200)
+    internal static IReadOnlyList<LayerEffect> Patching(TextTransformerBinaryTransformer model, IReadOnlyList<PragWorldQuestionRow> rows, int maxPairsPerAlteration = 200)
     {
         var encoder = model.Encoder;
         int length = encoder.Shape.MaxLength;
@@ -170,7 +170,7 @@ public static class PragWorldLayerAnalysis
     }
 
     /// <summary>Layers whose MLP ablation raises the mean accuracy over the alterations (harmful layers), most harmful first.</summary>
-    public static IReadOnlyList<int> HarmfulLayers(IReadOnlyList<LayerEffect> mlpAblation, double minGain = 0.005)
+    internal static IReadOnlyList<int> HarmfulLayers(IReadOnlyList<LayerEffect> mlpAblation, double minGain = 0.005)
         => mlpAblation.Where(e => e.Alteration != PragWorldQuestionRow.OriginalAlteration).GroupBy(e => e.Layer)
             .Select(g => (Layer: g.Key, Gain: g.Average(e => e.Delta))).Where(x => x.Gain > minGain)
             .OrderByDescending(x => x.Gain).Select(x => x.Layer).ToList();

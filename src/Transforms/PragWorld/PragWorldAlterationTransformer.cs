@@ -16,10 +16,11 @@ namespace MLNetExt.Transforms.PragWorld;
 /// </remarks>
 public sealed class PragWorldAlterationTransformer : ITransformer
 {
-    private readonly MLContext _context = new(seed: 0);
+    private readonly MLContext _context;
 
-    internal PragWorldAlterationTransformer(PragWorldAlteration alteration, PragWorldAlterationOptions options)
+    internal PragWorldAlterationTransformer(MLContext context, PragWorldAlteration alteration, PragWorldAlterationOptions options)
     {
+        _context = context;
         Alteration = alteration;
         Options = options;
     }
@@ -62,11 +63,13 @@ public sealed class PragWorldAlterationTransformer : ITransformer
 /// <summary>Estimator of <see cref="PragWorldAlterationTransformer"/> (nothing to learn: Fit only checks the schema).</summary>
 public sealed class PragWorldAlterationEstimator : IEstimator<PragWorldAlterationTransformer>
 {
+    private readonly MLContext _context;
     private readonly PragWorldAlteration _alteration;
     private readonly PragWorldAlterationOptions _options;
 
-    internal PragWorldAlterationEstimator(PragWorldAlteration alteration, PragWorldAlterationOptions? options)
+    internal PragWorldAlterationEstimator(MLContext context, PragWorldAlteration alteration, PragWorldAlterationOptions? options)
     {
+        _context = context;
         _alteration = alteration;
         _options = options ?? new PragWorldAlterationOptions();
     }
@@ -75,7 +78,7 @@ public sealed class PragWorldAlterationEstimator : IEstimator<PragWorldAlteratio
     public PragWorldAlterationTransformer Fit(IDataView input)
     {
         PragWorldData.CheckQuestionRowSchema(input.Schema);
-        return new PragWorldAlterationTransformer(_alteration, _options);
+        return new PragWorldAlterationTransformer(_context, _alteration, _options);
     }
 
     /// <inheritdoc/>
@@ -89,7 +92,7 @@ public sealed class PragWorldAlterationEstimator : IEstimator<PragWorldAlteratio
         }
         // SchemaShape's own constructors are internal; a pass-through mapping of the row type followed by a column
         // selection yields exactly the output shape (the row columns, other input columns dropped).
-        var context = new MLContext(seed: 0);
+        var context = _context;
         return context.Transforms.CustomMapping<PragWorldQuestionRow, PragWorldQuestionRow>((_, _) => { }, contractName: null)
             .Append(context.Transforms.SelectColumns(PragWorldData.RequiredColumns.Select(c => c.Name).ToArray()))
             .GetOutputSchema(inputSchema);
@@ -97,11 +100,14 @@ public sealed class PragWorldAlterationEstimator : IEstimator<PragWorldAlteratio
 }
 
 /// <summary>
-/// The seven PragWorld alterations as ML.NET estimators: <c>mlContext.Transforms.PragWorld.Negation()</c>, …
+/// The seven PragWorld alterations as ML.NET estimators: <c>mlContext.PragWorld().Alterations.Negation()</c>, …
 /// </summary>
 public sealed class PragWorldTransformsCatalog
 {
-    internal PragWorldTransformsCatalog() { }
+    private readonly MLContext _context;
+
+    /// <summary>Alterations whose data views belong to <paramref name="context"/>; reached as <c>mlContext.PragWorld().Alterations</c>.</summary>
+    internal PragWorldTransformsCatalog(MLContext context) => _context = context ?? throw new ArgumentNullException(nameof(context));
 
     /// <summary>The alteration object for <paramref name="kind"/>.</summary>
     public static PragWorldAlteration Create(AlterationKind kind) => kind switch
@@ -117,7 +123,7 @@ public sealed class PragWorldTransformsCatalog
     };
 
     /// <summary>An estimator applying the alteration <paramref name="kind"/>.</summary>
-    public PragWorldAlterationEstimator Alter(AlterationKind kind, PragWorldAlterationOptions? options = null) => new(Create(kind), options);
+    public PragWorldAlterationEstimator Alter(AlterationKind kind, PragWorldAlterationOptions? options = null) => new(_context, Create(kind), options);
 
     /// <summary>Negation: toggles the polarity of one statement.</summary>
     public PragWorldAlterationEstimator Negation(PragWorldAlterationOptions? options = null) => Alter(AlterationKind.Negation, options);
@@ -151,7 +157,7 @@ public sealed class PragWorldTransformsCatalog
         PragWorldData.CheckQuestionRowSchema(originals.Schema);
         options ??= new PragWorldAlterationOptions();
         var alterations = (kinds.Length == 0 ? Enum.GetValues<AlterationKind>() : kinds).Select(Create).ToList();
-        var context = new MLContext(seed: 0);
+        var context = _context;
         var rows = context.Data.CreateEnumerable<PragWorldQuestionRow>(originals, reuseRowObject: false).ToList();
         var benchmark = rows.Concat(alterations.SelectMany(a => rows.Select(r => a.Apply(r, options))
             .Where(r => options.KeepNotApplicable || r.AlterationEffect != AlterationEffects.NotApplicable)));
@@ -159,41 +165,21 @@ public sealed class PragWorldTransformsCatalog
     }
 }
 
-/// <summary>Entry points on ML.NET catalogs.</summary>
-public static class PragWorldCatalogExtensions
+/// <summary>Loading of PragWorld files into a context's data views (used by <c>mlContext.PragWorld()</c>).</summary>
+internal static class PragWorldLoading
 {
-    /// <summary>Extension members of <see cref="TransformsCatalog"/>.</summary>
-    /// <param name="catalog">The ML.NET transforms catalog.</param>
-    extension(TransformsCatalog catalog)
-    {
-        /// <summary>The PragWorld alteration transforms: <c>mlContext.Transforms.PragWorld.Negation()</c>.</summary>
-        public PragWorldTransformsCatalog PragWorld => new();
-    }
-
     /// <summary>Loads a PragWorld JSONL file as an IDataView of <see cref="PragWorldQuestionRow"/> (one row per question).</summary>
-    public static IDataView LoadPragWorldJsonl(this DataOperationsCatalog catalog, string path)
+    public static IDataView LoadJsonl(MLContext context, string path)
     {
-        ArgumentNullException.ThrowIfNull(catalog);
         var rows = PragWorldJsonl.Load(path).SelectMany(c => c.ToQuestionRows()).ToList(); // validate the whole file now
-        return new MLContext(seed: 0).Data.LoadFromEnumerable(rows);
+        return context.Data.LoadFromEnumerable(rows);
     }
 
-    /// <summary>
-    /// Loads a PragWorld authors' CSV file (manual or synthetic layout) as an IDataView of
-    /// <see cref="PragWorldQuestionRow"/> (one row per CSV record, in file order), repairing the known quirks;
-    /// see <see cref="PragWorldCsv"/>.
-    /// </summary>
-    /// <exception cref="PragWorldCsvFormatException">The file is malformed (file, line and column named).</exception>
-    public static IDataView LoadPragWorldCsv(this DataOperationsCatalog catalog, string path, PragWorldCsvOptions? options = null) =>
-        LoadPragWorldCsv(catalog, path, options, out _);
-
-    /// <summary>As <see cref="LoadPragWorldCsv(DataOperationsCatalog, string, PragWorldCsvOptions?)"/>, also returning what was read and repaired.</summary>
-    /// <exception cref="PragWorldCsvFormatException">The file is malformed (file, line and column named).</exception>
-    public static IDataView LoadPragWorldCsv(this DataOperationsCatalog catalog, string path, PragWorldCsvOptions? options, out PragWorldCsvReport report)
+    /// <summary>Loads a PragWorld authors' CSV file, also returning what was read and repaired.</summary>
+    public static IDataView LoadCsv(MLContext context, string path, PragWorldCsvOptions? options, out PragWorldCsvReport report)
     {
-        ArgumentNullException.ThrowIfNull(catalog);
         var data = PragWorldCsv.Load(path, options);
         report = data.Report;
-        return new MLContext(seed: 0).Data.LoadFromEnumerable(data.Rows);
+        return context.Data.LoadFromEnumerable(data.Rows);
     }
 }

@@ -7,11 +7,16 @@ namespace MLNetExt.Transforms.PragWorld;
 /// <summary>Schema of <see cref="PragWorldQuestionRow"/> IDataViews, and saving/loading of benchmark rows.</summary>
 public static class PragWorldData
 {
-    private static readonly MLContext Context = new(seed: 0);
-
     /// <summary>The IDataView schema of <see cref="PragWorldQuestionRow"/>.</summary>
-    public static DataViewSchema QuestionRowSchema { get; } =
-        Context.Data.LoadFromEnumerable(Array.Empty<PragWorldQuestionRow>()).Schema;
+    public static DataViewSchema QuestionRowSchema { get; } = BuildQuestionRowSchema();
+
+    private static DataViewSchema BuildQuestionRowSchema()
+    {
+        var builder = new DataViewSchema.Builder();
+        foreach (var column in SchemaDefinition.Create(typeof(PragWorldQuestionRow)))
+            builder.AddColumn(column.ColumnName, column.ColumnType);
+        return builder.ToSchema();
+    }
 
     /// <summary>Every column of <see cref="PragWorldQuestionRow"/> with its type (all are required in alteration input).</summary>
     public static IReadOnlyList<(string Name, DataViewType Type)> RequiredColumns { get; } =

@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using MLNetExt.PragWorld;
 using MLNetExt.Transforms.PragWorld;
 
 namespace MLNetExt.Tests.PragWorld;
@@ -172,7 +173,7 @@ public class AlterationTests
             Row("Alice: lovely weather\nBob: indeed", "are the keys in the garage?", true, id: "c2/q1"),
         });
 
-        var transformer = mlContext.Transforms.PragWorld.VariableSubstitution().Fit(data);
+        var transformer = mlContext.PragWorld().Alterations.VariableSubstitution().Fit(data);
         var rows = mlContext.Data.CreateEnumerable<PragWorldQuestionRow>(transformer.Transform(data), reuseRowObject: false).ToList();
 
         var only = Assert.Single(rows);
@@ -186,7 +187,7 @@ public class AlterationTests
         var mlContext = new MLContext(seed: 1);
         var data = mlContext.Data.LoadFromEnumerable(new[] { new { Conversation = "Alice: hi", Question = "?" } });
 
-        var error = Assert.Throws<ArgumentOutOfRangeException>(() => mlContext.Transforms.PragWorld.Negation().Fit(data));
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => mlContext.PragWorld().Alterations.Negation().Fit(data));
         Assert.StartsWith("PragWorld rows need a 'ConversationId' column of type String; the data has none.", error.Message);
     }
 
@@ -195,7 +196,7 @@ public class AlterationTests
     {
         var mlContext = new MLContext(seed: 1);
         var originals = new ConversationGenerator(new ConversationGeneratorOptions { Seed = 5 }).Generate(48).SelectMany(c => c.ToQuestionRows()).ToList();
-        var benchmark = mlContext.Transforms.PragWorld.BuildBenchmark(mlContext.Data.LoadFromEnumerable(originals));
+        var benchmark = mlContext.PragWorld().Alterations.BuildBenchmark(mlContext.Data.LoadFromEnumerable(originals));
         var rows = mlContext.Data.CreateEnumerable<PragWorldQuestionRow>(benchmark, reuseRowObject: false).ToList();
 
         Assert.Equal(originals.Count, rows.Count(r => r.Alteration == PragWorldQuestionRow.OriginalAlteration));

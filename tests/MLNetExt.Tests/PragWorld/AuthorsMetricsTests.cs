@@ -13,7 +13,7 @@ public class AuthorsMetricsTests
     public void LlamaAnswersReproduceTheReferenceTableInBothModes()
     {
         var ml = new MLContext(seed: 0);
-        var data = ml.Data.LoadPragWorldCsv(PragWorldSharedData.ManualCsv);
+        var data = ml.PragWorld().LoadCsv(PragWorldSharedData.ManualCsv);
         var replies = File.ReadAllLines(PragWorldSharedData.LlamaAnswers);
 
         // The authors' script as released: "Perturbation?" compared untrimmed, so "TRUE " rows count as originals.

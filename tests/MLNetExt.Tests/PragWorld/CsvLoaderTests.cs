@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using MLNetExt.PragWorld;
 using MLNetExt.Tests.Circuits;
 using MLNetExt.Transforms.PragWorld;
 
@@ -104,7 +105,7 @@ public class CsvLoaderTests
         try
         {
             var ml = new MLContext(seed: 0);
-            var view = ml.Data.LoadPragWorldCsv(path, null, out var report);
+            var view = ml.PragWorld().LoadCsv(path, null, out var report);
             var rows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(view, reuseRowObject: false).ToList();
             Assert.Equal(2, rows.Count);
             Assert.Equal("Alice: where are the keys\nBob: I put them in the garage", rows[0].Conversation);

@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using MLNetExt.PragWorld;
 using MLNetExt.Transforms.PragWorld;
 
 namespace MLNetExt.Tests.PragWorld;
@@ -151,7 +152,7 @@ public class FreeFormAlterationTests
         var ml = new MLContext(seed: 0);
         var originals = PragWorldCsv.Load(PragWorldSharedData.ManualCsv).Rows.Where(r => r.Alteration == PragWorldQuestionRow.OriginalAlteration).ToList();
         var view = ml.Data.LoadFromEnumerable(originals);
-        var negated = ml.Data.CreateEnumerable<PragWorldQuestionRow>(ml.Transforms.PragWorld.Negation().Fit(view).Transform(view), reuseRowObject: false).ToList();
+        var negated = ml.Data.CreateEnumerable<PragWorldQuestionRow>(ml.PragWorld().Alterations.Negation().Fit(view).Transform(view), reuseRowObject: false).ToList();
         Assert.Equal(88, negated.Count); // every real original has a negation site
         Assert.All(negated, r => Assert.Equal(AlterationEffects.Unknown, r.AlterationEffect));
         Assert.All(negated.Zip(originals), p => Assert.Equal(p.Second.Label, p.First.Label));

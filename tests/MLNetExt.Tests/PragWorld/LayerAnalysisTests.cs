@@ -26,7 +26,7 @@ public class LayerAnalysisTests
         var ml = new MLContext(seed: 1);
         var conversations = new ConversationGenerator(new ConversationGeneratorOptions { Seed = 4 }).Generate(60).ToList();
         var originals = ml.Data.LoadFromEnumerable(conversations.SelectMany(c => c.ToQuestionRows()).ToList());
-        var benchmark = ml.Transforms.PragWorld.BuildBenchmark(originals, new PragWorldAlterationOptions { Seed = 2 },
+        var benchmark = ml.PragWorld().Alterations.BuildBenchmark(originals, new PragWorldAlterationOptions { Seed = 2 },
             AlterationKind.Negation, AlterationKind.QuantifierChange);
         var options = new TextClassifierOptions
         {
@@ -35,7 +35,7 @@ public class LayerAnalysisTests
         };
         var model = ml.BinaryClassification.Trainers.TextTransformer(options).Fit(originals);
 
-        var ablation = PragWorldLayerAnalysis.MlpAblation(ml, model, benchmark);
+        var ablation = ml.PragWorld().MlpAblation(model, benchmark);
         Assert.Equal(new[] { 0, 1 }, ablation.Select(e => e.Layer).Distinct().OrderBy(x => x));
         Assert.Contains(ablation, e => e.Alteration == "Negation");
         Assert.All(ablation, e => Assert.InRange(e.Delta, -1, 1));
@@ -48,14 +48,14 @@ public class LayerAnalysisTests
         Assert.True(before.Zip(after).Max(p => Math.Abs(p.First - p.Second)) > 1e-3);
 
         var rows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(benchmark, reuseRowObject: false).ToList();
-        var patching = PragWorldLayerAnalysis.Patching(model, rows, maxPairsPerAlteration: 30);
+        var patching = ml.PragWorld().Patching(model, rows, maxPairsPerAlteration: 30);
         Assert.Equal(2 * 2, patching.Count);
         Assert.All(patching, e => Assert.True(double.IsFinite(e.Delta) && e.Count > 0));
 
         // Patching an original with itself changes nothing.
         var self = rows.Where(r => r.Alteration == "Original").Take(10)
             .SelectMany(r => new[] { r, CloneAs(r, "Self") }).ToList();
-        Assert.All(PragWorldLayerAnalysis.Patching(model, self), e => Assert.True(Math.Abs(e.Delta) < 1e-5));
+        Assert.All(ml.PragWorld().Patching(model, self), e => Assert.True(Math.Abs(e.Delta) < 1e-5));
 
         var svg = Path.Combine(Path.GetTempPath(), $"mlnx-heat-{Guid.NewGuid():N}.svg");
         PragWorldLayerAnalysis.WriteHeatMap(ablation, svg, "MLP ablation");

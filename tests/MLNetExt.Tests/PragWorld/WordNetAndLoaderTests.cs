@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using MLNetExt.PragWorld;
 using MLNetExt.Transforms.PragWorld;
 
 namespace MLNetExt.Tests.PragWorld;
@@ -112,7 +113,7 @@ public class PragWorldJsonlTests
         {
             PragWorldJsonl.Save(path, new ConversationGenerator(new ConversationGeneratorOptions { Seed = 2 }).Generate(5));
             var mlContext = new MLContext(seed: 1);
-            var data = mlContext.Data.LoadPragWorldJsonl(path);
+            var data = mlContext.PragWorld().LoadJsonl(path);
             var rows = mlContext.Data.CreateEnumerable<PragWorldQuestionRow>(data, reuseRowObject: false).ToList();
 
             Assert.Equal(PragWorldJsonl.Load(path).Sum(c => c.Questions.Count), rows.Count);
