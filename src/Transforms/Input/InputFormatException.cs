@@ -2,7 +2,7 @@ namespace MLNetExt.Transforms;
 
 /// <summary>
 /// An input file is malformed, truncated or implausible. Every reader of the package throws a subclass of this for bad
-/// input (<c>CircuitFormatException</c>, <c>IdxFormatException</c>, <c>PragWorldFormatException</c>); the message starts
+/// input (<c>CircuitFormatException</c>, <c>IdxFormatException</c>, <c>PragWorldFormatException</c>, <c>PragWorldCsvFormatException</c>); the message starts
 /// with <c>file:line:column:</c> (line and column when they are known).
 /// </summary>
 public class InputFormatException : FormatException

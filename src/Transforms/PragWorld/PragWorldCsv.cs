@@ -5,11 +5,11 @@ using System.Text.RegularExpressions;
 namespace MLNetExt.Transforms.PragWorld;
 
 /// <summary>A PragWorld CSV file is malformed; the message names the file, line, column and CSV column name.</summary>
-public sealed class PragWorldCsvFormatException : FormatException
+public sealed class PragWorldCsvFormatException : InputFormatException
 {
     /// <summary>Creates the exception.</summary>
     public PragWorldCsvFormatException(string fileName, int lineNumber, int columnNumber, string? columnName, string problem)
-        : base($"{fileName}:{lineNumber}:{columnNumber}: {(columnName is null ? "" : $"column '{columnName}': ")}{problem}")
+        : base(fileName, lineNumber, columnNumber, $"{(columnName is null ? "" : $"column '{columnName}': ")}{problem}")
     {
         FileName = fileName;
         LineNumber = lineNumber;
