@@ -9,13 +9,13 @@
 // --algorithms picks a subset (the no-communication run is always made: it calibrates the link; without ddp the run
 // measures throughput only and the columns comparing with DDP stay empty); --name names the report;
 // --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives, which busy-wait inside MPICH);
-// --mpi-poll-max-ms sets MpiTransport.MaxPollInterval (equal to --mpi-poll-ms = a fixed interval, the behaviour before session 13).
+// --mpi-poll-max-ms sets MpiTransport.MaxPollInterval (equal to --mpi-poll-ms = a fixed interval).
 // --mpi-shm 0 uses MPICH's collectives instead of the node shared-memory ones (MpiTransport.SharedMemoryCollectives).
 // --mpi-bind core|socket|... is passed to mpiexec as -bind-to (pins each rank's threads to cores; none = the OS places them).
 // --inproc-bind core pins each in-process worker and its communication thread to a core (Co2TrainerOptions.PinWorkersToCores).
-// --link bandwidth (default, from session 17) makes the link's cost proportional to the bytes a ring collective moves, so
+// --link bandwidth (default) makes the link's cost proportional to the bytes a ring collective moves, so
 // one all-reduce of the model costs τ/2 steps and a reduce-scatter or all-gather half of that; --link latency gives every
-// collective the same fixed cost (the reports before session 17), which charges a sharded round's two collectives twice.
+// collective the same fixed cost, which charges a sharded round's two collectives twice.
 // Internal: --worker mpi ... is how the benchmark runs itself under mpiexec.
 using System.Diagnostics;
 using System.Globalization;

@@ -11,7 +11,7 @@ public enum StalenessPenaltyKind
 
     /// <summary>
     /// Divide elementwise by 1 + λ·|gap| / ḡ, where gap is how far the anchor moved since the stale update's basis
-    /// and ḡ a running average of |gap| (Gap-Aware style; the paper's exact Λ_t was not available, see docs/co2-notes.md).
+    /// and ḡ a running average of |gap| (Gap-Aware style; the paper's exact Λ_t was not available, see docs/decisions/001-co2-gap-aware-penalty.md).
     /// </summary>
     GapAware,
 }

@@ -1,6 +1,6 @@
 namespace MLNetExt.Transforms.PragWorld;
 
-/// <summary>The seven minimal linguistic alterations of the PragWorld paper (see docs/pragworld-paper-notes.md).</summary>
+/// <summary>The seven minimal linguistic alterations of the PragWorld paper (see docs/pragworld.md).</summary>
 public enum AlterationKind
 {
     /// <summary>Toggle the polarity of one statement ("he didn't" ↔ "he did", "is" ↔ "is not", "put" → "didn't put").</summary>
