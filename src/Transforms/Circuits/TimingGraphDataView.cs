@@ -32,6 +32,15 @@ public sealed class TimingPinRow
     public float LateArrival { get; set; }
 }
 
+/// <summary>One design as an ML.NET row: its timing graph file (see <see cref="TimingGraphDataView.Designs"/>).</summary>
+public sealed class TimingDesignRow
+{
+    /// <summary>The timing graph file (<see cref="TimingGraphFile"/>).</summary>
+    public string GraphPath { get; set; } = "";
+    /// <summary>Empty: the row stands for the whole design (the column lets pin-row pipelines accept it).</summary>
+    public string Pin { get; set; } = "";
+}
+
 /// <summary>Timing graphs as ML.NET data: one row per pin, for per-pin models, inspection and export.</summary>
 public static class TimingGraphDataView
 {
@@ -47,6 +56,13 @@ public static class TimingGraphDataView
         var files = graphFiles.ToList();
         return mlContext.Data.LoadFromEnumerable(Rows(files.Select(f => (TimingGraphFile.Load(f), f))));
     }
+
+    /// <summary>
+    /// An <see cref="IDataView"/> with one <see cref="TimingDesignRow"/> per graph file, without reading the files: enough
+    /// to train PreRoutGNN, which reads whole designs (scoring needs pin rows, <see cref="PinsOf"/>).
+    /// </summary>
+    public static IDataView Designs(MLContext mlContext, IEnumerable<string> graphFiles) =>
+        mlContext.Data.LoadFromEnumerable(graphFiles.Select(f => new TimingDesignRow { GraphPath = f, Pin = "" }).ToList());
 
     private static IEnumerable<TimingPinRow> Rows(IEnumerable<(TimingGraph Graph, string Path)> graphs)
     {
