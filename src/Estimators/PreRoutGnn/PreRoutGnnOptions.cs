@@ -82,7 +82,8 @@ public sealed class PreRoutGnnOptions
     public int? Seed { get; set; }
     /// <summary>Training and scoring device; the MLContext's GpuDeviceId and FallbackToCpu refine it.</summary>
     public TorchDeviceKind Device { get; set; } = TorchDeviceKind.Auto;
-    /// <summary>Receives a report after every epoch (pre-training epochs first, then timing epochs); the MLContext's log gets the same lines.</summary>
+    /// <summary>Receives a report after every timing epoch (validation loss = 1 − validation R² where validated); the MLContext's
+    /// log gets these and the pre-training epochs.</summary>
     public IProgress<TrainingProgress>? Progress { get; set; }
     /// <summary>Cancels training between steps (<see cref="OperationCanceledException"/>).</summary>
     public CancellationToken CancellationToken { get; set; }
