@@ -16,6 +16,7 @@
 //   child mode for memory: -- memory <cache> <design> <partitionNodes> <epochs> <model> <seed> <test,...> [pretrainEpochs] [stepPerPiece]
 using System.Diagnostics;
 using Microsoft.ML;
+using MLNetExt;
 using MLNetExt.Bench;
 using MLNetExt.Core;
 using MLNetExt.PreRoutGnn;
@@ -25,16 +26,18 @@ using TorchSharp;
 if (args.Length > 0 && args[0] == "memory") return Memory(args);
 if (args.Length < 4) { Console.Error.WriteLine("usage: <cache> <train,...> <validation,...> <test,...> [epochs] [pretrainEpochs] [seeds] [models] [partitionDesign] [partitionNodes]"); return 2; }
 string cache = args[0];
-List<TimingGraph> Load(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(d =>
+List<string> Files(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(d => Path.Combine(cache, d + ".tgraph")).ToList();
+List<TimingGraph> Load(List<string> files) => files.Select(path =>
 {
-    var path = Path.Combine(cache, d + ".tgraph");
     if (!File.Exists(path)) throw new FileNotFoundException($"{path} not found: build the dataset with bench/CircuitDatasetBench first.");
     var graph = TimingGraphFile.Load(path);
     if (!CircuitDataset.IsCurrent(graph))
         throw new InvalidDataException($"{path} was built by an older graph builder (revision {graph.BuildRevision}, now {TimingGraphBuilder.Revision}); rebuild the cache with bench/CircuitDatasetBench.");
     return graph;
 }).ToList();
-var train = Load(args[1]); var validation = Load(args[2]); var test = Load(args[3]);
+var (trainFiles, validationFiles) = (Files(args[1]), Files(args[2]));
+var train = Load(trainFiles); var validation = Load(validationFiles); var test = Load(Files(args[3]));
+var context = new MLContext(seed: 0);
 int epochs = args.Length > 4 ? int.Parse(args[4]) : 200;
 int pretrain = args.Length > 5 ? int.Parse(args[5]) : 200;
 int seeds = args.Length > 6 ? int.Parse(args[6]) : 1;
@@ -68,14 +71,15 @@ foreach (var (key, name, arch) in architectures.Where(a => models.Contains(a.Key
     {
         var sw = Stopwatch.StartNew();
         var options = BenchOptions(arch, seed, epochs, pretrain);
-        options.PinsPerEpoch = pinsPerEpoch; options.PartitionNodes = trainWindow; options.SelfFeedRate = key.EndsWith("-selffeed") ? 0.5 : 0;
+        options.PinsPerEpoch = pinsPerEpoch; options.PartitionNodes = trainWindow;
         options.Progress = new Progress<TrainingProgress>(p => { if (p.Epoch % 20 == 0) Console.WriteLine($"  {name} seed {seed} epoch {p.Epoch} loss {p.TrainLoss:F4} val(1−R²) {p.ValidationLoss:F3} {p.Elapsed.TotalSeconds:F0}s"); });
-        var trainer = new PreRoutGnnTrainer(options);
-        using var model = trainer.Fit(train, validation);
+        using var model = context.Regression.Trainers.PreRoutGnn(options)
+            .Fit(TimingGraphDataView.Designs(context, trainFiles), validationFiles.Count > 0 ? TimingGraphDataView.Designs(context, validationFiles) : null);
         double seconds = sw.Elapsed.TotalSeconds;
         var (per, mean) = model.Evaluate(test);
         Record(name, seed, per, mean, seconds, model.Network.parameters().Sum(p => p.numel()));
-        if (seed == 0) curves.Add((name, Enumerable.Range(1, trainer.LossHistory.Count).Select(i => (double)i).ToArray(), trainer.LossHistory.ToArray()));
+        var losses = model.TrainingReport!.Training.TrainLoss;
+        if (seed == 0) curves.Add((name, Enumerable.Range(1, losses.Count).Select(i => (double)i).ToArray(), losses.ToArray()));
         if (seed == 0 && levelErrors) AddLevelErrors(name, model.Network, test);
     }
 }
@@ -88,9 +92,13 @@ if (staRuns.Count > 0)
     report.AddNote("NLDM lookup STA rows learn nothing: a one-step fit on the training designs only builds the network, whose net-step, reduce and cell-delay output layers are then zeroed (the two load factors stay within one Adam step of 1).");
 foreach (var (_, wire) in staRuns)
 {
-    var arch = new PreRoutGnnArchitecture(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: wire);
+    var arch = new PreRoutGnnArchitecture
+    {
+        Pretraining = false, DesignUnits = true, CellStep = CellStepKind.TableCorrection, TableLoad = wire ? TableLoad.PinAndWireCapacitance : TableLoad.PinCapacitance,
+    };
     var sw = Stopwatch.StartNew();
-    using var model = new PreRoutGnnTrainer(new PreRoutGnnOptions { Architecture = arch, Epochs = 1, PretrainEpochs = 0, PinsPerEpoch = 1 }).Fit(train);
+    using var model = context.Regression.Trainers.PreRoutGnn(new PreRoutGnnOptions { Architecture = arch, Epochs = 1, PretrainEpochs = 0, PinsPerEpoch = 1, Seed = 0 })
+        .Fit(TimingGraphDataView.Designs(context, trainFiles));
     model.Network.ResetToTables();
     var (per, mean) = model.Evaluate(test);
     var staName = wire ? "NLDM lookup STA, pin + wire load (no learning)" : "NLDM lookup STA, pin load (no learning)";
@@ -280,16 +288,17 @@ static TimingMetrics Metrics(TimingGraph g, float[] arrival)
 
 static int Memory(string[] a)
 {
-    var g = TimingGraphFile.Load(Path.Combine(a[1], a[2] + ".tgraph"));
+    var file = Path.Combine(a[1], a[2] + ".tgraph");
+    var g = TimingGraphFile.Load(file);
     var held = a[7].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(d => TimingGraphFile.Load(Path.Combine(a[1], d + ".tgraph"))).ToList();
     int nodes = int.Parse(a[3]), epochs = int.Parse(a[4]), seed = int.Parse(a[6]);
     var arch = ArchitectureTable().Single(m => m.Key == a[5]).Arch;
     var pieces = OrderPreservingPartition.Split(g, nodes, 4).Count;
     var sw = Stopwatch.StartNew();
     var options = BenchOptions(arch, seed, epochs, a.Length > 8 ? int.Parse(a[8]) : 5);
-    options.PartitionNodes = nodes; options.StepPerPiece = a.Length <= 9 || bool.Parse(a[9]);
-    var trainer = new PreRoutGnnTrainer(options);
-    using var model = trainer.Fit(new[] { g });
+    options.PartitionNodes = nodes; options.PinsPerEpoch = 0; options.StepPerPiece = a.Length <= 9 || bool.Parse(a[9]);
+    var ml = new MLContext(seed: 0);
+    using var model = ml.Regression.Trainers.PreRoutGnn(options).Fit(TimingGraphDataView.Designs(ml, new[] { file }));
     double perEpoch = sw.Elapsed.TotalSeconds / epochs;
     var (_, mean) = model.Evaluate(new[] { g });
     var (_, heldMean) = model.Evaluate(held);
@@ -298,46 +307,49 @@ static int Memory(string[] a)
 }
 
 // The training settings every learned run of the benchmark shares (main runs and the partition comparison).
-static PreRoutGnnOptions BenchOptions(PreRoutGnnArchitecture arch, int seed, int epochs, int pretrainEpochs) => new()
+// The recommended preset's training (learning rate 5e-4, clip 10, selection by validation slack every 10 epochs) with
+// the architecture, budget and seed of the run.
+static PreRoutGnnOptions BenchOptions(PreRoutGnnArchitecture arch, int seed, int epochs, int pretrainEpochs)
 {
-    Architecture = arch, Epochs = epochs, PretrainEpochs = arch.Pretraining ? pretrainEpochs : 0, Seed = 3407 + seed,
-    // The reference's learning rate; a tighter clip than its 1e3, because arrival targets span 0.1–15 ns across
-    // the three technologies and single pieces gave loss spikes with 1e-3 / 1e3 in a pilot run.
-    LearningRate = 5e-4, GradientClip = 10,
-};
+    var options = PreRoutGnnOptions.Recommended;
+    options.Architecture = arch; options.Epochs = epochs; options.PretrainEpochs = arch.Pretraining ? pretrainEpochs : 0; options.Seed = 3407 + seed;
+    return options;
+}
 
 // The models the benchmark can train, by command-line key.
 static (string Key, string Name, PreRoutGnnArchitecture Arch)[] ArchitectureTable()
 {
-    var recommended = new PreRoutGnnArchitecture(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true, StartFromTables: true);
+    var paper = PreRoutGnnArchitecture.Paper;
+    var units = paper with { DesignUnits = true };
+    var lookup = units with { CellStep = CellStepKind.TableCorrection };
+    var wire = lookup with { TableLoad = TableLoad.PinAndWireCapacitance };
+    var cellSta = wire with { CellStep = CellStepKind.TableArrival };
+    var recommended = PreRoutGnnArchitecture.Recommended;
+    var tables = PreRoutGnnInitialization.Tables;
     return new (string Key, string Name, PreRoutGnnArchitecture Arch)[]
     {
-        ("preroutgnn", "PreRoutGNN", new(true, true, LutReadout.Attention)),
-        ("timinggcn", "TimingGCN-style", new(false, false, LutReadout.QueryMask)),
-        ("nopretrain", "PreRoutGNN − pre-training", new(false, true, LutReadout.Attention)),
-        ("noresidual", "PreRoutGNN − residual", new(true, false, LutReadout.Attention)),
-        ("noattention", "PreRoutGNN − LUT attention", new(true, true, LutReadout.QueryMask)),
-        ("cellresidual", "PreRoutGNN + cell residual (ours)", new(true, true, LutReadout.Attention, CellResidual: true)),
-        ("units", "PreRoutGNN + design units (ours)", new(true, true, LutReadout.Attention, DesignUnits: true)),
-        ("units-cellresidual", "PreRoutGNN + design units + cell residual (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
-        ("units-cellresidual-nopretrain", "PreRoutGNN − pre-training + design units + cell residual (ours)", new(false, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
-        ("units-cellresidual-invariant", "PreRoutGNN + design units + cell residual + arrival-invariant steps (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true, ArrivalInvariant: true)),
-        ("units-cellresidual-invariant-selffeed", "PreRoutGNN + design units + cell residual + arrival-invariant steps + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true, ArrivalInvariant: true)),
-        ("units-cellresidual-selffeed", "PreRoutGNN + design units + cell residual + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, CellResidual: true, DesignUnits: true)),
-        ("lookup", "PreRoutGNN + NLDM lookup (ours)", new(true, true, LutReadout.Attention, LutLookup: true)),
-        ("units-lookup", "PreRoutGNN + design units + NLDM lookup (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
-        ("units-lookup-wire", "PreRoutGNN + design units + NLDM lookup + wire load (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true)),
-        ("units-lookup-wire-tables", "PreRoutGNN + design units + NLDM lookup + wire load, started from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, StartFromTables: true)),
-        ("units-lookup-wire-cellsta", "PreRoutGNN + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
+        ("preroutgnn", "PreRoutGNN", paper),
+        ("timinggcn", "TimingGCN-style", paper with { Pretraining = false, Residual = false, Readout = LutReadout.QueryMask }),
+        ("nopretrain", "PreRoutGNN − pre-training", paper with { Pretraining = false }),
+        ("noresidual", "PreRoutGNN − residual", paper with { Residual = false }),
+        ("noattention", "PreRoutGNN − LUT attention", paper with { Readout = LutReadout.QueryMask }),
+        ("cellresidual", "PreRoutGNN + cell residual (ours)", paper with { CellStep = CellStepKind.LatestInputResidual }),
+        ("units", "PreRoutGNN + design units (ours)", units),
+        ("units-cellresidual", "PreRoutGNN + design units + cell residual (ours)", units with { CellStep = CellStepKind.LatestInputResidual }),
+        ("units-cellresidual-nopretrain", "PreRoutGNN − pre-training + design units + cell residual (ours)", units with { CellStep = CellStepKind.LatestInputResidual, Pretraining = false }),
+        ("lookup", "PreRoutGNN + NLDM lookup (ours)", paper with { CellStep = CellStepKind.TableCorrection }),
+        ("units-lookup", "PreRoutGNN + design units + NLDM lookup (ours)", lookup),
+        ("units-lookup-wire", "PreRoutGNN + design units + NLDM lookup + wire load (ours)", wire),
+        ("units-lookup-wire-tables", "PreRoutGNN + design units + NLDM lookup + wire load, started from the tables (ours)", wire with { Initialization = tables }),
+        ("units-lookup-wire-cellsta", "PreRoutGNN + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", cellSta),
         ("units-lookup-wire-cellsta-tables", "PreRoutGNN + design units + NLDM lookup + wire load + cell arrivals from the tables, started from the tables (ours)", recommended),
         ("units-lookup-wire-cellsta-tables-nopretrain", "PreRoutGNN recommended (ours) − pre-training", recommended with { Pretraining = false }),
         ("units-lookup-wire-cellsta-tables-noresidual", "PreRoutGNN recommended (ours) − residual", recommended with { Residual = false }),
         ("units-lookup-wire-cellsta-tables-noattention", "PreRoutGNN recommended (ours) − LUT attention (query mask)", recommended with { Readout = LutReadout.QueryMask }),
-        ("units-lookup-wire-cellsta-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
-        ("units-lookup-wire-cellsta-noresidual", "PreRoutGNN − residual + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, false, LutReadout.Attention, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
-        ("units-lookup-wire-cellsta-noattention", "PreRoutGNN − LUT attention (query mask) + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", new(true, true, LutReadout.QueryMask, DesignUnits: true, LutLookup: true, WireLoad: true, CellArrivalFromTables: true)),
-        ("units-lookup-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup (ours)", new(false, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
-        ("units-lookup-selffeed", "PreRoutGNN + design units + NLDM lookup + scheduled sampling 0.5 (ours)", new(true, true, LutReadout.Attention, DesignUnits: true, LutLookup: true)),
+        ("units-lookup-wire-cellsta-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", cellSta with { Pretraining = false }),
+        ("units-lookup-wire-cellsta-noresidual", "PreRoutGNN − residual + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", cellSta with { Residual = false }),
+        ("units-lookup-wire-cellsta-noattention", "PreRoutGNN − LUT attention (query mask) + design units + NLDM lookup + wire load + cell arrivals from the tables (ours)", cellSta with { Readout = LutReadout.QueryMask }),
+        ("units-lookup-nopretrain", "PreRoutGNN − pre-training + design units + NLDM lookup (ours)", lookup with { Pretraining = false }),
     };
 }
 

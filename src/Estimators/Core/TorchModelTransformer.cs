@@ -201,7 +201,7 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     /// To export a whole pipeline (this transformer with the ML.NET transforms around it) use ML.NET's
     /// <c>mlContext.Model.ConvertToOnnx</c>, which writes ML.NET's column conventions instead (see docs/onnx.md).
     /// </summary>
-    public void SaveAsOnnx(string path)
+    public virtual void SaveAsOnnx(string path)
     {
         var graph = new OnnxGraphBuilder(MethodName);
         var input = graph.AddInput(FeatureColumnName, OnnxElementType.Float, OnnxGraphBuilder.Batch, FeatureSize);

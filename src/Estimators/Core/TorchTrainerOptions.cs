@@ -122,6 +122,9 @@ public static class TorchDevices
         };
     }
 
+    /// <summary>True when TorchSharp reports a CUDA device.</summary>
+    internal static bool CudaAvailable => cuda_is_available();
+
     private static bool cuda_is_available()
     {
         try { return torch.cuda.is_available(); }

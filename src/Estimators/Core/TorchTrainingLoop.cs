@@ -14,8 +14,41 @@ namespace MLNetExt.Core;
 /// <param name="Steps">Optimisation steps taken.</param>
 /// <param name="Elapsed">Wall time.</param>
 /// <param name="SkippedSteps">Steps skipped because a gradient was not finite (see <see cref="TorchTrainingLoop.MaxConsecutiveSkippedSteps"/>).</param>
+/// <param name="ValidationEpochs">The epoch of each <paramref name="ValidationLoss"/> entry (0 = before training); null when
+/// every epoch was validated from the first.</param>
 public sealed record TrainingHistory(IReadOnlyList<double> TrainLoss, IReadOnlyList<double> ValidationLoss, int BestEpoch,
-    bool StoppedEarly, long Steps, TimeSpan Elapsed, long SkippedSteps = 0);
+    bool StoppedEarly, long Steps, TimeSpan Elapsed, long SkippedSteps = 0, IReadOnlyList<int>? ValidationEpochs = null);
+
+/// <summary>
+/// Optional controls of <see cref="TorchTrainingLoop.Run"/> for methods whose examples are large or whose validation is
+/// costly (e.g. whole graphs): the defaults reproduce the plain loop.
+/// </summary>
+public sealed record TrainingLoopControl
+{
+    /// <summary>The plain loop.</summary>
+    public static TrainingLoopControl Default { get; } = new();
+    /// <summary>Validate every this many epochs (and after the last one).</summary>
+    public int ValidateEvery { get; init; } = 1;
+    /// <summary>Also validate before the first step; those weights compete for the best (BestEpoch 0), so training that
+    /// does not beat a good initialisation keeps it.</summary>
+    public bool ValidateBeforeTraining { get; init; }
+    /// <summary>Restore the weights of the best validation loss even without early stopping.</summary>
+    public bool KeepBestWeights { get; init; }
+    /// <summary>Stop after this many validations without a better loss (null: the options' EarlyStoppingPatience, counted in epochs).</summary>
+    public int? EarlyStoppingPatience { get; init; }
+    /// <summary>Clip the gradients' global norm to this before each step (0 = off).</summary>
+    public double GradientClipNorm { get; init; }
+    /// <summary>
+    /// Back-propagate each batch in parts of this many rows, accumulating their gradients (weighted by size) before the
+    /// single step (0 = the whole batch at once). Only one part's graph is alive at a time.
+    /// </summary>
+    public int MicroBatchSize { get; init; }
+    /// <summary>
+    /// The training rows of an epoch, drawn from the loop's seeded generator (null = every row, shuffled). Planned step
+    /// counts (schedule, progress) still assume every row.
+    /// </summary>
+    public Func<Random, IReadOnlyList<int>>? EpochRows { get; init; }
+}
 
 /// <summary>
 /// The one training loop every TorchSharp-backed trainer uses: seeding, device, optimizer and learning-rate schedule,
@@ -34,7 +67,7 @@ public sealed class TorchTrainingLoop
         options.Validate();
         _host = env.Register(componentName);
         _options = options;
-        Device = TorchDevices.Resolve(options.Device);
+        Device = ContextSettings.Device(env, options.Device);
         TorchDevices.Seed(options.Seed);
     }
 
@@ -87,17 +120,23 @@ public sealed class TorchTrainingLoop
     /// <param name="batchLoss">Loss of one batch, given its row indices (an int64 CPU tensor). Must be a scalar with a graph.</param>
     /// <param name="validationLoss">Loss on the validation split (called in eval mode under no_grad), or null.</param>
     /// <param name="optimizer">Optimizer to use instead of <see cref="CreateOptimizer"/> (e.g. a method's own).</param>
+    /// <param name="control">Validation schedule, best weights, clipping, gradient accumulation and epoch sampling (default: none).</param>
     public TrainingHistory Run(nn.Module model, int trainRows, Func<Tensor, Tensor> batchLoss,
-        Func<double>? validationLoss = null, optim.Optimizer? optimizer = null)
+        Func<double>? validationLoss = null, optim.Optimizer? optimizer = null, TrainingLoopControl? control = null)
     {
         if (trainRows < 1) throw new ArgumentException("There are no training rows.", nameof(trainRows));
         var o = _options;
+        control ??= TrainingLoopControl.Default;
+        if (control.ValidateEvery < 1) throw new ArgumentOutOfRangeException(nameof(control), control.ValidateEvery, "ValidateEvery must be at least 1.");
+        int patience = control.EarlyStoppingPatience ?? o.EarlyStoppingPatience;
+        bool keepBest = patience > 0 || control.KeepBestWeights;
         optimizer ??= CreateOptimizer(model);
         var rng = new Random(o.Seed);
         long stepsPerEpoch = (trainRows + o.BatchSize - 1) / o.BatchSize;
         long totalSteps = stepsPerEpoch * o.Epochs;
         var trainLosses = new List<double>();
         var valLosses = new List<double>();
+        var valEpochs = new List<int>();
         Dictionary<string, Tensor>? best = null;
         double bestVal = double.PositiveInfinity;
         int bestEpoch = o.Epochs, epochsWithoutGain = 0;
@@ -109,31 +148,72 @@ public sealed class TorchTrainingLoop
         using var ch = _host.Start("Training");
         ch.Info($"Training on {Device.type} with {trainRows} rows, {o.Epochs} epochs of {stepsPerEpoch} steps (batch {o.BatchSize}).");
 
+        // Returns true when early stopping ends training.
+        bool Validated(int epoch, double current)
+        {
+            valLosses.Add(current);
+            valEpochs.Add(epoch);
+            if (!keepBest) return false;
+            if (current < bestVal)
+            {
+                bestVal = current;
+                bestEpoch = epoch;
+                epochsWithoutGain = 0;
+                DisposeState(best);
+                best = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+            }
+            else if (patience > 0 && ++epochsWithoutGain >= patience)
+            {
+                ch.Info($"Early stopping after epoch {epoch}: no better validation loss for {epochsWithoutGain} validations; keeping epoch {bestEpoch}.");
+                return true;
+            }
+            return false;
+        }
+        if (validationLoss != null && control.ValidateBeforeTraining)
+        {
+            model.eval();
+            double initial;
+            using (no_grad()) initial = validationLoss();
+            ch.Info($"Before training: validation loss {initial:G5}");
+            Validated(0, initial);
+        }
+
         var order = Enumerable.Range(0, trainRows).ToArray();
         for (int epoch = 1; epoch <= o.Epochs; epoch++)
         {
             model.train();
-            rng.Shuffle(order);
+            IReadOnlyList<int> rows = order;
+            if (control.EpochRows is null) rng.Shuffle(order);
+            else rows = control.EpochRows(rng);
             double sum = 0;
             int count = 0;
-            for (int start = 0; start < trainRows; start += o.BatchSize)
+            for (int start = 0; start < rows.Count; start += o.BatchSize)
             {
                 o.CancellationToken.ThrowIfCancellationRequested();
                 double lr = LearningRateAt(o, step, totalSteps, stepsPerEpoch);
                 foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
-                int n = Math.Min(o.BatchSize, trainRows - start);
+                int n = Math.Min(o.BatchSize, rows.Count - start);
                 using (var scope = NewDisposeScope())
                 {
-                    var idx = torch.tensor(order.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray(), ScalarType.Int64);
                     optimizer.zero_grad();
-                    var loss = batchLoss(idx);
-                    double value = loss.item<float>();
-                    if (!double.IsFinite(value))
-                        throw new InvalidOperationException($"Training diverged at epoch {epoch}, step {step + 1}: the loss is {value}. " +
-                            "Lower LearningRate or check the inputs for extreme values.");
-                    loss.backward();
+                    int part = control.MicroBatchSize > 0 ? Math.Min(control.MicroBatchSize, n) : n;
+                    double value = 0;
+                    for (int from = 0; from < n; from += part)
+                    {
+                        int m = Math.Min(part, n - from);
+                        using var partScope = NewDisposeScope();
+                        var idx = torch.tensor(Enumerable.Range(start + from, m).Select(i => (long)rows[i]).ToArray(), ScalarType.Int64);
+                        var loss = batchLoss(idx);
+                        double partValue = loss.item<float>();
+                        if (!double.IsFinite(partValue))
+                            throw new InvalidOperationException($"Training diverged at epoch {epoch}, step {step + 1}: the loss is {partValue}. " +
+                                "Lower LearningRate or check the inputs for extreme values.");
+                        (m == n ? loss : loss * ((double)m / n)).backward();
+                        value += partValue * m / n;
+                    }
                     if (GradientsAreFinite(trainable))
                     {
+                        if (control.GradientClipNorm > 0) nn.utils.clip_grad_norm_(trainable, control.GradientClipNorm);
                         optimizer.step();
                         consecutiveSkips = 0;
                     }
@@ -155,33 +235,20 @@ public sealed class TorchTrainingLoop
             double trainLoss = sum / count;
             trainLosses.Add(trainLoss);
             double? val = null;
-            if (validationLoss != null)
+            if (validationLoss != null && (epoch % control.ValidateEvery == 0 || epoch == o.Epochs))
             {
                 model.eval();
                 using (no_grad()) val = validationLoss();
-                valLosses.Add(val.Value);
             }
             var report = new TrainingProgress(epoch, o.Epochs, step, totalSteps, trainLoss, val,
                 LearningRateAt(o, Math.Max(0, step - 1), totalSteps, stepsPerEpoch), watch.Elapsed);
             o.Progress?.Report(report);
             ch.Info($"Epoch {epoch}/{o.Epochs}: train loss {trainLoss:G5}" + (val is double v ? $", validation loss {v:G5}" : "") + $" ({watch.Elapsed.TotalSeconds:F1} s)");
 
-            if (val is double current && o.EarlyStoppingPatience > 0)
+            if (val is double current && Validated(epoch, current))
             {
-                if (current < bestVal)
-                {
-                    bestVal = current;
-                    bestEpoch = epoch;
-                    epochsWithoutGain = 0;
-                    DisposeState(best);
-                    best = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
-                }
-                else if (++epochsWithoutGain >= o.EarlyStoppingPatience)
-                {
-                    ch.Info($"Early stopping after epoch {epoch}: no better validation loss for {epochsWithoutGain} epochs; keeping epoch {bestEpoch}.");
-                    stoppedEarly = true;
-                    break;
-                }
+                stoppedEarly = true;
+                break;
             }
         }
         if (best != null)
@@ -191,7 +258,8 @@ public sealed class TorchTrainingLoop
             DisposeState(best);
         }
         model.eval();
-        return new TrainingHistory(trainLosses, valLosses, bestEpoch, stoppedEarly, step, watch.Elapsed, skipped);
+        bool everyEpoch = valEpochs.Select((e, i) => e == i + 1).All(x => x);
+        return new TrainingHistory(trainLosses, valLosses, bestEpoch, stoppedEarly, step, watch.Elapsed, skipped, everyEpoch ? null : valEpochs);
     }
 
     private static void DisposeState(Dictionary<string, Tensor>? state)

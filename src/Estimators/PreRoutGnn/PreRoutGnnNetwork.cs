@@ -5,7 +5,7 @@ using static TorchSharp.torch.nn;
 
 namespace MLNetExt.PreRoutGnn;
 
-/// <summary>Predictions for one graph, in the model's scales (arrival ns, ln-slew + 3, ln-net-delay + 7.6, cell delay ns).</summary>
+/// <summary>Predictions for one graph, in the model's scales (<see cref="TargetScales"/>: arrival, ln-slew, ln-net-delay, cell delay).</summary>
 public sealed record TimingOutputs(Tensor State, Tensor NetDelay, Tensor CellDelay) : IDisposable
 {
     /// <inheritdoc />
@@ -43,58 +43,6 @@ public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
     }
 }
 
-/// <summary>Which PreRoutGNN components are on (all on = PreRoutGNN; all off ≈ TimingGCN).</summary>
-/// <param name="Pretraining">Global circuit pre-training: encoder latent and its graph mean appended to the features.</param>
-/// <param name="Residual">Residual NetConv stack and residual local-delay net steps.</param>
-/// <param name="Readout">LUT attention (PreRoutGNN) or LUT query mask (TimingGCN).</param>
-/// <param name="Hidden">Embedding width of the NetConv stack.</param>
-/// <param name="PropagationHidden">MLP width of the propagation steps.</param>
-/// <param name="NetConvLayers">Number of NetConv layers.</param>
-/// <param name="CellResidual">
-/// Ours, off in the paper's code: a cell step adds its output to the latest input state over its arcs (arrival and ln-slew
-/// of the worst input), so cells also learn a local delay instead of carrying absolute times through an MLP.
-/// </param>
-/// <param name="DesignUnits">Ours, off in the reference: times in the design's typical gate delay, capacitances in its mean
-/// pin capacitance (see <see cref="TimingGraphTensors.From"/>).</param>
-/// <param name="ArrivalInvariant">Ours, off in the reference: the step MLPs see the predecessor's slews but not its arrival
-/// times, so a delay cannot depend on when a signal arrives — as in static timing analysis. With the residual net step and
-/// <paramref name="CellResidual"/>, shifting the input arrivals then shifts every output arrival by exactly the same amount,
-/// and a per-step bias in the arrival's pass-through cannot compound over the levels of sequential inference.</param>
-/// <param name="LutLookup">Ours, off in the reference: each cell step first does what STA does with the arc's NLDM tables —
-/// reads the delay and output-slew tables at the predicted input slew and at the driven net's pin load (times one learned
-/// wire factor) — and the network learns a correction: the output pin's state is the table-read state (early corners the
-/// minimum, late the maximum over arcs and input transitions) plus the reduced messages, the arc delays are the read
-/// delays plus the head's output, and the cell MLP also sees the 16 read values. The LUT attention stays as it is.
-/// Supersedes <paramref name="CellResidual"/>'s base (the latest input) when both are on.</param>
-/// <param name="WireLoad">Ours, off by default; only with <paramref name="LutLookup"/>: the load the tables are read at also
-/// counts the net's wire, estimated before routing (<see cref="TimingGraphTensors.WireCapacitance"/>: half-perimeter of the
-/// box around the driver and its sinks × a fanout factor × 0.1 fF/µm) × one learned factor (starting at 1). Without it, wire capacitance can only enter as a multiple of the pin
-/// capacitance.</param>
-/// <param name="StartFromTables">Ours, off by default; only with <paramref name="LutLookup"/>: the last layers of the net step,
-/// of the cell step's reduction and of its delay correction start at zero, so the untrained network is the STA of the
-/// tables (zero wire delay, the tables read at pin + wire load) and training learns corrections to it rather than first
-/// undoing random ones. Only initialisation changes; saved models do not depend on it.</param>
-/// <param name="CellArrivalFromTables">Ours, off by default; only with <paramref name="LutLookup"/>: a cell output's arrival
-/// times are the tables' (the latest/earliest arc read at the predicted slew and load) and the cell step's learned
-/// reduction corrects only its ln-slews. What a pre-routing graph lacks is the wire — its load (the learned wire factor)
-/// and its delay and slew degradation (the residual net step) — while the tables are exact for the cell once slew and
-/// load are right; a learned arrival correction per cell is what compounds over the levels of an unseen design. The LUT
-/// attention still drives the slew correction and the cell-delay head.</param>
-public sealed record PreRoutGnnArchitecture(bool Pretraining, bool Residual, LutReadout Readout, int Hidden = 64, int PropagationHidden = 128, int NetConvLayers = 4,
-    bool CellResidual = false, bool DesignUnits = false, bool ArrivalInvariant = false, bool LutLookup = false, bool WireLoad = false,
-    bool StartFromTables = false, bool CellArrivalFromTables = false)
-{
-    /// <summary>Node features the propagation sees: base (+ latent + graph mean) + NetConv embedding.</summary>
-    public int InputFeatures => TimingGraphTensors.BaseFeatureCount + (Pretraining ? 2 * GraphAutoEncoder.Latent : 0);
-
-    /// <summary>Columns of the propagation's node features: inputs + NetConv embedding (+ 4 pin loads with the lookup).</summary>
-    public int PropagationFeatures => InputFeatures + Hidden + (LutLookup ? 4 : 0);
-
-    /// <summary>Node feature columns 6..9 (pin capacitances) × this = the NLDM tables' load axis unit
-    /// (<see cref="TimingGraphTensors.From"/>: fF vs pF × 10 in the reference's units; both the design's unit otherwise).</summary>
-    internal float CapacitanceToLoadAxis => DesignUnits ? 1f : 0.01f;
-}
-
 /// <summary>
 /// PreRoutGNN: (optional) pre-trained encoder → stem → NetConv stack (residual) with a net-delay head → level-order signal
 /// propagation with residual net steps and LUT attention in cell steps.
@@ -112,8 +60,11 @@ public sealed class PreRoutGnnNetwork : Module
     public PreRoutGnnArchitecture Architecture { get; }
 
     /// <summary>Creates the network; <paramref name="encoder"/> (pre-trained) is required when pre-training is on.</summary>
+    /// <exception cref="ArgumentException">The architecture combines settings that do not go together (the message names them).</exception>
     public PreRoutGnnNetwork(PreRoutGnnArchitecture architecture, DeepGcnii? encoder = null) : base(nameof(PreRoutGnnNetwork))
     {
+        ArgumentNullException.ThrowIfNull(architecture);
+        architecture.Validate();
         Architecture = architecture;
         if (architecture.Pretraining) _encoder = encoder ?? new DeepGcnii(TimingGraphTensors.BaseFeatureCount, GraphAutoEncoder.Latent, 12);
         int h = architecture.Hidden;
@@ -121,14 +72,7 @@ public sealed class PreRoutGnnNetwork : Module
         _netConvs = new ModuleList<NetConv>(Enumerable.Range(0, architecture.NetConvLayers).Select(_ => new NetConv(h, h, 2 * h)).ToArray());
         _netDelay = new GraphMlp(h, h, 4);
         _propagation = new SignalPropagation(architecture.PropagationFeatures, architecture.PropagationHidden, architecture.Residual, architecture.Readout,
-            architecture.ArrivalInvariant, architecture.LutLookup, architecture.CellArrivalFromTables);
-        void NeedsLookup(bool on, string option, string what)
-        {
-            if (on && !architecture.LutLookup) throw new ArgumentException($"{option} {what}: it needs LutLookup = true.", nameof(architecture));
-        }
-        NeedsLookup(architecture.WireLoad, nameof(architecture.WireLoad), "adds the wire to the load the NLDM tables are read at");
-        NeedsLookup(architecture.CellArrivalFromTables, nameof(architecture.CellArrivalFromTables), "takes cell arrivals from the NLDM tables");
-        NeedsLookup(architecture.StartFromTables, nameof(architecture.StartFromTables), "starts the network at the STA of the NLDM tables");
+            architecture.LutLookup, architecture.CellArrivalFromTables);
         if (architecture.WireLoad) _wireLogScale = Parameter(zeros(1));
         RegisterComponents();
         if (architecture.StartFromTables) ResetToTables();
@@ -141,7 +85,7 @@ public sealed class PreRoutGnnNetwork : Module
     /// <exception cref="InvalidOperationException">The network has no NLDM lookup.</exception>
     public void ResetToTables()
     {
-        if (!Architecture.LutLookup) throw new InvalidOperationException("Only a network with LutLookup has tables to fall back to.");
+        if (!Architecture.LutLookup) throw new InvalidOperationException("Only a network whose CellStep reads the NLDM tables has tables to fall back to.");
         _propagation.ZeroCorrections();
     }
 
@@ -163,7 +107,7 @@ public sealed class PreRoutGnnNetwork : Module
     }
 
     /// <summary>[N, 4] per driver pin and corner: the sum of its net's sink pin capacitances (+ the estimated wire capacitance
-    /// with <see cref="PreRoutGnnArchitecture.WireLoad"/>), in the LUT load axis unit.</summary>
+    /// with <see cref="TableLoad.PinAndWireCapacitance"/>), in the LUT load axis unit.</summary>
     internal Tensor PinLoad(TimingGraphTensors g)
     {
         var caps = g.NodeFeatures[.., PinCapacitanceColumns].index_select(0, g.NetTarget);
@@ -175,18 +119,12 @@ public sealed class PreRoutGnnNetwork : Module
     /// <summary>The 4 pin capacitance columns (EL×RF) of the base node features.</summary>
     internal static readonly TensorIndex PinCapacitanceColumns = TensorIndex.Slice(6, 10);
 
-    /// <summary>
-    /// Training pass with teacher forcing: every step runs once, in parallel, from the true predecessor states — or, with
-    /// <paramref name="selfFed"/>, from the model's own sequential prediction started at the graph's true sources and
-    /// computed without gradients (scheduled sampling, see <see cref="PreRoutGnnOptions.SelfFeedRate"/>).
-    /// </summary>
-    public TimingOutputs TeacherForced(TimingGraphTensors g, bool selfFed = false)
+    /// <summary>Training pass with teacher forcing: every step runs once, in parallel, from the true predecessor states.</summary>
+    public TimingOutputs TeacherForced(TimingGraphTensors g)
     {
         var (h, netDelay) = Embed(g);
         long n = g.NodeCount;
         var inputs = g.State;
-        if (selfFed)
-            using (no_grad()) inputs = Sequential(g, h.detach(), StartStates(g, trueSources: true)).State;
         var hs = h.index_select(0, g.NetSource);
         var sinks = GraphScatter.Sum(_propagation.NetStep(inputs.index_select(0, g.NetSource), hs, h.index_select(0, g.NetTarget)), g.NetTarget, n);
         var (sum, max, delay, lookup) = _propagation.CellArcs(inputs.index_select(0, g.CellSource), h.index_select(0, g.CellSource), h.index_select(0, g.CellTarget),

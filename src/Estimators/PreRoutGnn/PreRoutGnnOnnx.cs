@@ -57,18 +57,18 @@ public sealed class PreRoutGnnOnnxInputs
 }
 
 /// <summary>
-/// Exports a <see cref="PreRoutGnnNetwork"/> to ONNX: the embedding (pre-trained encoder, NetConv stack, net-delay head)
+/// Writes a <see cref="PreRoutGnnNetwork"/> as ONNX (behind <see cref="PreRoutGnnTransformer.SaveAsOnnx(string)"/>): the embedding (pre-trained encoder, NetConv stack, net-delay head)
 /// as plain operators and the level-order propagation as an ONNX <c>Loop</c> over the padded level schedule, so the file
 /// predicts any design from its graph arrays (<see cref="PreRoutGnnOnnxInputs"/>). Outputs: <c>arrival</c> [N, 4] (ns),
-/// <c>state</c> [N, 8] (arrival ×4, ln-slew + 3 ×4), <c>net_delay</c> [N, 4] (ln + 7.6), <c>cell_delay</c> [E_cell, 4], the
+/// <c>state</c> [N, 8] (arrival ×4, ln-slew ×4), <c>net_delay</c> [N, 4] (ln-net-delay; both in <see cref="TargetScales"/>), <c>cell_delay</c> [E_cell, 4], the
 /// last three in model time units (ns × <c>time_scale</c>; time_scale is 1 unless the model uses design units).
 /// </summary>
-public static class PreRoutGnnOnnx
+internal static class PreRoutGnnOnnx
 {
     private const float Huge = 3.0e38f;
 
-    /// <summary>Writes the ONNX file (opset 18: ScatterElements max/min).</summary>
-    public static void Export(PreRoutGnnNetwork network, string path)
+    /// <summary>The ONNX graph (opset 18: ScatterElements max/min).</summary>
+    public static OnnxGraphBuilder Build(PreRoutGnnNetwork network)
     {
         var b = new OnnxGraphBuilder("PreRoutGnn", opset: 18);
         var a = network.Architecture;
@@ -130,8 +130,8 @@ public static class PreRoutGnnOnnx
         var hPad = b.Concat(0, h, b.AddInitializer(b.Unique("zero_row"), new float[hDim], 1, hDim));
         var sinkPad = b.Concat(0, isSink, b.AddInitializer(b.Unique("zero1"), new float[1], 1, 1));
         var statePad = b.Concat(0, piState, b.AddInitializer(b.Unique("zero8"), new float[8], 1, 8));
-        // ArrivalInvariant: the step MLPs see predecessor states with their arrivals zeroed.
-        var arrivalMask = a.ArrivalInvariant || a.CellArrivalFromTables ? b.AddInitializer(b.Unique("arrival_mask"), SignalPropagation.ArrivalMaskValues, 1, 8) : null;
+        // TableArrival: the cell correction is masked to the ln-slews.
+        var arrivalMask = a.CellArrivalFromTables ? b.AddInitializer(b.Unique("arrival_mask"), SignalPropagation.ArrivalMaskValues, 1, 8) : null;
         var netSrcPad = b.Concat(0, netSrc, n); var netDstPad = b.Concat(0, netDst, n);
         var cellSrcPad = b.Concat(0, cellSrc, n); var cellDstPad = b.Concat(0, cellDst, n);
         var axesPad = b.Concat(0, axes, b.AddInitializer(b.Unique("zero_axes"), new float[8 * 15], 1, 8, 15));
@@ -155,15 +155,14 @@ public static class PreRoutGnnOnnx
         var ne = body.Gather(levelNet, iter); var nl = body.Gather(levelNetLocal, iter);
         var ns = body.Gather(netSrcPad, ne); var nd = body.Gather(netDstPad, ne);
         var srcState = body.Gather(state, ns);
-        string StepInput(string states) => a.ArrivalInvariant ? body.Mul(states, arrivalMask!) : states;
-        var netStep = Mlp(body, network._propagation._netStep, body.Concat(1, StepInput(srcState), body.Gather(hPad, ns), body.Gather(hPad, nd)));
+        var netStep = Mlp(body, network._propagation._netStep, body.Concat(1, srcState, body.Gather(hPad, ns), body.Gather(hPad, nd)));
         if (network._propagation._residual) netStep = body.Add(srcState, netStep);
         var netOut = First(body, ScatterSum(body, netStep, nl, widthPlus, 8), width);
         // Cell step.
         var ce = body.Gather(levelCell, iter); var cl = body.Gather(levelCellLocal, iter);
         var cs = body.Gather(cellSrcPad, ce); var cd = body.Gather(cellDstPad, ce);
         var cellState = body.Gather(state, cs);
-        var (sum, max, delay, lookup) = CellArcs(body, network._propagation, StepInput(cellState), cellState, body.Gather(hPad, cs), body.Gather(hPad, cd),
+        var (sum, max, delay, lookup) = CellArcs(body, network._propagation, cellState, cellState, body.Gather(hPad, cs), body.Gather(hPad, cd),
             body.Gather(axesPad, ce), body.Gather(valuesPad, ce), body.Gather(maskPad, ce), exclusionPad is null ? null : body.Gather(exclusionPad, ce));
         var cellOut = Mlp(body, network._propagation._reduce, body.Concat(1, hn,
             First(body, ScatterSum(body, sum, cl, widthPlus, 32), width), First(body, ScatterExtreme(body, max, cl, widthPlus, 32, true), width)));
@@ -195,7 +194,7 @@ public static class PreRoutGnnOnnx
         b.AddOutputDims(b.Mul(b.Slice(finalState, new long[] { 0 }, new long[] { 4 }, new long[] { 1 }), timeScale), "arrival", OnnxElementType.Float, "pins", 4);
         b.AddOutputDims(netDelay, "net_delay", OnnxElementType.Float, "pins", 4);
         b.AddOutputDims(finalCellDelay, "cell_delay", OnnxElementType.Float, "cell_arcs", 4);
-        File.WriteAllBytes(path, b.ToBytes());
+        return b;
     }
 
     private static readonly Dictionary<string, object> Alpha = new() { ["alpha"] = 0.2f };
@@ -341,7 +340,7 @@ public static class PreRoutGnnOnnx
         string axes, string values, string mask, string exclusion)
     {
         string Cols(string x, long[] columns) => b.Gather(x, b.Int64s(columns), axis: 1);
-        var slew = b.Relu(b.Sub(b.Exp(b.Sub(b.Slice(srcState, new long[] { 4 }, new long[] { 8 }, new long[] { 1 }), b.Scalar(3f))), b.Scalar(1e-4f)));
+        var slew = b.Relu(b.Sub(b.Exp(b.Sub(b.Slice(srcState, new long[] { 4 }, new long[] { 8 }, new long[] { 1 }), b.Scalar(TargetScales.SlewShift))), b.Scalar(TargetScales.LogFloor)));
         var tableLoad = b.Mul(Cols(load, NldmLookup.SameCorner), b.Scalar(MathF.Exp(p._loadLogScale!.detach().cpu().data<float>()[0])));
         var readSame = NldmRead(b, axes, values, mask, Cols(slew, NldmLookup.SameCorner), tableLoad);
         var readOpposite = NldmRead(b, axes, values, mask, Cols(slew, NldmLookup.OppositeCorner), tableLoad);
@@ -353,7 +352,7 @@ public static class PreRoutGnnOnnx
             string Part(string t, long from) => b.Slice(t, new[] { from }, new[] { from + 2 }, new long[] { 1 });
             return b.Concat(1, b.Node("Min", new[] { Part(x, 0), Part(y, 0) }), b.Node("Max", new[] { Part(x, 2), Part(y, 2) }));
         }
-        string LnSlew(string x) => b.Add(b.Node("Log", new[] { b.Add(b.Relu(x), b.Scalar(1e-4f)) }), b.Scalar(3f));
+        string LnSlew(string x) => b.Add(b.Node("Log", new[] { b.Add(b.Relu(x), b.Scalar(TargetScales.LogFloor)) }), b.Scalar(TargetScales.SlewShift));
         var exSame = b.Slice(exclusion, new long[] { 0 }, new long[] { 4 }, new long[] { 1 });
         var exOpposite = b.Slice(exclusion, new long[] { 4 }, new long[] { 8 }, new long[] { 1 });
         var outArrival = EarlyMinLateMax(b.Add(b.Add(arrival, delaySame), exSame), b.Add(b.Add(Cols(arrival, new long[] { 1, 0, 3, 2 }), delayOpposite), exOpposite));

@@ -29,7 +29,6 @@ public sealed class SignalPropagation : Module
     internal readonly Parameter? _kWeight, _kBias, _vWeight, _vBias;
     internal readonly bool _residual;
     internal readonly LutReadout _readout;
-    internal readonly bool _arrivalInvariant;
     internal readonly bool _lutLookup;
     internal readonly Parameter? _loadLogScale;
     internal readonly bool _slewOnlyCellCorrection;
@@ -43,19 +42,17 @@ public sealed class SignalPropagation : Module
     /// <param name="hidden">MLP width.</param>
     /// <param name="residualNetStep">Sink state = driver state + MLP output (residual local delay).</param>
     /// <param name="readout">LUT attention or LUT query mask.</param>
-    /// <param name="arrivalInvariant">The MLPs see only the slew half of a predecessor state (see <see cref="PreRoutGnnArchitecture.ArrivalInvariant"/>).</param>
     /// <param name="lutLookup">Cell steps read the NLDM tables at the input slew and output load, as STA does, and learn a
-    /// correction to that (see <see cref="PreRoutGnnArchitecture.LutLookup"/>); the last 4 node features are then the
+    /// correction to that (see <see cref="CellStepKind.TableCorrection"/>); the last 4 node features are then the
     /// driven net's pin load per corner, in the tables' load unit.</param>
     /// <param name="slewOnlyCellCorrection">The reduction's output corrects only the ln-slews of a cell output (see
-    /// <see cref="PreRoutGnnArchitecture.CellArrivalFromTables"/>).</param>
-    public SignalPropagation(int nodeDim, int hidden, bool residualNetStep, LutReadout readout, bool arrivalInvariant = false, bool lutLookup = false,
+    /// <see cref="CellStepKind.TableArrival"/>).</param>
+    public SignalPropagation(int nodeDim, int hidden, bool residualNetStep, LutReadout readout, bool lutLookup = false,
         bool slewOnlyCellCorrection = false)
         : base(nameof(SignalPropagation))
     {
         _slewOnlyCellCorrection = slewOnlyCellCorrection;
         _residual = residualNetStep;
-        _arrivalInvariant = arrivalInvariant;
         _lutLookup = lutLookup;
         // Pre-routing loads are pin capacitances only; one learned factor (starting at 1) stands for the wires.
         if (lutLookup) _loadLogScale = Parameter(zeros(1));
@@ -101,7 +98,7 @@ public sealed class SignalPropagation : Module
     /// <summary>Net step for edges with driver state/features and sink features → sink state.</summary>
     public Tensor NetStep(Tensor driverState, Tensor driver, Tensor sink)
     {
-        var out1 = _netStep.call(cat(new[] { StepInput(driverState), driver, sink }, 1));
+        var out1 = _netStep.call(cat(new[] { driverState, driver, sink }, 1));
         return _residual ? driverState + out1 : out1;
     }
 
@@ -119,7 +116,7 @@ public sealed class SignalPropagation : Module
     public (Tensor Sum, Tensor Max, Tensor Delay, Tensor? Lookup) CellArcs(Tensor srcState, Tensor src, Tensor dst, Tensor axes, Tensor values, Tensor mask,
         Tensor exclusion)
     {
-        var input = cat(new[] { StepInput(srcState), src, dst }, 1);
+        var input = cat(new[] { srcState, src, dst }, 1);
         var lut = _readout == LutReadout.Attention ? Attention(input, axes, values, mask) : QueryMask(input, axes, values, mask);
         if (!_lutLookup)
         {
@@ -143,7 +140,7 @@ public sealed class SignalPropagation : Module
     private (Tensor Features, Tensor Delay, Tensor State) ReadTables(Tensor srcState, Tensor load, Tensor axes, Tensor values, Tensor mask, Tensor exclusion)
     {
         var device = srcState.device;
-        var slew = (exp(srcState[.., 4..] - 3) - 1e-4).clamp_min(0);                       // [E, 4] model time units
+        var slew = TargetScales.FromLnSlew(srcState[.., 4..]);                             // [E, 4] model time units
         var same = tensor(NldmLookup.SameCorner, device: device);
         var opposite = tensor(NldmLookup.OppositeCorner, device: device);
         var tableLoad = load.index_select(1, same) * exp(_loadLogScale!);                 // output transition of each table
@@ -157,13 +154,10 @@ public sealed class SignalPropagation : Module
         var exSame = exclusion[.., ..4]; var exOpposite = exclusion[.., 4..];
         var outArrival = EarlyMinLateMax(arrival + delaySame + exSame, arrival.index_select(1, tensor(new long[] { 1, 0, 3, 2 }, device: device)) + delayOpposite + exOpposite);
         var outSlew = EarlyMinLateMax(slewSame + exSame, slewOpposite + exOpposite).clamp_min(0);
-        var lnSlew = log(outSlew + 1e-4) + 3;
-        var features = cat(new[] { delaySame, delayOpposite, log(slewSame.clamp_min(0) + 1e-4) + 3, log(slewOpposite.clamp_min(0) + 1e-4) + 3 }, 1);
+        var lnSlew = TargetScales.ToLnSlew(outSlew);
+        var features = cat(new[] { delaySame, delayOpposite, TargetScales.ToLnSlew(slewSame), TargetScales.ToLnSlew(slewOpposite) }, 1);
         return (features, EarlyMinLateMax(delaySame + exSame, delayOpposite + exOpposite), cat(new[] { outArrival, lnSlew }, 1));
     }
-
-    // What the step MLPs see of a predecessor state: all of it, or with ArrivalInvariant only the slews (arrivals zeroed).
-    private Tensor StepInput(Tensor state) => _arrivalInvariant ? state * ArrivalMask(state.device) : state;
 
     /// <summary>[1, 8]: 0 for the four arrivals, 1 for the four ln-slews (also used by the ONNX export).</summary>
     internal static float[] ArrivalMaskValues => [0, 0, 0, 0, 1, 1, 1, 1];

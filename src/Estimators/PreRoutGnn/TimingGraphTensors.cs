@@ -65,11 +65,11 @@ public sealed class TimingGraphTensors : IDisposable
             }
         return x;
     }
-    /// <summary>[N, 8] target state: arrival (4, ns) and ln(1e-4 + slew) + 3 (4); 0 where unknown.</summary>
+    /// <summary>[N, 8] target state: arrival (4) and <see cref="TargetScales.ToLnSlew(float)"/> (4); 0 where unknown.</summary>
     public required Tensor State { get; init; }
     /// <summary>[N, 8] 1 where <see cref="State"/> is a real label.</summary>
     public required Tensor StateMask { get; init; }
-    /// <summary>[N, 4] ln(1e-4 + net delay) + 7.6 on net sinks.</summary>
+    /// <summary>[N, 4] <see cref="TargetScales.ToLnNetDelay(float)"/> on net sinks.</summary>
     public required Tensor NetDelay { get; init; }
     /// <summary>[N, 4] mask of <see cref="NetDelay"/>.</summary>
     public required Tensor NetDelayMask { get; init; }
@@ -99,10 +99,10 @@ public sealed class TimingGraphTensors : IDisposable
     /// <summary>[N, 1] per driver pin: its net's pre-routing wire capacitance estimate, in the unit of the node features' pin
     /// capacitance columns — half-perimeter of the box around the driver and its sinks (µm) × max(1, √(fanout /
     /// <see cref="SteinerFanout"/>)) × <see cref="WireCapacitancePerMicron"/>; 0 for pins that drive nothing. Depends on the
-    /// graph only, so it is computed once here (used by <see cref="PreRoutGnnArchitecture.WireLoad"/>).</summary>
+    /// graph only, so it is computed once here (used by <see cref="TableLoad.PinAndWireCapacitance"/>).</summary>
     public required Tensor WireCapacitance { get; init; }
     /// <summary>Typical routed wire capacitance, 0.1 fF/µm (in pF/µm), the starting point of the learned wire factor of
-    /// <see cref="PreRoutGnnArchitecture.WireLoad"/>: metal wires of 45–130 nm processes lie around 0.1–0.2 fF/µm.</summary>
+    /// <see cref="TableLoad.PinAndWireCapacitance"/>: metal wires of 45–130 nm processes lie around 0.1–0.2 fF/µm.</summary>
     public const float WireCapacitancePerMicron = 1e-4f;
     /// <summary>Fanout up to which a net's Steiner length is taken as its half-perimeter; above it the length grows as
     /// √(fanout / this) × the half-perimeter (a Steiner tree over n spread pins grows about as √n; RISA's table).</summary>
@@ -159,8 +159,8 @@ public sealed class TimingGraphTensors : IDisposable
             {
                 float at = graph.ArrivalTime[i * C + c] / timeScale, slew = graph.Slew[i * C + c] / timeScale, nd = graph.NetDelay[i * C + c] / timeScale;
                 if (float.IsFinite(at) && Math.Abs(at) < 1e6) { state[i * 8 + c] = at; stateMask[i * 8 + c] = 1; }
-                if (float.IsFinite(slew) && slew >= 0) { state[i * 8 + 4 + c] = MathF.Log(1e-4f + slew) + 3; stateMask[i * 8 + 4 + c] = 1; }
-                if (float.IsFinite(nd) && nd >= 0) { netDelay[i * C + c] = MathF.Log(1e-4f + nd) + 7.6f; netMask[i * C + c] = 1; }
+                if (float.IsFinite(slew) && slew >= 0) { state[i * 8 + 4 + c] = TargetScales.ToLnSlew(slew); stateMask[i * 8 + 4 + c] = 1; }
+                if (float.IsFinite(nd) && nd >= 0) { netDelay[i * C + c] = TargetScales.ToLnNetDelay(nd); netMask[i * C + c] = 1; }
             }
         var cellDelay = graph.CellDelay.Select(v => float.IsFinite(v) ? v / timeScale : 0f).ToArray();
         var cellMask = graph.CellDelay.Select(v => float.IsFinite(v) ? 1f : 0f).ToArray();
