@@ -165,7 +165,7 @@ public sealed class PreRoutGnnModel : IDisposable
     }
 
     /// <summary>Loads a model written by <see cref="Save"/>.</summary>
-    /// <exception cref="InvalidDataException">Not a PreRoutGNN model, or damaged.</exception>
+    /// <exception cref="ModelFormatException">Not a PreRoutGNN model, damaged, or weights that do not fit the stored architecture; names <paramref name="path"/>.</exception>
     public static PreRoutGnnModel Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"PreRoutGNN model not found: {path}", path);

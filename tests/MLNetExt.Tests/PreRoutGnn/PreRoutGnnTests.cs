@@ -81,7 +81,9 @@ public sealed class PreRoutGnnTests
             var bytes = File.ReadAllBytes(path);
             bytes[^10] ^= 0xFF;
             File.WriteAllBytes(path, bytes);
-            Assert.Throws<InvalidDataException>(() => PreRoutGnnModel.Load(path));
+            var damaged = Assert.Throws<MLNetExt.Core.ModelFormatException>(() => PreRoutGnnModel.Load(path));
+            Assert.Equal(path, damaged.File);
+            Assert.Contains("checksum", damaged.Message);
         }
         finally { File.Delete(path); }
     }
