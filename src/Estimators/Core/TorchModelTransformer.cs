@@ -238,7 +238,7 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
             if (float.IsFinite(features[i])) continue;
             int row = i / width;
             if (NonFiniteFeatures == NonFiniteFeatureHandling.Throw)
-                throw new InvalidDataException($"Feature column '{FeatureColumnName}', row {firstRow + row}: value at index {i - row * width} is {features[i]}. " +
+                throw new InvalidDataException($"Feature column '{FeatureColumnName}', row {firstRow + row}: value at index {i - row * width} is {(float.IsNaN(features[i]) ? "NaN" : features[i] > 0 ? "+Infinity" : "-Infinity")}. " +
                     "Replace or drop non-finite values before scoring, or set NonFiniteFeatures to MissingPrediction to get a missing prediction for such rows.");
             if (missing is null)
             {
