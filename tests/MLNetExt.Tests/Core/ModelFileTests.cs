@@ -67,6 +67,8 @@ public sealed class ModelFileTests
             Assert.Contains("Float32[16, 2]", e.Message);
             Assert.Contains("taken from another model", e.Message);
             Assert.Contains("configuration SHA-256", e.Expected);
+            // Found by LoadChecked's own reading of the zip, before ML.NET's reflective loader ran.
+            Assert.Contains("ModelLoading.Check(", Assert.IsType<ModelFormatException>(e.InnerException).StackTrace);
         }
         finally { File.Delete(narrow); File.Delete(wide); }
     }
@@ -165,5 +167,10 @@ public sealed class ModelFileTests
         new MLContext().Model.Save(model, schema, resaved);
         resaved.Position = 0;
         Assert.IsType<MlpMulticlassTransformer>(new MLContext().Model.LoadChecked(resaved, "resaved", out _));
+        using var zip = new ZipArchive(new MemoryStream(resaved.ToArray()));
+        using var entry = zip.GetEntry(Entry)!.Open();
+        var bytes = new MemoryStream();
+        entry.CopyTo(bytes);
+        Assert.Equal(TorchModelPayload.FormatVersion, TorchModelPayload.Read(bytes.ToArray(), "MlpClassifier").Version);
     }
 }
