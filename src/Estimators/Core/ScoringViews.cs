@@ -126,7 +126,8 @@ internal sealed class ScoringRow : DataViewRowCursor
         Delegate getter = spec.Kind switch
         {
             ScoreColumnKind.Float => (ValueGetter<float>)((ref float v) => v = source.Current(ci)[0]),
-            ScoreColumnKind.Key => (ValueGetter<uint>)((ref uint v) => v = (uint)source.Current(ci)[0] + 1),
+            // NaN is a missing prediction: ML.NET's missing key value 0.
+            ScoreColumnKind.Key => (ValueGetter<uint>)((ref uint v) => v = source.Current(ci)[0] is var k && float.IsNaN(k) ? 0 : (uint)k + 1),
             ScoreColumnKind.Boolean => (ValueGetter<bool>)((ref bool v) => v = source.Current(ci)[0] > 0.5f),
             _ => (ValueGetter<VBuffer<float>>)((ref VBuffer<float> v) =>
             {
@@ -155,6 +156,7 @@ internal sealed class BatchScoreSource : IScoreSource, IDisposable
     private readonly RowFeatureFiller _fill;
     private float[][] _batch = Array.Empty<float[]>();
     private int _rowsInBatch, _index = -1;
+    private long _firstRow;
 
     public BatchScoreSource(TorchModelTransformer model, IDataView input)
     {
@@ -175,7 +177,8 @@ internal sealed class BatchScoreSource : IScoreSource, IDisposable
             rows++;
         }
         if (rows == 0) throw new InvalidOperationException("The feature cursor ended before the row cursor: the input view changed while it was read.");
-        _batch = _model.Score(rows == batch ? values : values[..(rows * width)], rows, _model.BatchScoringThreads);
+        _firstRow += _rowsInBatch;
+        _batch = _model.Score(rows == batch ? values : values[..(rows * width)], rows, _model.BatchScoringThreads, _firstRow);
         _rowsInBatch = rows;
         _index = 0;
     }
@@ -210,7 +213,7 @@ internal sealed class SingleRowScoreSource : IScoreSource
         _fill(_features);
         if (_scores is null || !_features.AsSpan().SequenceEqual(_scored))
         {
-            _scores = _model.Score(_features, 1, _model.SingleRowScoringThreads);
+            _scores = _model.Score(_features, 1, _model.SingleRowScoringThreads, 0);
             _features.CopyTo(_scored, 0);
         }
         return _scores[column];

@@ -8,8 +8,9 @@ namespace MLNetExt.Core;
 /// <summary>
 /// A multiclass classifier transformer over a module that maps [N, FeatureSize] features to [N, classes] logits.
 /// Outputs ML.NET's multiclass columns: <c>Score</c> (class probabilities, slot names = class names) and
-/// <c>PredictedLabel</c> (key typed like the training label). ONNX: <c>Score</c> [N, classes] and <c>PredictedLabel</c>
-/// (int64, 0-based class index) [N].
+/// <c>PredictedLabel</c> (key typed like the training label; 0, ML.NET's missing key, when the row's scores are NaN, for
+/// example because its features are not finite). ONNX: <c>Score</c> [N, classes] and <c>PredictedLabel</c>
+/// (int64, 0-based class index, −1 when missing) [N].
 /// </summary>
 public abstract class TorchMulticlassTransformer : TorchModelTransformer
 {
@@ -72,8 +73,11 @@ public abstract class TorchMulticlassTransformer : TorchModelTransformer
     protected sealed override void BuildOnnx(OnnxGraphBuilder graph, string features)
     {
         var logits = BuildOnnxLogits(graph, features);
-        graph.AddOutput(graph.Softmax(logits, 1), "Score", OnnxElementType.Float, OnnxGraphBuilder.Batch, ClassCount);
-        graph.AddOutput(graph.ArgMax(logits, 1), "PredictedLabel", OnnxElementType.Int64, OnnxGraphBuilder.Batch);
+        var score = OnnxNaNWhere(graph, OnnxNonFiniteRows(graph, features), graph.Softmax(logits, 1));
+        graph.AddOutput(score, "Score", OnnxElementType.Float, OnnxGraphBuilder.Batch, ClassCount);
+        // A row with a NaN score has no class: −1 here, which ML.NET's whole-pipeline export turns into key 0 (missing).
+        var noClass = graph.Reshape(graph.Node("IsNaN", new[] { graph.ReduceSum(score, new long[] { 1 }) }), -1);
+        graph.AddOutput(graph.Node("Where", new[] { noClass, graph.Int64s(-1), graph.ArgMax(logits, 1) }), "PredictedLabel", OnnxElementType.Int64, OnnxGraphBuilder.Batch);
     }
 
     /// <inheritdoc/>
@@ -100,7 +104,7 @@ public abstract class TorchMulticlassTransformer : TorchModelTransformer
 
 /// <summary>
 /// A regression transformer over a module that maps [N, FeatureSize] features to [N] or [N, 1] predictions.
-/// Outputs ML.NET's regression column <c>Score</c> (Single). ONNX: <c>Score</c> [N, 1].
+/// Outputs ML.NET's regression column <c>Score</c> (Single; NaN for a row whose features are not finite). ONNX: <c>Score</c> [N, 1].
 /// </summary>
 public abstract class TorchRegressionTransformer : TorchModelTransformer
 {
@@ -124,13 +128,16 @@ public abstract class TorchRegressionTransformer : TorchModelTransformer
 
     /// <inheritdoc/>
     protected sealed override void BuildOnnx(OnnxGraphBuilder graph, string features)
-        => graph.AddOutput(graph.Reshape(BuildOnnxPrediction(graph, features), -1, 1), "Score", OnnxElementType.Float, OnnxGraphBuilder.Batch, 1);
+        => graph.AddOutput(OnnxNaNWhere(graph, OnnxNonFiniteRows(graph, features), graph.Reshape(BuildOnnxPrediction(graph, features), -1, 1)),
+            "Score", OnnxElementType.Float, OnnxGraphBuilder.Batch, 1);
 }
 
 /// <summary>
 /// A binary classifier transformer over a module that maps features to one logit per row ([N] or [N, 1]).
 /// Outputs ML.NET's binary columns: <c>Score</c> (the logit), <c>Probability</c> (sigmoid of it) and
-/// <c>PredictedLabel</c> (Boolean, probability &gt; 0.5). ONNX: the same three outputs, each [N, 1] (PredictedLabel bool).
+/// <c>PredictedLabel</c> (Boolean, probability &gt; 0.5). A row whose features are not finite gets NaN score and
+/// probability and, as in ML.NET's binary scorers (a Boolean has no missing value), <c>PredictedLabel</c> false.
+/// ONNX: the same three outputs, each [N, 1] (PredictedLabel bool).
 /// </summary>
 public abstract class TorchBinaryTransformer : TorchModelTransformer
 {
@@ -165,7 +172,7 @@ public abstract class TorchBinaryTransformer : TorchModelTransformer
     /// <inheritdoc/>
     protected sealed override void BuildOnnx(OnnxGraphBuilder graph, string features)
     {
-        var logit = graph.Reshape(BuildOnnxLogit(graph, features), -1, 1);
+        var logit = OnnxNaNWhere(graph, OnnxNonFiniteRows(graph, features), graph.Reshape(BuildOnnxLogit(graph, features), -1, 1));
         graph.AddOutput(logit, "Score", OnnxElementType.Float, OnnxGraphBuilder.Batch, 1);
         graph.AddOutput(graph.Sigmoid(logit), "Probability", OnnxElementType.Float, OnnxGraphBuilder.Batch, 1);
         graph.AddOutput(graph.Node("Greater", new[] { logit, graph.Scalar(0f) }), "PredictedLabel", OnnxElementType.Bool, OnnxGraphBuilder.Batch, 1);

@@ -21,6 +21,18 @@ public enum ScoreColumnKind
     Boolean,
 }
 
+/// <summary>How a TorchSharp transformer scores a row whose features hold NaN or ±Infinity.</summary>
+public enum NonFiniteFeatureHandling
+{
+    /// <summary>
+    /// ML.NET's convention for missing values: every score of the row is NaN, a key <c>PredictedLabel</c> is missing
+    /// (key value 0) and a Boolean one is false; the other rows of the batch are scored as usual.
+    /// </summary>
+    MissingPrediction,
+    /// <summary>Scoring throws an <see cref="InvalidDataException"/> naming the feature column, the row and the value's index.</summary>
+    Throw,
+}
+
 /// <summary>An output column of a TorchSharp transformer.</summary>
 /// <param name="Name">Column name (ML.NET conventions: Score, PredictedLabel, Probability).</param>
 /// <param name="Kind">ML.NET type.</param>
@@ -142,6 +154,15 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     public int ScoringBatchSize { get; set; } = 256;
 
     /// <summary>
+    /// What scoring does with a row whose features hold NaN or ±Infinity (saved with the model). The default,
+    /// <see cref="NonFiniteFeatureHandling.MissingPrediction"/>, follows ML.NET: NaN scores and a missing (0) key
+    /// <c>PredictedLabel</c>, never a class chosen from NaN. A row whose scores come out NaN for another reason also
+    /// gets a missing key label. The ONNX exports do the same (see docs/onnx.md); with
+    /// <see cref="NonFiniteFeatureHandling.Throw"/> they still return the missing prediction, since ONNX cannot throw.
+    /// </summary>
+    public NonFiniteFeatureHandling NonFiniteFeatures { get; set; } = NonFiniteFeatureHandling.MissingPrediction;
+
+    /// <summary>
     /// TorchSharp intra-op threads for a batch <see cref="Transform"/> (default: the core count). Set on the scoring
     /// thread only for the duration of each forward pass; training threads keep their own setting.
     /// </summary>
@@ -171,28 +192,85 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     /// <summary>Adds the graph from input value <paramref name="features"/> ([N, FeatureSize]) and declares the outputs.</summary>
     protected abstract void BuildOnnx(OnnxGraphBuilder graph, string features);
 
-    /// <summary>Scores a [rows × FeatureSize] row-major batch; returns one [rows × Width] array per score column.</summary>
-    public float[][] Score(float[] features, int rows) => Score(features, rows, rows == 1 ? SingleRowScoringThreads : BatchScoringThreads);
+    /// <summary>
+    /// Scores a [rows × FeatureSize] row-major batch; returns one [rows × Width] array per score column (a key column
+    /// holds the 0-based class index, NaN when the prediction is missing). Rows with NaN or ±Infinity features are
+    /// handled as <see cref="NonFiniteFeatures"/> says.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A feature is not finite and <see cref="NonFiniteFeatures"/> is <see cref="NonFiniteFeatureHandling.Throw"/>.</exception>
+    public float[][] Score(float[] features, int rows) => Score(features, rows, rows == 1 ? SingleRowScoringThreads : BatchScoringThreads, 0);
 
-    internal float[][] Score(float[] features, int rows, int threads)
+    internal float[][] Score(float[] features, int rows, int threads, long firstRow)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        var missing = NonFiniteRows(ref features, rows, firstRow);
         // libtorch's intra-op thread count is per calling thread (OpenMP), so this does not reach a training thread.
         int previous = torch.get_num_threads();
         threads = Math.Max(1, threads);
         if (threads != previous) torch.set_num_threads(threads);
+        float[][] scores;
         try
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             var input = torch.tensor(features, new long[] { rows, FeatureSize }).to(Device);
             var outputs = ScoreTensors(input);
-            return outputs.Select(t => t.to(CPU).contiguous().data<float>().ToArray()).ToArray();
+            scores = outputs.Select(t => t.to(CPU).contiguous().data<float>().ToArray()).ToArray();
         }
         finally
         {
             if (threads != previous) torch.set_num_threads(previous);
         }
+        MarkMissing(scores, rows, missing);
+        return scores;
+    }
+
+    /// <summary>
+    /// Rows whose features are not all finite (null when there is none); their values are replaced by 0 in a copy of
+    /// <paramref name="features"/> so that no NaN flows through the network, or the first one throws.
+    /// </summary>
+    private bool[]? NonFiniteRows(ref float[] features, int rows, long firstRow)
+    {
+        int width = FeatureSize;
+        bool[]? missing = null;
+        for (int i = 0; i < rows * width; i++)
+        {
+            if (float.IsFinite(features[i])) continue;
+            int row = i / width;
+            if (NonFiniteFeatures == NonFiniteFeatureHandling.Throw)
+                throw new InvalidDataException($"Feature column '{FeatureColumnName}', row {firstRow + row}: value at index {i - row * width} is {(float.IsNaN(features[i]) ? "NaN" : features[i] > 0 ? "+Infinity" : "-Infinity")}. " +
+                    "Replace or drop non-finite values before scoring, or set NonFiniteFeatures to MissingPrediction to get a missing prediction for such rows.");
+            if (missing is null)
+            {
+                missing = new bool[rows];
+                features = (float[])features.Clone();
+            }
+            missing[row] = true;
+            features[i] = 0;
+        }
+        return missing;
+    }
+
+    /// <summary>NaN for every output of the <paramref name="missing"/> rows, and NaN (missing) keys for rows with a NaN score.</summary>
+    private void MarkMissing(float[][] scores, int rows, bool[]? missing)
+    {
+        var columns = ScoreColumns;
+        for (int r = 0; r < rows; r++)
+        {
+            bool nonFinite = missing?[r] == true, nanScore = nonFinite;
+            for (int c = 0; c < columns.Count && !nanScore; c++)
+                nanScore = columns[c].Kind != ScoreColumnKind.Key && HasNaN(scores[c].AsSpan(r * columns[c].Width, columns[c].Width));
+            if (!nanScore) continue;
+            for (int c = 0; c < columns.Count; c++)
+                if (nonFinite || columns[c].Kind == ScoreColumnKind.Key)
+                    scores[c].AsSpan(r * columns[c].Width, columns[c].Width).Fill(float.NaN);
+        }
+    }
+
+    private static bool HasNaN(ReadOnlySpan<float> values)
+    {
+        foreach (var v in values) if (float.IsNaN(v)) return true;
+        return false;
     }
 
     /// <summary>
@@ -210,6 +288,20 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
         foreach (var (key, value) in OnnxMetadata()) graph.AddMetadata(key, value);
         graph.Save(path);
     }
+
+    /// <summary>
+    /// ONNX: a [N, 1] Boolean, true for the rows whose features hold NaN or ±Infinity. The task heads give those rows
+    /// NaN scores and no class, as <see cref="NonFiniteFeatureHandling.MissingPrediction"/> does in TorchSharp.
+    /// </summary>
+    protected static string OnnxNonFiniteRows(OnnxGraphBuilder graph, string features)
+    {
+        var bad = graph.Node("Or", new[] { graph.Node("IsNaN", new[] { features }), graph.Node("IsInf", new[] { features }) });
+        return graph.Cast(graph.ReduceMax(graph.Cast(bad, OnnxElementType.Float), new long[] { 1 }), OnnxElementType.Bool);
+    }
+
+    /// <summary>ONNX: <paramref name="value"/> with NaN in the rows that <paramref name="rows"/> ([N, 1] Boolean) marks.</summary>
+    protected static string OnnxNaNWhere(OnnxGraphBuilder graph, string rows, string value)
+        => graph.Node("Where", new[] { rows, graph.Scalar(float.NaN), value });
 
     /// <summary>Extra metadata written by <see cref="SaveAsOnnx(string)"/> (e.g. class names).</summary>
     protected virtual IEnumerable<KeyValuePair<string, string>> OnnxMetadata() => Array.Empty<KeyValuePair<string, string>>();
@@ -274,33 +366,88 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     {
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
-        ctx.Writer.Write(TorchModelPayload.FormatVersion);
-        TorchModelPayload.Save(ctx, TorchModelPayload.Create(MethodName, w =>
+        var payload = TorchModelPayload.Create(MethodName, w =>
         {
             w.Write(FeatureColumnName);
             w.Write(FeatureSize);
             w.Write(ScoringBatchSize);
+            w.Write((int)NonFiniteFeatures);
             WriteConfiguration(w);
-        }, Module));
+        }, Module);
+        // The model stream records what the payload entry beside it must be, so an entry copied from another model is refused.
+        ctx.Writer.Write(TorchModelPayload.FormatVersion);
+        TorchModelPayload.Read(payload, MethodName).Identity.Write(ctx.Writer);
+        TorchModelPayload.Save(ctx, payload);
     }
 
-    /// <summary>Reads the part <see cref="ICanSaveModel.Save"/> wrote before the method's configuration.</summary>
-    protected static (string FeatureColumnName, int FeatureSize, int ScoringBatchSize) ReadCommonConfiguration(BinaryReader r)
-        => (r.ReadString(), r.ReadInt32(), r.ReadInt32());
+    /// <summary>The settings every transformer saves before its method's configuration.</summary>
+    /// <param name="FeatureColumnName">Input column.</param>
+    /// <param name="FeatureSize">Input width.</param>
+    /// <param name="ScoringBatchSize">Rows per forward pass.</param>
+    /// <param name="NonFiniteFeatures">Scoring of non-finite features (the default for format 1 models, which did not save it).</param>
+    protected readonly record struct CommonConfiguration(string FeatureColumnName, int FeatureSize, int ScoringBatchSize, NonFiniteFeatureHandling NonFiniteFeatures);
 
-    /// <summary>Opens the payload of a transformer being loaded by ML.NET and checks its version info.</summary>
+    /// <summary>Reads the part <see cref="ICanSaveModel.Save"/> wrote before the method's configuration.</summary>
+    protected static CommonConfiguration ReadCommonConfiguration(StoredTorchModel stored, BinaryReader r)
+    {
+        string column = r.ReadString();
+        int size = r.ReadInt32(), batch = r.ReadInt32();
+        var nonFinite = stored.Version >= 2 ? (NonFiniteFeatureHandling)r.ReadInt32() : NonFiniteFeatureHandling.MissingPrediction;
+        if (!Enum.IsDefined(nonFinite))
+            throw new ModelFormatException(TorchModelPayload.EntryName, $"is damaged: non-finite feature handling {(int)nonFinite} is not defined.");
+        return new CommonConfiguration(column, size, batch, nonFinite);
+    }
+
+    /// <summary>Applies the saved scoring settings to a transformer being loaded.</summary>
+    private protected static T WithCommon<T>(T transformer, CommonConfiguration common) where T : TorchModelTransformer
+    {
+        transformer.ScoringBatchSize = common.ScoringBatchSize;
+        transformer.NonFiniteFeatures = common.NonFiniteFeatures;
+        return transformer;
+    }
+
+    /// <summary>Opens the payload of a transformer being loaded by ML.NET: checks its version info and that the payload entry belongs to it.</summary>
     private protected static StoredTorchModel LoadPayload(ModelLoadContext ctx, VersionInfo versionInfo, string methodName)
     {
         ctx.CheckAtModel(versionInfo);
-        int format = ctx.Reader.ReadInt32();
-        if (format > TorchModelPayload.FormatVersion)
-            throw new InvalidDataException($"The '{methodName}' model was saved with format version {format}; this MLNetExt reads up to {TorchModelPayload.FormatVersion}. Update the package.");
-        return TorchModelPayload.Load(ctx, methodName);
+        return ReadStored(ctx.Reader, TorchModelPayload.LoadBytes(ctx, methodName), methodName, TorchModelPayload.EntryPath(ctx));
     }
 
-    /// <summary>Builds ML.NET version info for a transformer: an 8-character model signature and a loader signature.</summary>
+    /// <summary>
+    /// Reads the model stream written by <see cref="ICanSaveModel.Save"/> (positioned after ML.NET's header) and
+    /// the payload entry beside it, and refuses a payload that is not the one the stream records. Shared by ML.NET's
+    /// loader and <see cref="ModelLoading"/>'s check before it.
+    /// </summary>
+    internal static StoredTorchModel ReadStored(BinaryReader modelStream, byte[] payload, string? methodName, string source)
+    {
+        PayloadIdentity? expected;
+        try
+        {
+            int format = modelStream.ReadInt32();
+            if (format < 1 || format > TorchModelPayload.FormatVersion)
+                throw new ModelFormatException(source, $"belongs to a model saved with format version {format}; this MLNetExt reads versions 1 to " +
+                    $"{TorchModelPayload.FormatVersion}. Update the MLNetExt package to load it.");
+            // Format 1 models recorded no identity: they load as before, with the payload's own checksum as the only check.
+            expected = format >= 2 ? PayloadIdentity.Read(modelStream, source) : null;
+        }
+        catch (EndOfStreamException)
+        {
+            throw new ModelFormatException(source, "belongs to a model stream (Model.key) that is truncated: the model file is damaged.");
+        }
+        var stored = TorchModelPayload.Read(payload, methodName ?? expected?.Method, source);
+        if (expected?.Difference(stored.Identity) is { } difference)
+            throw new ModelFormatException(source, $"does not belong to this '{expected.Method}' transformer: {difference}. " +
+                $"The entry was taken from another model; put back this model's own {TorchModelPayload.EntryName} or save the model again from its trained transformer.",
+                expected: $"{expected.Method}, configuration SHA-256 {expected.ConfigHash}, {expected.Tensors?.Count ?? 0} tensors, payload SHA-256 {expected.Checksum}");
+        return stored;
+    }
+
+    /// <summary>
+    /// Builds ML.NET version info for a transformer: an 8-character model signature and a loader signature.
+    /// 0x00010002 added the payload identity to the model stream; 0x00010001 models still load.
+    /// </summary>
     private protected static VersionInfo MakeVersionInfo(string modelSignature, string loaderSignature, Type transformerType)
-        => new(modelSignature, verWrittenCur: 0x00010001, verReadableCur: 0x00010001, verWeCanReadBack: 0x00010001,
+        => new(modelSignature, verWrittenCur: 0x00010002, verReadableCur: 0x00010002, verWeCanReadBack: 0x00010001,
             loaderAssemblyName: transformerType.Assembly.FullName, loaderSignature: loaderSignature);
 
     /// <summary>Releases the module's native tensors.</summary>

@@ -65,6 +65,13 @@ public class TorchTrainerOptions
     public int EarlyStoppingPatience { get; set; }
     /// <summary>Rows per forward pass when scoring.</summary>
     public int ScoringBatchSize { get; set; } = 256;
+
+    /// <summary>
+    /// What the trained transformer does when it scores a row whose features hold NaN or ±Infinity (saved with the
+    /// model): a missing prediction by default (NaN scores, key <c>PredictedLabel</c> 0), or throw.
+    /// See <see cref="TorchModelTransformer.NonFiniteFeatures"/>.
+    /// </summary>
+    public NonFiniteFeatureHandling NonFiniteFeatures { get; set; } = NonFiniteFeatureHandling.MissingPrediction;
     /// <summary>Receives a report after every epoch (and every <see cref="ProgressEverySteps"/> steps).</summary>
     public IProgress<TrainingProgress>? Progress { get; set; }
     /// <summary>Also report progress every this many steps within an epoch (0 = only per epoch).</summary>
@@ -85,6 +92,8 @@ public class TorchTrainerOptions
         if (EarlyStoppingPatience > 0 && ValidationFraction == 0)
             throw new ArgumentException("EarlyStoppingPatience needs a validation split: set ValidationFraction (e.g. 0.1).");
         if (ScoringBatchSize < 1) throw new ArgumentOutOfRangeException(nameof(ScoringBatchSize), ScoringBatchSize, "ScoringBatchSize must be at least 1.");
+        if (!Enum.IsDefined(NonFiniteFeatures))
+            throw new ArgumentOutOfRangeException(nameof(NonFiniteFeatures), NonFiniteFeatures, "NonFiniteFeatures must be MissingPrediction or Throw.");
     }
 }
 

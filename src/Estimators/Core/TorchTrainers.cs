@@ -128,6 +128,7 @@ public abstract class TorchTrainerBase<TOptions, TTransformer> : ITorchTrainer<T
         module.eval();
         var transformer = CreateTransformer(module, featureSize);
         transformer.ScoringBatchSize = Options.ScoringBatchSize;
+        transformer.NonFiniteFeatures = Options.NonFiniteFeatures;
         return transformer;
     }
 }

@@ -148,11 +148,11 @@ public sealed class MlpMulticlassTransformer : TorchMulticlassTransformer
     {
         var stored = LoadPayload(ctx, GetVersion(), Method);
         using var r = stored.OpenConfig();
-        var common = ReadCommonConfiguration(r);
+        var common = ReadCommonConfiguration(stored, r);
         var (classes, names) = ReadClasses(r);
         var module = MlpModule.Read(r);
         stored.LoadWeights(module);
-        return new MlpMulticlassTransformer(env, common.FeatureColumnName, common.FeatureSize, module, classes, names) { ScoringBatchSize = common.ScoringBatchSize };
+        return WithCommon(new MlpMulticlassTransformer(env, common.FeatureColumnName, common.FeatureSize, module, classes, names), common);
     }
 }
 
@@ -193,9 +193,9 @@ public sealed class MlpRegressionTransformer : TorchRegressionTransformer
     {
         var stored = LoadPayload(ctx, GetVersion(), Method);
         using var r = stored.OpenConfig();
-        var common = ReadCommonConfiguration(r);
+        var common = ReadCommonConfiguration(stored, r);
         var module = MlpModule.Read(r);
         stored.LoadWeights(module);
-        return new MlpRegressionTransformer(env, common.FeatureColumnName, common.FeatureSize, module) { ScoringBatchSize = common.ScoringBatchSize };
+        return WithCommon(new MlpRegressionTransformer(env, common.FeatureColumnName, common.FeatureSize, module), common);
     }
 }

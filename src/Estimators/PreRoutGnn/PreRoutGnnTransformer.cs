@@ -163,12 +163,12 @@ public sealed class PreRoutGnnTransformer : TorchModelTransformer
     {
         var stored = LoadPayload(ctx, GetVersion(), PreRoutGnnTrainer.MethodName);
         using var r = stored.OpenConfig();
-        var common = ReadCommonConfiguration(r);
+        var common = ReadCommonConfiguration(stored, r);
         string pin = r.ReadString();
         var device = (TorchDeviceKind)r.ReadInt32();
         var network = new PreRoutGnnNetwork(PreRoutGnnArchitecture.FromJson(r.ReadString()));
         stored.LoadWeights(network);
-        return new PreRoutGnnTransformer(env, common.FeatureColumnName, pin, network, device, report: null) { ScoringBatchSize = common.ScoringBatchSize };
+        return WithCommon(new PreRoutGnnTransformer(env, common.FeatureColumnName, pin, network, device, report: null), common);
     }
 
     /// <summary>Rows as (design index, pin index) pairs: the designs are interned by graph file, pins looked up by name.</summary>

@@ -142,10 +142,10 @@ public sealed class TerminatorTransformer : TorchMulticlassTransformer
     {
         var stored = LoadPayload(ctx, GetVersion(), Method);
         using var r = stored.OpenConfig();
-        var common = ReadCommonConfiguration(r);
+        var common = ReadCommonConfiguration(stored, r);
         var (_, names) = ReadClasses(r);
         var network = new TerminatorNetwork(TerminatorArchitecture.Read(r));
         stored.LoadWeights(network);
-        return new TerminatorTransformer(env, common.FeatureColumnName, common.FeatureSize, network, names) { ScoringBatchSize = common.ScoringBatchSize };
+        return WithCommon(new TerminatorTransformer(env, common.FeatureColumnName, common.FeatureSize, network, names), common);
     }
 }

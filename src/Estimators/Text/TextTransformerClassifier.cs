@@ -268,10 +268,10 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
     {
         var stored = LoadPayload(ctx, GetVersion(), Method);
         using var r = stored.OpenConfig();
-        var common = ReadCommonConfiguration(r);
+        var common = ReadCommonConfiguration(stored, r);
         var input = TextModelInput.Read(r);
         stored.LoadWeights(input.Encoder);
-        return new TextTransformerBinaryTransformer(env, input) { ScoringBatchSize = common.ScoringBatchSize };
+        return WithCommon(new TextTransformerBinaryTransformer(env, input), common);
     }
 }
 
@@ -303,10 +303,10 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
     {
         var stored = LoadPayload(ctx, GetVersion(), Method);
         using var r = stored.OpenConfig();
-        var common = ReadCommonConfiguration(r);
+        var common = ReadCommonConfiguration(stored, r);
         var (classes, names) = ReadClasses(r);
         var input = TextModelInput.Read(r);
         stored.LoadWeights(input.Encoder);
-        return new TextTransformerMulticlassTransformer(env, input, classes, names) { ScoringBatchSize = common.ScoringBatchSize };
+        return WithCommon(new TextTransformerMulticlassTransformer(env, input, classes, names), common);
     }
 }

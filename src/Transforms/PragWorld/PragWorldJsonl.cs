@@ -151,7 +151,14 @@ public static class PragWorldJsonl
         }
 
         var id = RequiredString(root, "id", "id");
-        var template = root["template"] is null ? "" : RequiredString(root, "template", "template");
+        // Optional and may be empty: conversations that come from no template (the authors' free-form dialogues) are
+        // written with "template":"".
+        var template = root["template"] switch
+        {
+            null => "",
+            JsonValue v when v.TryGetValue(out string? t) => t,
+            _ => throw Error("template", "not a string"),
+        };
 
         var speakersJson = RequiredArray("speakers");
         var speakers = new List<string>();

@@ -72,6 +72,23 @@ public class PragWorldJsonlTests
     }
 
     [Fact]
+    public void EmptyTemplateTheWriterEmitsRoundTrips()
+    {
+        // Conversations from no template (the authors' free-form dialogues) carry TemplateId "".
+        var conversation = PragWorldJsonl.Read(new StringReader(Valid), "bench.jsonl").Single() with { TemplateId = "" };
+        var writer = new StringWriter();
+        PragWorldJsonl.Write(writer, [conversation]);
+        Assert.Contains("\"template\":\"\"", writer.ToString());
+        var again = PragWorldJsonl.Read(new StringReader(writer.ToString()), "again.jsonl").Single();
+        Assert.Equal("", again.TemplateId);
+        Assert.Equal(conversation.Text, again.Text);
+        Assert.Equal(conversation.Questions, again.Questions);
+        // Absent is the same as empty; another JSON type is still refused.
+        Assert.Equal("", PragWorldJsonl.Read(new StringReader(Valid.Replace("\"template\":\"moved-once\",", "")), "bench.jsonl").Single().TemplateId);
+        Assert.Equal("bench.jsonl:1: template: not a string", Reject(Valid.Replace("\"moved-once\"", "7")).Message);
+    }
+
+    [Fact]
     public void EmptyConversationIsRejectedWithFileLineAndField()
     {
         var error = Reject(Valid, Valid.Replace("\"id\":\"c1\"", "\"id\":\"c2\"").Replace(
