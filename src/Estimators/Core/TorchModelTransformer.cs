@@ -119,7 +119,8 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
         FeatureColumnName = input.ColumnNames[0];
         FeatureSize = input.Width;
         Module = module;
-        Device = TorchDevices.Resolve(TorchDeviceKind.Auto);
+        // Scoring follows the context the model is created or loaded in (GpuDeviceId, FallbackToCpu), like training.
+        Device = TorchDevices.Resolve(TorchDeviceKind.Auto, env);
         Module.to(Device);
         Module.eval();
     }
@@ -138,6 +139,10 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     public nn.Module Module { get; }
     /// <summary>Device the module scores on.</summary>
     public Device Device { get; }
+    /// <summary>
+    /// What training produced besides the weights (loss history, seed, class names); null for a model loaded from a file.
+    /// </summary>
+    public TrainingReport? Training { get; internal set; }
     /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
     public int ScoringBatchSize { get; set; } = 256;
 

@@ -63,7 +63,7 @@ public class TextTransformerTests
         var test = ml.Data.LoadFromEnumerable(GiveQuestions(300, 2));
         var trainer = ml.BinaryClassification.Trainers.TextTransformer(SmallOptions(epochs: 12));
         var model = trainer.Fit(train);
-        Assert.True(trainer.History!.TrainLoss[^1] < 0.5 * trainer.History.TrainLoss[0]);
+        Assert.True(model.Training!.History.TrainLoss[^1] < 0.5 * model.Training.History.TrainLoss[0]);
         var metrics = ml.BinaryClassification.Evaluate(model.Transform(test));
         Assert.True(metrics.Accuracy > 0.9, $"accuracy {metrics.Accuracy}");
 
