@@ -113,6 +113,7 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     /// <summary>Creates the transformer around a trained <paramref name="module"/> reading its rows through <paramref name="input"/>.</summary>
     protected TorchModelTransformer(IHostEnvironment env, string methodName, IModelInput input, nn.Module module)
     {
+        HostEnvironment = env;
         Host = env.Register(methodName);
         MethodName = methodName;
         Input = input;
@@ -127,6 +128,8 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
 
     /// <summary>ML.NET host for logging.</summary>
     protected IHost Host { get; }
+    /// <summary>The environment the transformer was created in (for models derived from this one).</summary>
+    private protected IHostEnvironment HostEnvironment { get; }
     /// <summary>Method name stored with the model (e.g. "Terminator").</summary>
     public string MethodName { get; }
     /// <summary>How rows are read (a float vector column by default).</summary>

@@ -136,8 +136,8 @@ public abstract class TorchTrainerBase<TOptions, TTransformer> : ITorchTrainer<T
         ArgumentNullException.ThrowIfNull(input);
         Options.Validate();
         int seed = TorchSeeds.Resolve(Options.Seed, Environment);
-        var targets = CreateTargets(input.Schema);
         var trainingInput = CreateTrainingInput(input);
+        var targets = CreateTargets(input.Schema);
         ValidateFeatureSize(trainingInput.Width);
         var loop = new TorchTrainingLoop(Environment, MethodName, Options, seed);
         var setup = new TorchTrainingSetup(trainingInput, targets, seed);
@@ -237,7 +237,7 @@ public sealed class TorchTrainingProblem : IDisposable
     {
         using var cpu = rows.cpu();
         var indices = cpu.data<long>().Select(r => (int)r).ToArray();
-        var batch = Data.ReadRows(indices, Options.CancellationToken);
+        var batch = Data.ReadRows(indices);
         var tensors = batch.ToTensors(Loop.Device);
         if (Loop.Device.type != DeviceType.CPU) Data.Return(batch);
         return tensors;

@@ -6,6 +6,9 @@ using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
+// The streaming benchmark measures against the former in-memory path (TorchTrainerOptions.LoadAllRowsOnDevice).
+[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("StreamingBench")]
+
 namespace MLNetExt.Core;
 
 /// <summary>How a trainer reads its targets from a training row: one value per row, checked as it is read.</summary>
@@ -303,7 +306,8 @@ public sealed class TorchTrainingData : IDisposable
                 int n = Math.Min(batchSize, order.Length - start);
                 var rows = new int[n];
                 for (int i = 0; i < n; i++) rows[i] = TrainRows[order[start + i]];
-                yield return Shuffle == TrainingShuffle.InMemory ? new IndexBatch(_allX!, _allY!, rows.Select(r => (long)r).ToArray()) : ReadRows(rows, cancel);
+                CheckAlive(cancel);
+                yield return Shuffle == TrainingShuffle.InMemory ? new IndexBatch(_allX!, _allY!, rows.Select(r => (long)r).ToArray()) : ReadRows(rows);
             }
             yield break;
         }
@@ -376,7 +380,8 @@ public sealed class TorchTrainingData : IDisposable
             for (int start = 0; start < rows.Length; start += batchSize)
             {
                 var chunk = rows.AsSpan(start, Math.Min(batchSize, rows.Length - start)).ToArray();
-                yield return Shuffle == TrainingShuffle.InMemory ? new IndexBatch(_allX!, _allY!, chunk.Select(r => (long)r).ToArray()) : ReadRows(chunk, cancel);
+                CheckAlive(cancel);
+                yield return Shuffle == TrainingShuffle.InMemory ? new IndexBatch(_allX!, _allY!, chunk.Select(r => (long)r).ToArray()) : ReadRows(chunk);
             }
             yield break;
         }
@@ -403,13 +408,12 @@ public sealed class TorchTrainingData : IDisposable
     /// <summary>
     /// Reads the given data rows, in that order, by seeking. A view that cannot seek is wrapped once in ML.NET's row
     /// cache (host memory, filled as it is read): random access is what drivers that address rows by index
-    /// (distributed shards, federated clients) need.
+    /// (distributed shards, federated clients) need. Such drivers check cancellation at their own step boundaries.
     /// </summary>
-    public TrainingBatch ReadRows(IReadOnlyList<int> rows, CancellationToken cancel = default)
+    public TrainingBatch ReadRows(IReadOnlyList<int> rows)
     {
         if (_allX is not null) return new IndexBatch(_allX, _allY!, rows.Select(r => (long)r).ToArray());
         _seekable ??= new CacheDataView(_host, _data, null);
-        CheckAlive(cancel);
         var batch = Rent(rows.Count);
         var columns = Columns.Select(c => c.Index).ToHashSet();
         using var seeker = ((IRowSeekable)_seekable).GetSeeker(columns.Contains);

@@ -187,6 +187,9 @@ public sealed class TextModelInput : TextTokenInput
     /// <summary>The encoder reading the ids.</summary>
     public TextTransformerEncoder Encoder { get; }
 
+    /// <summary>The same columns and vocabulary read by <paramref name="encoder"/>.</summary>
+    internal TextModelInput WithEncoder(TextTransformerEncoder encoder) => new(Column, SecondColumn, Tokenizer, encoder);
+
     internal void Write(BinaryWriter w)
     {
         w.Write(Column);
@@ -255,12 +258,19 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
 
     internal TextTransformerBinaryTransformer(IHostEnvironment env, TextModelInput input) : base(env, Method, input, input.Encoder) => Text = input;
 
-    /// <summary>Columns, vocabulary and encoder (set <see cref="TextTransformerEncoder.SkippedLayers"/> etc. for layer analysis).</summary>
+    /// <summary>Columns, vocabulary and encoder.</summary>
     public TextModelInput Text { get; }
     /// <summary>The trained encoder.</summary>
     public TextTransformerEncoder Encoder => Text.Encoder;
     /// <summary>The vocabulary learned in training.</summary>
     public WordTokenizer Tokenizer => Text.Tokenizer;
+
+    /// <summary>
+    /// A new model with this one's weights that bypasses encoder <paramref name="layers"/> (0-based) in
+    /// <c>Transform</c>, prediction engines, saving and ONNX export; this model is unchanged.
+    /// </summary>
+    public TextTransformerBinaryTransformer WithSkippedLayers(params int[] layers)
+        => new(HostEnvironment, Text.WithEncoder(Encoder.WithSkippedLayers(layers))) { ScoringBatchSize = ScoringBatchSize, Training = Training };
 
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXTXTB", LoaderSignature, typeof(TextTransformerBinaryTransformer));
     /// <inheritdoc/>
@@ -268,7 +278,11 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
     /// <inheritdoc/>
     protected override string BuildOnnxLogit(OnnxGraphBuilder graph, string features) => Encoder.ToOnnx(graph, features);
     /// <inheritdoc/>
-    protected override void WriteConfiguration(BinaryWriter writer) => Text.Write(writer);
+    protected override void WriteConfiguration(BinaryWriter writer)
+    {
+        Text.Write(writer);
+        Encoder.WriteSkippedLayers(writer);
+    }
 
     private static TextTransformerBinaryTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
@@ -276,6 +290,7 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
         using var r = stored.OpenConfig();
         var common = ReadCommonConfiguration(r);
         var input = TextModelInput.Read(r);
+        input.Encoder.ReadSkippedLayers(r);
         stored.LoadWeights(input.Encoder);
         return new TextTransformerBinaryTransformer(env, input) { ScoringBatchSize = common.ScoringBatchSize };
     }
@@ -297,13 +312,24 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
     /// <summary>The vocabulary learned in training.</summary>
     public WordTokenizer Tokenizer => Text.Tokenizer;
 
+    /// <summary>
+    /// A new model with this one's weights that bypasses encoder <paramref name="layers"/> (0-based) in
+    /// <c>Transform</c>, prediction engines, saving and ONNX export; this model is unchanged.
+    /// </summary>
+    public TextTransformerMulticlassTransformer WithSkippedLayers(params int[] layers)
+        => new(HostEnvironment, Text.WithEncoder(Encoder.WithSkippedLayers(layers)), ClassCount, ClassNames) { ScoringBatchSize = ScoringBatchSize, Training = Training };
+
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXTXTM", LoaderSignature, typeof(TextTransformerMulticlassTransformer));
     /// <inheritdoc/>
     private protected override VersionInfo GetVersionInfo() => GetVersion();
     /// <inheritdoc/>
     protected override string BuildOnnxLogits(OnnxGraphBuilder graph, string features) => Encoder.ToOnnx(graph, features);
     /// <inheritdoc/>
-    protected override void WriteModelConfiguration(BinaryWriter writer) => Text.Write(writer);
+    protected override void WriteModelConfiguration(BinaryWriter writer)
+    {
+        Text.Write(writer);
+        Encoder.WriteSkippedLayers(writer);
+    }
 
     private static TextTransformerMulticlassTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
@@ -312,6 +338,7 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
         var common = ReadCommonConfiguration(r);
         var (classes, names) = ReadClasses(r);
         var input = TextModelInput.Read(r);
+        input.Encoder.ReadSkippedLayers(r);
         stored.LoadWeights(input.Encoder);
         return new TextTransformerMulticlassTransformer(env, input, classes, names) { ScoringBatchSize = common.ScoringBatchSize };
     }
