@@ -413,7 +413,9 @@ public sealed class TorchTrainingData : IDisposable
     public TrainingBatch ReadRows(IReadOnlyList<int> rows)
     {
         if (_allX is not null) return new IndexBatch(_allX, _allY!, rows.Select(r => (long)r).ToArray());
-        _seekable ??= new CacheDataView(_host, _data, null);
+        // Distributed workers read concurrently: build the cache once.
+        lock (_free)
+            _seekable ??= new CacheDataView(_host, _data, null);
         var batch = Rent(rows.Count);
         var columns = Columns.Select(c => c.Index).ToHashSet();
         using var seeker = ((IRowSeekable)_seekable).GetSeeker(columns.Contains);

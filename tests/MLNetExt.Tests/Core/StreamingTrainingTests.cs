@@ -86,18 +86,19 @@ public sealed class StreamingTrainingTests
         process.Refresh();
         long before = process.WorkingSet64, peak = before;
         using var stop = new CancellationTokenSource();
-        var sampler = Task.Run(async () =>
+        var sampler = new Thread(() =>
         {
             while (!stop.IsCancellationRequested)
             {
                 process.Refresh();
                 peak = Math.Max(peak, process.WorkingSet64);
-                await Task.Delay(20);
+                Thread.Sleep(20);
             }
         });
+        sampler.Start();
         using var model = ml.MulticlassClassification.Trainers.TorchMlp(options).Fit(view);
         stop.Cancel();
-        sampler.Wait();
+        sampler.Join();
         Assert.Equal(rows, view.FeatureRowsServed);
         double grownMiB = (peak - before) / (1024.0 * 1024.0);
         Assert.True(grownMiB < 400, $"working set grew by {grownMiB:F0} MiB while training on 1 GB of rows");
@@ -239,7 +240,7 @@ public sealed class StreamingTrainingTests
         var o = Options(epochs: 50);
         var steps = new List<long>();
         o.ProgressEverySteps = 1;
-        o.Progress = new SyncProgress<TrainingProgress>(p => { steps.Add(p.Step); if (p.Step == 5) ml.CancelExecution(); });
+        o.Progress = new SyncProgress<TrainingProgress>(p => { steps.Add(p.Step); if (p.Step == 5) CancelExecution(ml); });
         Assert.ThrowsAny<OperationCanceledException>(() => ml.MulticlassClassification.Trainers.TorchMlp(o).Fit(SyntheticData.RingsView(ml, 300, 1)));
         Assert.InRange(steps.Max(), 5, 6);
     }
@@ -255,6 +256,10 @@ public sealed class StreamingTrainingTests
         Assert.ThrowsAny<OperationCanceledException>(() => ml.MulticlassClassification.Trainers.TorchMlp(o).Fit(view));
         Assert.True(view.FeatureRowsServed < 100_000, $"{view.FeatureRowsServed} rows were read after cancelling");
     }
+
+    /// <summary>ML.NET's cancellation of a context (<c>ICancelable.CancelExecution</c>, which the host's CheckAlive honours).</summary>
+    private static void CancelExecution(MLContext ml)
+        => typeof(MLContext).GetInterfaces().Single(i => i.Name == "ICancelable").GetMethod("CancelExecution")!.Invoke(ml, null);
 
     // --- Trained models are independent of the trainer ---
 
