@@ -16,7 +16,13 @@ public sealed class StreamingTrainingTests
         HiddenSizes = new[] { 32, 32 }, Epochs = epochs, BatchSize = 32, LearningRate = 0.01, Seed = 7, Device = TorchDeviceKind.Cpu,
     };
 
-    private static float[] Scores(ITransformer model, IDataView data) => SyntheticData.Column(model.Transform(data), "Score").SelectMany(v => v).ToArray();
+    private static float[] Scores(ITransformer model, IDataView data)
+    {
+        var scored = model.Transform(data);
+        return scored.Schema["Score"].Type is VectorDataViewType
+            ? SyntheticData.Column(scored, "Score").SelectMany(v => v).ToArray()
+            : scored.GetColumn<float>("Score").ToArray();
+    }
 
     [Fact]
     public void ACachedViewIsShuffledByRowIndexAndTrainsExactlyAsTheInMemoryPath()
@@ -42,8 +48,9 @@ public sealed class StreamingTrainingTests
     public void AViewThatCannotSeekStreamsThroughTheShuffleBufferAndStillLearns()
     {
         var ml = new MLContext(seed: 1);
-        var train = SyntheticData.RingsView(ml, 600, 1);
-        var test = SyntheticData.RingsView(ml, 300, 2);
+        var toKey = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(SyntheticData.Rings(600, 1)));
+        var train = toKey.Transform(ml.Data.LoadFromEnumerable(SyntheticData.Rings(600, 1)));
+        var test = toKey.Transform(ml.Data.LoadFromEnumerable(SyntheticData.Rings(300, 2)));
         var options = Options();
         options.ShuffleBufferSize = 64;   // far smaller than the data: rows leave the buffer while the cursor streams on
         var model = ml.MulticlassClassification.Trainers.TorchMlp(options).Fit(train);
@@ -53,6 +60,37 @@ public sealed class StreamingTrainingTests
         // The buffered order is still fixed by the seed.
         var again = ml.MulticlassClassification.Trainers.TorchMlp(options).Fit(train);
         Assert.Equal(Scores(model, test), Scores(again, test));
+    }
+
+    [Theory]
+    [InlineData(1000, 64, 0.0)]
+    [InlineData(1000, 5000, 0.0)]
+    [InlineData(1000, 64, 0.2)]
+    public void AnEpochThroughTheShuffleBufferYieldsEveryTrainingRowOnceInAShuffledOrder(int rows, int buffer, double validation)
+    {
+        var ml = new MLContext(seed: 1);
+        var view = new GeneratedRingsView(rows, width: 2);
+        var options = Options(epochs: 1);
+        options.ShuffleBufferSize = buffer;
+        options.ValidationFraction = validation;
+        options.BatchSize = 30;
+        var host = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register("test");
+        using var data = new TorchTrainingData(host, view, new FloatVectorInput("Features", 2), new TrainingTargets.Classes(view.Schema, "Label"),
+            options, 1, TorchSharp.torch.CPU);
+        Assert.Equal(TrainingShuffle.Buffer, data.Shuffle);
+        var seen = new List<(float, float, long)>();
+        foreach (var batch in data.TrainingEpoch(new Random(3), default))
+        {
+            var (x, y) = batch.ToTensors(TorchSharp.torch.CPU);
+            var xs = x.data<float>().ToArray();
+            var ys = y.data<long>().ToArray();
+            Assert.True(batch.Rows <= 30);
+            for (int i = 0; i < batch.Rows; i++) seen.Add((xs[2 * i], xs[2 * i + 1], ys[i]));
+        }
+        var expected = data.TrainRows.Select(r => GeneratedRingsView.Row(r)).Select(t => (t.X, t.Y, (long)t.Class - 1)).ToList();
+        Assert.Equal(expected.OrderBy(t => t), seen.OrderBy(t => t));
+        var inDataOrder = data.TrainRows.Order().Select(r => GeneratedRingsView.Row(r)).Select(t => (t.X, t.Y, (long)t.Class - 1)).ToList();
+        Assert.NotEqual(inDataOrder, seen);
     }
 
     [Fact]
@@ -259,7 +297,13 @@ public sealed class StreamingTrainingTests
 
     /// <summary>ML.NET's cancellation of a context (<c>ICancelable.CancelExecution</c>, which the host's CheckAlive honours).</summary>
     private static void CancelExecution(MLContext ml)
-        => typeof(MLContext).GetInterfaces().Single(i => i.Name == "ICancelable").GetMethod("CancelExecution")!.Invoke(ml, null);
+    {
+        // MLContext keeps its environment in a field; the environment is what CheckAlive asks.
+        const System.Reflection.BindingFlags all = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public;
+        var env = new object?[] { ml }.Concat(typeof(MLContext).GetFields(all).Select(f => f.GetValue(ml)))
+            .First(o => o?.GetType().GetInterfaces().Any(i => i.Name == "ICancelable") == true)!;
+        env.GetType().GetInterfaces().Single(i => i.Name == "ICancelable").GetMethod("CancelExecution")!.Invoke(env, null);
+    }
 
     // --- Trained models are independent of the trainer ---
 
@@ -366,7 +410,7 @@ internal sealed class GeneratedRingsView : IDataView
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) => new[] { GetRowCursor(columnsNeeded, rand) };
 
-    private static (float X, float Y, uint Class) Row(long index)
+    public static (float X, float Y, uint Class) Row(long index)
     {
         var rng = new Random(unchecked((int)(index * 2654435761L)));
         int c = rng.Next(3);
