@@ -104,9 +104,9 @@ public sealed class TorchTrainingLoop
         Func<double>? validationLoss = null, optim.Optimizer? optimizer = null)
     {
         if (trainRows < 1) throw new ArgumentException("There are no training rows.", nameof(trainRows));
+        var order = Enumerable.Range(0, trainRows).ToArray();   // reshuffled every epoch
         IEnumerable<Step> Epoch(Random rng)
         {
-            var order = Enumerable.Range(0, trainRows).ToArray();
             rng.Shuffle(order);
             for (int start = 0; start < trainRows; start += _options.BatchSize)
             {

@@ -198,6 +198,7 @@ public sealed class TorchTrainingData : IDisposable
     private readonly ConcurrentBag<HostBatch> _free = new();
     private IDataView? _seekable;
     private Tensor? _allX, _allY;
+    private int[]? _order;
 
     internal TorchTrainingData(IHost host, IDataView data, IModelInput input, TrainingTargets targets, TorchTrainerOptions options, int seed, Device device)
     {
@@ -298,8 +299,9 @@ public sealed class TorchTrainingData : IDisposable
         int batchSize = _options.BatchSize;
         if (Shuffle != TrainingShuffle.Buffer)
         {
-            // Same permutation the former in-memory loop drew, so a cached view trains exactly as before.
-            var order = Enumerable.Range(0, TrainRows.Length).ToArray();
+            // The permutation is reshuffled epoch after epoch, as the former in-memory loop did, so a cached view
+            // trains exactly as before.
+            var order = _order ??= Enumerable.Range(0, TrainRows.Length).ToArray();
             random.Shuffle(order);
             for (int start = 0; start < order.Length; start += batchSize)
             {
