@@ -109,40 +109,6 @@ public sealed class StreamingTrainingTests
     }
 
     [Fact]
-    public void ADataSetLargerThanTheMemoryBudgetTrainsWithinIt()
-    {
-        // 1,000,000 rows × 256 floats = 1 GB if materialised; streaming keeps the shuffle buffer and a few batches.
-        const int rows = 1_000_000, width = 256;
-        var ml = new MLContext(seed: 1);
-        var view = new GeneratedRingsView(rows, width);
-        var options = new MlpClassifierOptions
-        {
-            HiddenSizes = new[] { 8 }, Epochs = 1, BatchSize = 4096, LearningRate = 0.01, Seed = 1, Device = TorchDeviceKind.Cpu, ShuffleBufferSize = 20_000,
-        };
-        using var process = Process.GetCurrentProcess();
-        GC.Collect();
-        process.Refresh();
-        long before = process.WorkingSet64, peak = before;
-        using var stop = new CancellationTokenSource();
-        var sampler = new Thread(() =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                process.Refresh();
-                peak = Math.Max(peak, process.WorkingSet64);
-                Thread.Sleep(20);
-            }
-        });
-        sampler.Start();
-        using var model = ml.MulticlassClassification.Trainers.TorchMlp(options).Fit(view);
-        stop.Cancel();
-        sampler.Join();
-        Assert.Equal(rows, view.FeatureRowsServed);
-        double grownMiB = (peak - before) / (1024.0 * 1024.0);
-        Assert.True(grownMiB < 400, $"working set grew by {grownMiB:F0} MiB while training on 1 GB of rows");
-    }
-
-    [Fact]
     public void AnErrorInARowIsReportedFromTheReadingThreadWithItsRowNumber()
     {
         var ml = new MLContext(seed: 1);
@@ -360,6 +326,49 @@ public sealed class StreamingTrainingTests
         var schema = SchemaDefinition.Create(typeof(PixelRow));
         schema[nameof(PixelRow.Label)].ColumnType = new KeyDataViewType(typeof(uint), 2);
         return ml.Data.LoadFromEnumerable(list, schema);
+    }
+}
+
+/// <summary>The memory test runs alone: the working set is the whole test process's, which parallel tests would grow.</summary>
+[CollectionDefinition(nameof(StreamingMemoryTests), DisableParallelization = true)]
+public sealed class StreamingMemoryCollection { }
+
+/// <summary>Training on a view larger than the memory budget.</summary>
+[Collection(nameof(StreamingMemoryTests))]
+public sealed class StreamingMemoryTests
+{
+    [Fact]
+    public void ADataSetLargerThanTheMemoryBudgetTrainsWithinIt()
+    {
+        // 1,000,000 rows × 256 floats = 1 GB if materialised; streaming keeps the shuffle buffer and a few batches.
+        const int rows = 1_000_000, width = 256;
+        var ml = new MLContext(seed: 1);
+        var view = new GeneratedRingsView(rows, width);
+        var options = new MlpClassifierOptions
+        {
+            HiddenSizes = new[] { 8 }, Epochs = 1, BatchSize = 4096, LearningRate = 0.01, Seed = 1, Device = TorchDeviceKind.Cpu, ShuffleBufferSize = 20_000,
+        };
+        using var process = Process.GetCurrentProcess();
+        GC.Collect();
+        process.Refresh();
+        long before = process.WorkingSet64, peak = before;
+        using var stop = new CancellationTokenSource();
+        var sampler = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                process.Refresh();
+                peak = Math.Max(peak, process.WorkingSet64);
+                Thread.Sleep(20);
+            }
+        });
+        sampler.Start();
+        using var model = ml.MulticlassClassification.Trainers.TorchMlp(options).Fit(view);
+        stop.Cancel();
+        sampler.Join();
+        Assert.Equal(rows, view.FeatureRowsServed);
+        double grownMiB = (peak - before) / (1024.0 * 1024.0);
+        Assert.True(grownMiB < 400, $"working set grew by {grownMiB:F0} MiB while training on 1 GB of rows");
     }
 }
 
