@@ -36,13 +36,13 @@ AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColum
         var options = new MlpClassifierOptions
         {
             HiddenSizes = new[] { 256, 128 }, Dropout = 0.1, Epochs = epochs, BatchSize = 128, LearningRate = 2e-3,
-            Schedule = LearningRateScheduleKind.WarmupCosine, WarmupEpochs = 0.5, Seed = 0,
+            Schedule = LearningRateScheduleKind.WarmupCosine, WarmupEpochs = 0.5,
             Progress = new Progress<TrainingProgress>(p => { task.Value = p.Fraction; task.Description = $"Epoch {p.Epoch}/{p.TotalEpochs} loss {p.TrainLoss:F3}"; }),
             ProgressEverySteps = 20,
         };
         var trainer = ml.MulticlassClassification.Trainers.TorchMlp(options);
         model = trainer.Fit(train);
-        history = trainer.History!;
+        history = model.Training!.History;
         task.Value = 1.0;
     });
 

@@ -125,19 +125,23 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     /// <summary>Creates the transformer around a trained <paramref name="module"/> reading its rows through <paramref name="input"/>.</summary>
     protected TorchModelTransformer(IHostEnvironment env, string methodName, IModelInput input, nn.Module module)
     {
+        HostEnvironment = env;
         Host = env.Register(methodName);
         MethodName = methodName;
         Input = input;
         FeatureColumnName = input.ColumnNames[0];
         FeatureSize = input.Width;
         Module = module;
-        Device = TorchDevices.Resolve(TorchDeviceKind.Auto);
+        // Scoring follows the context the model is created or loaded in (GpuDeviceId, FallbackToCpu), like training.
+        Device = TorchDevices.Resolve(TorchDeviceKind.Auto, env);
         Module.to(Device);
         Module.eval();
     }
 
     /// <summary>ML.NET host for logging.</summary>
     protected IHost Host { get; }
+    /// <summary>The environment the transformer was created in (for models derived from this one).</summary>
+    private protected IHostEnvironment HostEnvironment { get; }
     /// <summary>Method name stored with the model (e.g. "Terminator").</summary>
     public string MethodName { get; }
     /// <summary>How rows are read (a float vector column by default).</summary>
@@ -150,6 +154,10 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     public nn.Module Module { get; }
     /// <summary>Device the module scores on.</summary>
     public Device Device { get; }
+    /// <summary>
+    /// What training produced besides the weights (loss history, seed, class names); null for a model loaded from a file.
+    /// </summary>
+    public TrainingReport? Training { get; internal set; }
     /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
     public int ScoringBatchSize { get; set; } = 256;
 

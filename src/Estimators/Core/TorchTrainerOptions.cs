@@ -1,3 +1,4 @@
+using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -55,10 +56,24 @@ public class TorchTrainerOptions
     public LearningRateScheduleKind Schedule { get; set; } = LearningRateScheduleKind.Constant;
     /// <summary>Warm-up length in epochs for <see cref="LearningRateScheduleKind.WarmupCosine"/>.</summary>
     public double WarmupEpochs { get; set; } = 1;
-    /// <summary>Seed for weight initialisation, shuffling and the validation split: equal seeds give equal models.</summary>
-    public int Seed { get; set; }
+    /// <summary>
+    /// Seed for weight initialisation, shuffling and the validation split: equal seeds give equal models. Null (the
+    /// default) takes the <c>MLContext</c>'s seed; see <see cref="TorchSeeds.Resolve"/>.
+    /// </summary>
+    public int? Seed { get; set; }
     /// <summary>Training device.</summary>
     public TorchDeviceKind Device { get; set; } = TorchDeviceKind.Auto;
+    /// <summary>
+    /// Rows held in the shuffle buffer when the training data cannot be read by row index (a view that is not cached):
+    /// batches are drawn at random from this many buffered rows while the cursor streams the rest. Larger mixes better
+    /// and costs <c>ShuffleBufferSize × feature size</c> floats of memory. Cached views (<c>mlContext.Data.Cache</c>) are
+    /// shuffled by row index instead and ignore this.
+    /// </summary>
+    public int ShuffleBufferSize { get; set; } = 10_000;
+    /// <summary>Batches a background thread reads ahead of the training step (reading overlaps compute).</summary>
+    public int PrefetchBatches { get; set; } = 4;
+    /// <summary>Reads all rows into one tensor on the device before training (the former path, kept to measure streaming against).</summary>
+    internal bool LoadAllRowsOnDevice { get; set; }
     /// <summary>Fraction of the training rows held out for validation (0 = none). Needed for early stopping.</summary>
     public double ValidationFraction { get; set; }
     /// <summary>Stop after this many epochs without a better validation loss and restore the best weights (0 = off).</summary>
@@ -76,7 +91,10 @@ public class TorchTrainerOptions
     public IProgress<TrainingProgress>? Progress { get; set; }
     /// <summary>Also report progress every this many steps within an epoch (0 = only per epoch).</summary>
     public int ProgressEverySteps { get; set; }
-    /// <summary>Cancels training between steps; <see cref="OperationCanceledException"/> is thrown.</summary>
+    /// <summary>
+    /// Cancels training between steps; <see cref="OperationCanceledException"/> is thrown. Cancelling the
+    /// <c>MLContext</c> (<c>CancelExecution</c>) stops training the same way (see docs/architecture.md).
+    /// </summary>
     public CancellationToken CancellationToken { get; set; }
 
     /// <summary>Checks the values and throws <see cref="ArgumentOutOfRangeException"/> naming the bad option.</summary>
@@ -91,6 +109,8 @@ public class TorchTrainerOptions
         if (EarlyStoppingPatience < 0) throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "EarlyStoppingPatience must not be negative.");
         if (EarlyStoppingPatience > 0 && ValidationFraction == 0)
             throw new ArgumentException("EarlyStoppingPatience needs a validation split: set ValidationFraction (e.g. 0.1).");
+        if (ShuffleBufferSize < 1) throw new ArgumentOutOfRangeException(nameof(ShuffleBufferSize), ShuffleBufferSize, "ShuffleBufferSize must be at least 1.");
+        if (PrefetchBatches < 1) throw new ArgumentOutOfRangeException(nameof(PrefetchBatches), PrefetchBatches, "PrefetchBatches must be at least 1.");
         if (ScoringBatchSize < 1) throw new ArgumentOutOfRangeException(nameof(ScoringBatchSize), ScoringBatchSize, "ScoringBatchSize must be at least 1.");
         if (!Enum.IsDefined(NonFiniteFeatures))
             throw new ArgumentOutOfRangeException(nameof(NonFiniteFeatures), NonFiniteFeatures, "NonFiniteFeatures must be MissingPrediction or Throw.");
@@ -113,28 +133,61 @@ public readonly record struct TrainingProgress(int Epoch, int TotalEpochs, long 
     public double Fraction => TotalSteps == 0 ? 1 : Math.Min(1, (double)Step / TotalSteps);
 }
 
+/// <summary>Where a model trains or scores, as resolved from the options and the <c>MLContext</c>.</summary>
+/// <param name="Type">CPU or CUDA.</param>
+/// <param name="Index">CUDA device index (−1 for the CPU).</param>
+/// <param name="FellBack">True when a GPU was asked for, none was available and the context allowed the CPU instead.</param>
+public readonly record struct TorchDeviceChoice(DeviceType Type, int Index, bool FellBack = false)
+{
+    /// <summary>The TorchSharp device.</summary>
+    public Device ToDevice() => Type == DeviceType.CUDA ? torch.device(DeviceType.CUDA, Index) : CPU;
+}
+
 /// <summary>Resolves <see cref="TorchDeviceKind"/> to a TorchSharp device.</summary>
 public static class TorchDevices
 {
     /// <summary>The device for <paramref name="kind"/>; throws when CUDA is required but unavailable.</summary>
-    public static Device Resolve(TorchDeviceKind kind)
+    public static Device Resolve(TorchDeviceKind kind) => Choose(kind, null, false, CudaIsAvailable()).ToDevice();
+
+    /// <summary>
+    /// The device for <paramref name="kind"/> under the settings of <paramref name="env"/> (an <c>MLContext</c>): its
+    /// <c>GpuDeviceId</c> and <c>FallbackToCpu</c>. See <see cref="Choose"/> for the rule.
+    /// </summary>
+    public static Device Resolve(TorchDeviceKind kind, IHostEnvironment env)
     {
-        bool cuda = cuda_is_available();
-        return kind switch
-        {
-            TorchDeviceKind.Cpu => CPU,
-            TorchDeviceKind.Cuda when !cuda => throw new InvalidOperationException(
-                "Device = Cuda was requested but TorchSharp reports no CUDA device. Reference a CUDA TorchSharp package " +
-                "(e.g. TorchSharp-cuda-linux) instead of TorchSharp-cpu and check the GPU driver, or use Device = Auto."),
-            TorchDeviceKind.Cuda => CUDA,
-            _ => cuda ? CUDA : CPU,
-        };
+        var (gpu, fallback) = ContextSettings(env);
+        var choice = Choose(kind, gpu, fallback, CudaIsAvailable());
+        if (choice.FellBack)
+            env.Register("TorchDevices").Start("Device").Warning($"GPU {gpu ?? 0} was requested but TorchSharp reports no CUDA device; using the CPU (MLContext.FallbackToCpu).");
+        return choice.ToDevice();
     }
 
-    /// <summary>True when TorchSharp reports a CUDA device.</summary>
-    internal static bool CudaAvailable => cuda_is_available();
+    /// <summary>The context's <c>GpuDeviceId</c> and <c>FallbackToCpu</c> (null and true for an environment without them).</summary>
+    public static (int? GpuDeviceId, bool FallbackToCpu) ContextSettings(IHostEnvironment env)
+        => env is IHostEnvironmentInternal settings ? (settings.GpuDeviceId, settings.FallbackToCpu) : (null, true);
 
-    private static bool cuda_is_available()
+    /// <summary>
+    /// The one device rule for training and scoring. <see cref="TorchDeviceKind.Cpu"/> is the CPU.
+    /// <see cref="TorchDeviceKind.Cuda"/>, or <see cref="TorchDeviceKind.Auto"/> with the context's
+    /// <paramref name="gpuDeviceId"/> set, asks for GPU <paramref name="gpuDeviceId"/> (0 when unset); without CUDA that
+    /// is an error unless <paramref name="fallbackToCpu"/>, which gives the CPU. <see cref="TorchDeviceKind.Auto"/> without
+    /// a GPU id uses CUDA device 0 when available, else the CPU.
+    /// </summary>
+    public static TorchDeviceChoice Choose(TorchDeviceKind kind, int? gpuDeviceId, bool fallbackToCpu, bool cudaAvailable)
+    {
+        if (gpuDeviceId < 0) throw new ArgumentOutOfRangeException(nameof(gpuDeviceId), gpuDeviceId, "MLContext.GpuDeviceId must not be negative.");
+        if (kind == TorchDeviceKind.Cpu) return new TorchDeviceChoice(DeviceType.CPU, -1);
+        bool gpuRequested = kind == TorchDeviceKind.Cuda || gpuDeviceId is not null;
+        if (!gpuRequested) return cudaAvailable ? new TorchDeviceChoice(DeviceType.CUDA, 0) : new TorchDeviceChoice(DeviceType.CPU, -1);
+        if (cudaAvailable) return new TorchDeviceChoice(DeviceType.CUDA, gpuDeviceId ?? 0);
+        if (fallbackToCpu) return new TorchDeviceChoice(DeviceType.CPU, -1, FellBack: true);
+        throw new InvalidOperationException(
+            (kind == TorchDeviceKind.Cuda ? "Device = Cuda was requested" : $"MLContext.GpuDeviceId = {gpuDeviceId} was set") +
+            " but TorchSharp reports no CUDA device. Reference a CUDA TorchSharp package (e.g. TorchSharp-cuda-linux) instead of " +
+            "TorchSharp-cpu and check the GPU driver, set MLContext.FallbackToCpu = true to use the CPU, or use Device = Cpu.");
+    }
+
+    private static bool CudaIsAvailable()
     {
         try { return torch.cuda.is_available(); }
         catch (Exception) { return false; }
@@ -144,6 +197,22 @@ public static class TorchDevices
     public static void Seed(int seed)
     {
         torch.random.manual_seed(seed);
-        if (cuda_is_available()) torch.cuda.manual_seed_all(seed);
+        if (CudaIsAvailable()) torch.cuda.manual_seed_all(seed);
+    }
+}
+
+/// <summary>The one seed rule of the TorchSharp trainers.</summary>
+public static class TorchSeeds
+{
+    /// <summary>
+    /// <paramref name="seed"/> when set; otherwise the seed of the <c>MLContext</c> <paramref name="env"/>
+    /// (<c>new MLContext(seed: 7)</c> → 7); when the context has no seed either, one drawn from the context's random
+    /// source, so unseeded contexts give different models run to run, as ML.NET's own trainers do.
+    /// </summary>
+    public static int Resolve(int? seed, IHostEnvironment env)
+    {
+        if (seed is int s) return s;
+        if (env is IHostEnvironmentInternal { Seed: int contextSeed }) return contextSeed;
+        return env.Register("TorchSeeds").Rand.Next();
     }
 }

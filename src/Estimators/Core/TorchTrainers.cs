@@ -14,16 +14,32 @@ public interface ITorchTrainer<TTransformer> : IEstimator<TTransformer> where TT
 {
     /// <summary>Method name used in logs.</summary>
     string MethodName { get; }
-    /// <summary>Reads and checks the data; see <see cref="TorchTrainerBase{TOptions, TTransformer}.PrepareTraining"/>.</summary>
+    /// <summary>Checks the data and opens it for training; see <see cref="TorchTrainerBase{TOptions, TTransformer}.PrepareTraining"/>.</summary>
     TorchTrainingProblem PrepareTraining(IDataView input);
     /// <summary>Wraps a trained module; see <see cref="TorchTrainerBase{TOptions, TTransformer}.CompleteTraining"/>.</summary>
-    TTransformer CompleteTraining(nn.Module<Tensor, Tensor> module, int featureSize, TrainingHistory history);
+    TTransformer CompleteTraining(nn.Module<Tensor, Tensor> module, TorchTrainingProblem problem, TrainingHistory history);
+}
+
+/// <summary>What one <c>Fit</c> learned about its data and settings, handed to the method's module and transformer factories.</summary>
+/// <param name="Input">How rows become the module's float inputs.</param>
+/// <param name="Targets">How targets are read (for a classifier, <see cref="TrainingTargets.Classes"/> with the class count and names).</param>
+/// <param name="Seed">The seed in effect (the options' or the context's).</param>
+public sealed record TorchTrainingSetup(IModelInput Input, TrainingTargets Targets, int Seed)
+{
+    /// <summary>Floats per row given to the module.</summary>
+    public int FeatureSize => Input.Width;
+    /// <summary>Number of classes (0 for a non-classifier).</summary>
+    public int ClassCount => (Targets as TrainingTargets.Classes)?.ClassCount ?? 0;
+    /// <summary>Class names from the label's key values, when it has text values.</summary>
+    public IReadOnlyList<string>? ClassNames => (Targets as TrainingTargets.Classes)?.ClassNames;
 }
 
 /// <summary>
-/// Base of every supervised TorchSharp trainer: reads the feature and label columns, makes the validation split, runs
-/// the shared <see cref="TorchTrainingLoop"/> and wraps the trained module in a transformer. A method supplies its module,
-/// its loss (when not the task's default) and its transformer.
+/// Base of every supervised TorchSharp trainer: opens the feature and label columns for streaming, makes the
+/// validation split, runs the shared <see cref="TorchTrainingLoop"/> and wraps the trained module in a transformer.
+/// A method supplies its module, its loss (when not the task's default) and its transformer. The trainer keeps no
+/// state between fits: everything learned from the data goes into the returned transformer and its
+/// <see cref="TorchModelTransformer.Training"/> report, so one trainer can be fitted again.
 /// </summary>
 public abstract class TorchTrainerBase<TOptions, TTransformer> : ITorchTrainer<TTransformer>
     where TOptions : TorchTrainerOptions
@@ -37,30 +53,31 @@ public abstract class TorchTrainerBase<TOptions, TTransformer> : ITorchTrainer<T
         Options = options ?? throw new ArgumentNullException(nameof(options));
     }
 
-    /// <summary>ML.NET environment (logging, component catalog).</summary>
+    /// <summary>ML.NET environment (logging, seed, device settings, cancellation).</summary>
     protected IHostEnvironment Environment { get; }
     /// <summary>Method name used in logs and stored with the model.</summary>
     public string MethodName { get; }
     /// <summary>The options this trainer was created with.</summary>
     public TOptions Options { get; }
-    /// <summary>Losses and timing of the last <see cref="Fit"/>.</summary>
-    public TrainingHistory? History { get; private set; }
 
-    /// <summary>Reads the labels as a CPU tensor with one entry (or row) per data row.</summary>
-    protected abstract Tensor ReadTargets(IDataView data);
+    /// <summary>How the targets are read, checked against <paramref name="schema"/> (no rows are read).</summary>
+    protected abstract TrainingTargets CreateTargets(DataViewSchema schema);
 
-    /// <summary>The module to train for feature vectors of <paramref name="featureSize"/> values.</summary>
-    protected abstract nn.Module<Tensor, Tensor> CreateModule(int featureSize);
+    /// <summary>The module to train, for the data described by <paramref name="setup"/>.</summary>
+    protected abstract nn.Module<Tensor, Tensor> CreateModule(TorchTrainingSetup setup);
 
     /// <summary>Loss of a batch. <paramref name="training"/> is false for the validation loss.</summary>
     protected abstract Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training);
 
     /// <summary>Wraps the trained module.</summary>
-    protected abstract TTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize);
+    protected abstract TTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, TorchTrainingSetup setup);
 
-    /// <summary>Reads the model inputs of every row (default: the float vector feature column, NaN rejected).</summary>
-    protected virtual FeatureMatrix ReadFeatures(IDataView data)
-        => DataViewReader.ReadFeatures(data, Options.FeatureColumnName, cancel: Options.CancellationToken);
+    /// <summary>
+    /// How a training row becomes the module's inputs (default: the float vector feature column as it is; non-finite
+    /// values are rejected as rows are read). A method may read the data once here (e.g. to learn a vocabulary).
+    /// </summary>
+    protected virtual IModelInput CreateTrainingInput(IDataView data)
+        => new FloatVectorInput(Options.FeatureColumnName, DataViewReader.RequireFloatVector(data.Schema, Options.FeatureColumnName));
 
     /// <summary>Checks the feature column in a schema shape (default: a known-size vector of Single).</summary>
     protected virtual void CheckFeatureColumn(SchemaShape.Column feature)
@@ -89,19 +106,28 @@ public abstract class TorchTrainerBase<TOptions, TTransformer> : ITorchTrainer<T
         return new SchemaShape(columns.Values);
     }
 
-    /// <summary>Trains on <paramref name="input"/>.</summary>
+    /// <summary>Trains on <paramref name="input"/>, reading it batch by batch; returns a new, independent model.</summary>
     public TTransformer Fit(IDataView input)
     {
         using var problem = PrepareTraining(input);
         var module = problem.CreateModule();
-        History = problem.Loop.Run(module, problem.TrainRows.Count, positions => problem.TrainingLoss(module, positions),
-            problem.ValidationRows.Count > 0 ? () => problem.ValidationLoss(module) : null, problem.CreateOptimizer(module));
-        return CompleteTraining(module, problem.FeatureSize, History);
+        try
+        {
+            using var optimizer = problem.CreateOptimizer(module);
+            var history = problem.Loop.Run(module, problem.Data, (x, y) => problem.LossOn(module, x, y, training: true),
+                problem.ValidationRows.Count > 0 ? () => problem.ValidationLoss(module) : null, optimizer);
+            return CompleteTraining(module, problem, history);
+        }
+        catch
+        {
+            module.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
-    /// Reads and checks <paramref name="input"/> and returns everything a training driver needs (the module factory,
-    /// the batch loss, the train/validation split, the optimizer). <see cref="Fit"/> runs it with the shared
+    /// Checks <paramref name="input"/> and returns everything a training driver needs (the module factory, the batch
+    /// loss, the streamed train/validation rows, the optimizer). <see cref="Fit"/> runs it with the shared
     /// <see cref="TorchTrainingLoop"/>; other drivers (e.g. the distributed <c>Co2Trainer</c>) run it their way and
     /// finish with <see cref="CompleteTraining"/>.
     /// </summary>
@@ -109,70 +135,82 @@ public abstract class TorchTrainerBase<TOptions, TTransformer> : ITorchTrainer<T
     {
         ArgumentNullException.ThrowIfNull(input);
         Options.Validate();
-        var features = ReadFeatures(input);
-        ValidateFeatureSize(features.Width);
-        using var targetsCpu = ReadTargets(input);
-        if (targetsCpu.shape[0] != features.Rows)
-            throw new InvalidDataException($"Label column '{Options.LabelColumnName}' has {targetsCpu.shape[0]} rows but the features have {features.Rows}.");
-        var loop = new TorchTrainingLoop(Environment, MethodName, Options);
-        var (trainRows, validationRows) = TorchTrainingLoop.Split(features.Rows, Options.ValidationFraction, Options.Seed);
-        return new TorchTrainingProblem(loop, Options, features, targetsCpu, trainRows, validationRows,
-            () => CreateModule(features.Width), Loss, CreateOptimizer);
+        int seed = TorchSeeds.Resolve(Options.Seed, Environment);
+        var trainingInput = CreateTrainingInput(input);
+        var targets = CreateTargets(input.Schema);
+        ValidateFeatureSize(trainingInput.Width);
+        var loop = new TorchTrainingLoop(Environment, MethodName, Options, seed);
+        var setup = new TorchTrainingSetup(trainingInput, targets, seed);
+        var data = new TorchTrainingData(Environment.Register(MethodName), input, trainingInput, targets, Options, seed, loop.Device);
+        return new TorchTrainingProblem(loop, Options, data, setup, () => CreateModule(setup), Loss, CreateOptimizer);
     }
 
-    /// <summary>Wraps a module trained on a <see cref="TorchTrainingProblem"/> from <see cref="PrepareTraining"/>.</summary>
-    public TTransformer CompleteTraining(nn.Module<Tensor, Tensor> module, int featureSize, TrainingHistory history)
+    /// <summary>Wraps a module trained on a <see cref="TorchTrainingProblem"/> from <see cref="PrepareTraining"/>, with its training report.</summary>
+    public TTransformer CompleteTraining(nn.Module<Tensor, Tensor> module, TorchTrainingProblem problem, TrainingHistory history)
     {
         ArgumentNullException.ThrowIfNull(module);
-        History = history;
+        ArgumentNullException.ThrowIfNull(problem);
+        ArgumentNullException.ThrowIfNull(history);
         module.eval();
-        var transformer = CreateTransformer(module, featureSize);
+        var transformer = CreateTransformer(module, problem.Setup);
         transformer.ScoringBatchSize = Options.ScoringBatchSize;
         transformer.NonFiniteFeatures = Options.NonFiniteFeatures;
+        transformer.Training = new TrainingReport(history, problem.Setup.Seed, problem.TrainRows.Count, problem.ValidationRows.Count,
+            problem.Data.Shuffle, problem.Setup.ClassNames);
         return transformer;
     }
 }
 
+/// <summary>What training produced besides the weights: the loss history and the facts of the run.</summary>
+/// <param name="History">Per-epoch losses, best epoch, steps and timing.</param>
+/// <param name="Seed">The seed in effect.</param>
+/// <param name="TrainRows">Rows trained on.</param>
+/// <param name="ValidationRows">Rows held out for validation.</param>
+/// <param name="Shuffle">How the training rows were shuffled.</param>
+/// <param name="ClassNames">Class names from the label's key values (classifiers whose label has text values).</param>
+public sealed record TrainingReport(TrainingHistory History, int Seed, int TrainRows, int ValidationRows, TrainingShuffle Shuffle,
+    IReadOnlyList<string>? ClassNames);
+
 /// <summary>
-/// A supervised training task ready to run: features and targets on the training device, the train/validation split,
-/// and the method's module factory, loss and optimizer. Training drivers (the local loop, the distributed trainer)
-/// share it so every method trains the same way under each driver.
+/// A supervised training task ready to run: the streamed rows and their train/validation split, and the method's
+/// module factory, loss and optimizer. Training drivers (the local loop, the distributed trainer) share it so every
+/// method trains the same way under each driver.
 /// </summary>
 public sealed class TorchTrainingProblem : IDisposable
 {
     private readonly Func<nn.Module<Tensor, Tensor>> _createModule;
     private readonly Func<nn.Module<Tensor, Tensor>, Tensor, Tensor, bool, Tensor> _loss;
     private readonly Func<nn.Module<Tensor, Tensor>, optim.Optimizer?> _createOptimizer;
-    private readonly Tensor _x, _y, _trainIndex, _validationIndex;
 
-    internal TorchTrainingProblem(TorchTrainingLoop loop, TorchTrainerOptions options, FeatureMatrix features, Tensor targetsCpu,
-        int[] trainRows, int[] validationRows, Func<nn.Module<Tensor, Tensor>> createModule,
-        Func<nn.Module<Tensor, Tensor>, Tensor, Tensor, bool, Tensor> loss, Func<nn.Module<Tensor, Tensor>, optim.Optimizer?> createOptimizer)
+    internal TorchTrainingProblem(TorchTrainingLoop loop, TorchTrainerOptions options, TorchTrainingData data, TorchTrainingSetup setup,
+        Func<nn.Module<Tensor, Tensor>> createModule, Func<nn.Module<Tensor, Tensor>, Tensor, Tensor, bool, Tensor> loss,
+        Func<nn.Module<Tensor, Tensor>, optim.Optimizer?> createOptimizer)
     {
         Loop = loop;
         Options = options;
-        FeatureSize = features.Width;
-        TrainRows = trainRows;
-        ValidationRows = validationRows;
+        Data = data;
+        Setup = setup;
         _createModule = createModule;
         _loss = loss;
         _createOptimizer = createOptimizer;
-        _x = torch.tensor(features.Values, new long[] { features.Rows, features.Width }).to(loop.Device);
-        _y = targetsCpu.to(loop.Device);
-        _trainIndex = torch.tensor(trainRows.Select(i => (long)i).ToArray()).to(loop.Device);
-        _validationIndex = torch.tensor(validationRows.Select(i => (long)i).ToArray()).to(loop.Device);
     }
 
     /// <summary>The shared loop (device, seeding, optimizer choice, schedule).</summary>
     public TorchTrainingLoop Loop { get; }
     /// <summary>The trainer's options.</summary>
     public TorchTrainerOptions Options { get; }
+    /// <summary>The training rows, read from the view as they are needed.</summary>
+    public TorchTrainingData Data { get; }
+    /// <summary>Input, targets and seed of this training.</summary>
+    public TorchTrainingSetup Setup { get; }
     /// <summary>Width of the feature vector.</summary>
-    public int FeatureSize { get; }
+    public int FeatureSize => Setup.FeatureSize;
+    /// <summary>The seed in effect.</summary>
+    public int Seed => Setup.Seed;
     /// <summary>Data-row indices of the training split.</summary>
-    public IReadOnlyList<int> TrainRows { get; }
+    public IReadOnlyList<int> TrainRows => Data.TrainRows;
     /// <summary>Data-row indices of the validation split (empty without one).</summary>
-    public IReadOnlyList<int> ValidationRows { get; }
+    public IReadOnlyList<int> ValidationRows => Data.ValidationRows;
 
     /// <summary>A new module on the training device (each call gives a fresh replica, e.g. one per worker).</summary>
     public nn.Module<Tensor, Tensor> CreateModule()
@@ -182,7 +220,7 @@ public sealed class TorchTrainingProblem : IDisposable
         return module;
     }
 
-    /// <summary>The method's optimizer for <paramref name="module"/> (its own, or the one chosen in the options).</summary>
+    /// <summary>The method's optimizer for <paramref name="module"/> (its own, or the one chosen in the options); the caller disposes it.</summary>
     public optim.Optimizer CreateOptimizer(nn.Module<Tensor, Tensor> module) => _createOptimizer(module) ?? Loop.CreateOptimizer(module);
 
     /// <summary>Loss of <paramref name="module"/> on data rows <paramref name="rows"/> (int64 indices into the whole data).</summary>
@@ -192,11 +230,18 @@ public sealed class TorchTrainingProblem : IDisposable
         return _loss(module, features, targets, training);
     }
 
-    /// <summary>Features and targets of data rows <paramref name="rows"/> (int64 indices into the whole data), on the training device.</summary>
+    /// <summary>
+    /// Features and targets of data rows <paramref name="rows"/> (int64 indices into the whole data), on the training
+    /// device, read by row index (see <see cref="TorchTrainingData.ReadRows"/>).
+    /// </summary>
     public (Tensor Features, Tensor Targets) Batch(Tensor rows)
     {
-        var index = rows.to(Loop.Device);
-        return (_x.index_select(0, index), _y.index_select(0, index));
+        using var cpu = rows.cpu();
+        var indices = cpu.data<long>().Select(r => (int)r).ToArray();
+        var batch = Data.ReadRows(indices);
+        var tensors = batch.ToTensors(Loop.Device);
+        if (Loop.Device.type != DeviceType.CPU) Data.Return(batch);
+        return tensors;
     }
 
     /// <summary>
@@ -206,41 +251,45 @@ public sealed class TorchTrainingProblem : IDisposable
         => _loss(module, features, targets, training);
 
     /// <summary>Number of data rows (training and validation).</summary>
-    public long RowCount => _x.shape[0];
+    public long RowCount => Data.RowCount;
 
     /// <summary>The targets of data rows <paramref name="rows"/> as a CPU tensor (e.g. class indices for a non-IID split).</summary>
-    public Tensor TargetsOf(IReadOnlyList<int> rows) => _y.index_select(0, torch.tensor(rows.Select(r => (long)r).ToArray()).to(Loop.Device)).cpu();
+    public Tensor TargetsOf(IReadOnlyList<int> rows) => Data.TargetsOf(rows);
 
     /// <summary>
     /// Training loss of <paramref name="module"/> on a batch given by <paramref name="positions"/>: int64 positions
-    /// 0..<see cref="TrainRows"/>.Count−1 within the training split (what <see cref="TorchTrainingLoop.Run"/> draws).
+    /// 0..<see cref="TrainRows"/>.Count−1 within the training split (what <see cref="TorchTrainingLoop.Run(nn.Module, int, Func{Tensor, Tensor}, Func{double}?, optim.Optimizer?, TrainingLoopControl?)"/> draws).
     /// </summary>
     public Tensor TrainingLoss(nn.Module<Tensor, Tensor> module, Tensor positions)
-        => Loss(module, _trainIndex.index_select(0, positions.to(Loop.Device)), training: true);
+    {
+        using var cpu = positions.cpu();
+        var rows = cpu.data<long>().Select(p => (long)Data.TrainRows[p]).ToArray();
+        return Loss(module, torch.tensor(rows, ScalarType.Int64), training: true);
+    }
 
-    /// <summary>Mean loss of <paramref name="module"/> on the validation split (eval mode, no gradients).</summary>
+    /// <summary>Mean loss of <paramref name="module"/> on the validation split (eval mode, no gradients), streamed in batches.</summary>
     public double ValidationLoss(nn.Module<Tensor, Tensor> module)
     {
         if (ValidationRows.Count == 0) throw new InvalidOperationException("There is no validation split (ValidationFraction is 0).");
         double sum = 0;
+        long rows = 0;
         using var noGrad = torch.no_grad();
-        for (int start = 0; start < ValidationRows.Count; start += Options.ScoringBatchSize)
+        using var prefetch = new Prefetcher<TrainingBatch>(cancel => Data.ValidationBatches(cancel), Options.PrefetchBatches, Options.CancellationToken);
+        foreach (var batch in prefetch.Items())
         {
-            using var scope = NewDisposeScope();
-            int n = Math.Min(Options.ScoringBatchSize, ValidationRows.Count - start);
-            sum += Loss(module, _validationIndex.narrow(0, start, n), training: false).item<float>() * n;
+            using (var scope = NewDisposeScope())
+            {
+                var (x, y) = batch.ToTensors(Loop.Device);
+                sum += _loss(module, x, y, false).item<float>() * batch.Rows;
+            }
+            rows += batch.Rows;
+            Data.Return(batch);
         }
-        return sum / ValidationRows.Count;
+        return sum / rows;
     }
 
     /// <inheritdoc/>
-    public void Dispose()
-    {
-        _x.Dispose();
-        _y.Dispose();
-        _trainIndex.Dispose();
-        _validationIndex.Dispose();
-    }
+    public void Dispose() => Data.Dispose();
 }
 
 /// <summary>Options of TorchSharp multiclass trainers.</summary>
@@ -265,19 +314,8 @@ public abstract class TorchMulticlassTrainer<TOptions, TTransformer> : TorchTrai
     /// <summary>Creates the trainer.</summary>
     protected TorchMulticlassTrainer(IHostEnvironment env, string methodName, TOptions options) : base(env, methodName, options) { }
 
-    /// <summary>Number of classes of the last data read.</summary>
-    protected int ClassCount { get; private set; }
-    /// <summary>Class names of the last data read (null when the label's key values are not text).</summary>
-    protected IReadOnlyList<string>? ClassNames { get; private set; }
-
     /// <inheritdoc/>
-    protected override Tensor ReadTargets(IDataView data)
-    {
-        var labels = DataViewReader.ReadClassLabels(data, Options.LabelColumnName);
-        ClassCount = labels.ClassCount;
-        ClassNames = labels.ClassNames;
-        return torch.tensor(labels.Classes);
-    }
+    protected override TrainingTargets CreateTargets(DataViewSchema schema) => new TrainingTargets.Classes(schema, Options.LabelColumnName);
 
     /// <inheritdoc/>
     protected override Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)
@@ -307,7 +345,7 @@ public abstract class TorchRegressionTrainer<TOptions, TTransformer> : TorchTrai
     protected TorchRegressionTrainer(IHostEnvironment env, string methodName, TOptions options) : base(env, methodName, options) { }
 
     /// <inheritdoc/>
-    protected override Tensor ReadTargets(IDataView data) => torch.tensor(DataViewReader.ReadFloatColumn(data, Options.LabelColumnName));
+    protected override TrainingTargets CreateTargets(DataViewSchema schema) => new TrainingTargets.Values(schema, Options.LabelColumnName);
 
     /// <inheritdoc/>
     protected override Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)
@@ -327,14 +365,7 @@ public abstract class TorchBinaryTrainer<TOptions, TTransformer> : TorchTrainerB
     protected TorchBinaryTrainer(IHostEnvironment env, string methodName, TOptions options) : base(env, methodName, options) { }
 
     /// <inheritdoc/>
-    protected override Tensor ReadTargets(IDataView data)
-    {
-        var labels = DataViewReader.ReadFloatColumn(data, Options.LabelColumnName);
-        int bad = Array.FindIndex(labels, v => v != 0 && v != 1);
-        if (bad >= 0)
-            throw new InvalidDataException($"Label column '{Options.LabelColumnName}', row {bad}: value {labels[bad]} is not a binary label (Boolean, or 0/1).");
-        return torch.tensor(labels);
-    }
+    protected override TrainingTargets CreateTargets(DataViewSchema schema) => new TrainingTargets.Values(schema, Options.LabelColumnName, binary: true);
 
     /// <inheritdoc/>
     protected override Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)

@@ -20,7 +20,7 @@ public sealed record TrainingHistory(IReadOnlyList<double> TrainLoss, IReadOnlyL
     bool StoppedEarly, long Steps, TimeSpan Elapsed, long SkippedSteps = 0, IReadOnlyList<int>? ValidationEpochs = null);
 
 /// <summary>
-/// Optional controls of <see cref="TorchTrainingLoop.Run"/> for methods whose examples are large or whose validation is
+/// Optional controls of <see cref="TorchTrainingLoop.Run(nn.Module, int, Func{Tensor, Tensor}, Func{double}?, optim.Optimizer?, TrainingLoopControl?)"/> for methods whose examples are large or whose validation is
 /// costly (e.g. whole graphs): the defaults reproduce the plain loop.
 /// </summary>
 public sealed record TrainingLoopControl
@@ -60,16 +60,29 @@ public sealed class TorchTrainingLoop
     private readonly IHost _host;
     private readonly TorchTrainerOptions _options;
 
-    /// <summary>Creates the loop for component <paramref name="componentName"/> (used in log messages).</summary>
+    /// <summary>
+    /// Creates the loop for component <paramref name="componentName"/> (used in log messages), with the seed and device
+    /// resolved from the options and the <c>MLContext</c> <paramref name="env"/> (<see cref="TorchSeeds.Resolve"/>,
+    /// <see cref="TorchDevices.Choose"/>).
+    /// </summary>
     public TorchTrainingLoop(IHostEnvironment env, string componentName, TorchTrainerOptions options)
+        : this(env, componentName, options, TorchSeeds.Resolve(options?.Seed, env ?? throw new ArgumentNullException(nameof(env)))) { }
+
+    /// <summary>Creates the loop with an already resolved <paramref name="seed"/>.</summary>
+    public TorchTrainingLoop(IHostEnvironment env, string componentName, TorchTrainerOptions options, int seed)
     {
         ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _host = env.Register(componentName);
         _options = options;
-        Device = ContextSettings.Device(env, options.Device);
-        TorchDevices.Seed(options.Seed);
+        Seed = seed;
+        Device = TorchDevices.Resolve(options.Device, env);
+        TorchDevices.Seed(seed);
     }
+
+    /// <summary>The seed in effect (the options' or the context's).</summary>
+    public int Seed { get; }
 
     /// <summary>
     /// A step whose gradients contain NaN or ±∞ is skipped (the optimizer is not stepped), as mixed-precision gradient
@@ -113,25 +126,91 @@ public sealed class TorchTrainingLoop
     }
 
     /// <summary>
-    /// Trains <paramref name="model"/> (already on <see cref="Device"/>).
+    /// Trains <paramref name="model"/> (already on <see cref="Device"/>) on batches addressed by row position.
     /// </summary>
     /// <param name="model">The module; switched to train mode for steps and to eval mode for validation.</param>
     /// <param name="trainRows">Number of training rows; batches are shuffled row indices.</param>
     /// <param name="batchLoss">Loss of one batch, given its row indices (an int64 CPU tensor). Must be a scalar with a graph.</param>
     /// <param name="validationLoss">Loss on the validation split (called in eval mode under no_grad), or null.</param>
-    /// <param name="optimizer">Optimizer to use instead of <see cref="CreateOptimizer"/> (e.g. a method's own).</param>
+    /// <param name="optimizer">Optimizer to use instead of <see cref="CreateOptimizer"/> (e.g. a method's own); the caller disposes it.</param>
     /// <param name="control">Validation schedule, best weights, clipping, gradient accumulation and epoch sampling (default: none).</param>
     public TrainingHistory Run(nn.Module model, int trainRows, Func<Tensor, Tensor> batchLoss,
         Func<double>? validationLoss = null, optim.Optimizer? optimizer = null, TrainingLoopControl? control = null)
     {
         if (trainRows < 1) throw new ArgumentException("There are no training rows.", nameof(trainRows));
-        var o = _options;
         control ??= TrainingLoopControl.Default;
+        var order = Enumerable.Range(0, trainRows).ToArray();   // reshuffled every epoch
+        IEnumerable<Step> Epoch(Random rng)
+        {
+            IReadOnlyList<int> rows = order;
+            if (control.EpochRows is null) rng.Shuffle(order);
+            else rows = control.EpochRows(rng);
+            for (int start = 0; start < rows.Count; start += _options.BatchSize)
+            {
+                int n = Math.Min(_options.BatchSize, rows.Count - start), first = start;
+                Tensor Part(int from, int m) => batchLoss(torch.tensor(Enumerable.Range(first + from, m).Select(i => (long)rows[i]).ToArray(), ScalarType.Int64));
+                yield return new Step(n, () => Part(0, n), null, Part);
+            }
+        }
+        return RunCore(model, trainRows, Epoch, validationLoss, optimizer, control);
+    }
+
+    /// <summary>
+    /// Trains <paramref name="model"/> (already on <see cref="Device"/>) on batches streamed from <paramref name="data"/>:
+    /// a background thread reads up to <see cref="TorchTrainerOptions.PrefetchBatches"/> batches ahead of the step.
+    /// </summary>
+    /// <param name="model">The module; switched to train mode for steps and to eval mode for validation.</param>
+    /// <param name="data">The training rows.</param>
+    /// <param name="batchLoss">Loss of one batch given its features and targets on <see cref="Device"/>. Must be a scalar with a graph.</param>
+    /// <param name="validationLoss">Loss on the validation split (called in eval mode under no_grad), or null.</param>
+    /// <param name="optimizer">Optimizer to use instead of <see cref="CreateOptimizer"/>; the caller disposes it.</param>
+    public TrainingHistory Run(nn.Module model, TorchTrainingData data, Func<Tensor, Tensor, Tensor> batchLoss,
+        Func<double>? validationLoss = null, optim.Optimizer? optimizer = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.TrainRows.Length < 1) throw new ArgumentException("There are no training rows.", nameof(data));
+        IEnumerable<Step> Epoch(Random rng)
+        {
+            using var prefetch = new Prefetcher<TrainingBatch>(cancel => data.TrainingEpoch(rng, cancel), _options.PrefetchBatches, _options.CancellationToken);
+            foreach (var batch in prefetch.Items())
+                yield return new Step(batch.Rows, () =>
+                {
+                    var (x, y) = batch.ToTensors(Device);
+                    return batchLoss(x, y);
+                }, () => data.Return(batch));
+        }
+        return RunCore(model, data.TrainRows.Length, Epoch, validationLoss, optimizer, TrainingLoopControl.Default);
+    }
+
+    /// <summary>
+    /// One optimisation step: its row count, its loss (built inside the step's dispose scope), what to do after it, and
+    /// the loss of rows [from, from + m) of the batch for gradient accumulation (null when the batch cannot be split).
+    /// </summary>
+    private readonly record struct Step(int Rows, Func<Tensor> Loss, Action? Done, Func<int, int, Tensor>? Part = null);
+
+    private TrainingHistory RunCore(nn.Module model, int trainRows, Func<Random, IEnumerable<Step>> epochSteps,
+        Func<double>? validationLoss, optim.Optimizer? optimizer, TrainingLoopControl control)
+    {
         if (control.ValidateEvery < 1) throw new ArgumentOutOfRangeException(nameof(control), control.ValidateEvery, "ValidateEvery must be at least 1.");
+        bool ownsOptimizer = optimizer is null;
+        optimizer ??= CreateOptimizer(model);
+        try
+        {
+            return RunSteps(model, trainRows, epochSteps, validationLoss, optimizer, control);
+        }
+        finally
+        {
+            if (ownsOptimizer) optimizer.Dispose();
+        }
+    }
+
+    private TrainingHistory RunSteps(nn.Module model, int trainRows, Func<Random, IEnumerable<Step>> epochSteps,
+        Func<double>? validationLoss, optim.Optimizer optimizer, TrainingLoopControl control)
+    {
+        var o = _options;
         int patience = control.EarlyStoppingPatience ?? o.EarlyStoppingPatience;
         bool keepBest = patience > 0 || control.KeepBestWeights;
-        optimizer ??= CreateOptimizer(model);
-        var rng = new Random(o.Seed);
+        var rng = new Random(Seed);
         long stepsPerEpoch = (trainRows + o.BatchSize - 1) / o.BatchSize;
         long totalSteps = stepsPerEpoch * o.Epochs;
         var trainLosses = new List<double>();
@@ -146,9 +225,9 @@ public sealed class TorchTrainingLoop
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
         var watch = Stopwatch.StartNew();
         using var ch = _host.Start("Training");
-        ch.Info($"Training on {Device.type} with {trainRows} rows, {o.Epochs} epochs of {stepsPerEpoch} steps (batch {o.BatchSize}).");
+        ch.Info($"Training on {Device.type} with {trainRows} rows, {o.Epochs} epochs of {stepsPerEpoch} steps (batch {o.BatchSize}, seed {Seed}).");
 
-        // Returns true when early stopping ends training.
+        // Records a validation; returns true when early stopping ends training.
         bool Validated(int epoch, double current)
         {
             valLosses.Add(current);
@@ -169,92 +248,101 @@ public sealed class TorchTrainingLoop
             }
             return false;
         }
-        if (validationLoss != null && control.ValidateBeforeTraining)
-        {
-            model.eval();
-            double initial;
-            using (no_grad()) initial = validationLoss();
-            ch.Info($"Before training: validation loss {initial:G5}");
-            Validated(0, initial);
-        }
 
-        var order = Enumerable.Range(0, trainRows).ToArray();
-        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        try
         {
-            model.train();
-            IReadOnlyList<int> rows = order;
-            if (control.EpochRows is null) rng.Shuffle(order);
-            else rows = control.EpochRows(rng);
-            double sum = 0;
-            int count = 0;
-            for (int start = 0; start < rows.Count; start += o.BatchSize)
-            {
-                o.CancellationToken.ThrowIfCancellationRequested();
-                double lr = LearningRateAt(o, step, totalSteps, stepsPerEpoch);
-                foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
-                int n = Math.Min(o.BatchSize, rows.Count - start);
-                using (var scope = NewDisposeScope())
-                {
-                    optimizer.zero_grad();
-                    int part = control.MicroBatchSize > 0 ? Math.Min(control.MicroBatchSize, n) : n;
-                    double value = 0;
-                    for (int from = 0; from < n; from += part)
-                    {
-                        int m = Math.Min(part, n - from);
-                        using var partScope = NewDisposeScope();
-                        var idx = torch.tensor(Enumerable.Range(start + from, m).Select(i => (long)rows[i]).ToArray(), ScalarType.Int64);
-                        var loss = batchLoss(idx);
-                        double partValue = loss.item<float>();
-                        if (!double.IsFinite(partValue))
-                            throw new InvalidOperationException($"Training diverged at epoch {epoch}, step {step + 1}: the loss is {partValue}. " +
-                                "Lower LearningRate or check the inputs for extreme values.");
-                        (m == n ? loss : loss * ((double)m / n)).backward();
-                        value += partValue * m / n;
-                    }
-                    if (GradientsAreFinite(trainable))
-                    {
-                        if (control.GradientClipNorm > 0) nn.utils.clip_grad_norm_(trainable, control.GradientClipNorm);
-                        optimizer.step();
-                        consecutiveSkips = 0;
-                    }
-                    else
-                    {
-                        skipped++;
-                        if (++consecutiveSkips > MaxConsecutiveSkippedSteps)
-                            throw new InvalidOperationException($"Training diverged at epoch {epoch}, step {step + 1}: the gradients were not finite " +
-                                $"for {consecutiveSkips} steps in a row. Lower LearningRate or check the inputs for extreme values.");
-                        ch.Warning($"Step {step + 1}: non-finite gradient, step skipped ({skipped} so far).");
-                    }
-                    sum += value * n;
-                    count += n;
-                }
-                step++;
-                if (o.ProgressEverySteps > 0 && step % o.ProgressEverySteps == 0)
-                    o.Progress?.Report(new TrainingProgress(epoch, o.Epochs, step, totalSteps, sum / count, null, lr, watch.Elapsed));
-            }
-            double trainLoss = sum / count;
-            trainLosses.Add(trainLoss);
-            double? val = null;
-            if (validationLoss != null && (epoch % control.ValidateEvery == 0 || epoch == o.Epochs))
+            if (validationLoss != null && control.ValidateBeforeTraining)
             {
                 model.eval();
-                using (no_grad()) val = validationLoss();
+                double initial;
+                using (no_grad()) initial = validationLoss();
+                ch.Info($"Before training: validation loss {initial:G5}");
+                Validated(0, initial);
             }
-            var report = new TrainingProgress(epoch, o.Epochs, step, totalSteps, trainLoss, val,
-                LearningRateAt(o, Math.Max(0, step - 1), totalSteps, stepsPerEpoch), watch.Elapsed);
-            o.Progress?.Report(report);
-            ch.Info($"Epoch {epoch}/{o.Epochs}: train loss {trainLoss:G5}" + (val is double v ? $", validation loss {v:G5}" : "") + $" ({watch.Elapsed.TotalSeconds:F1} s)");
-
-            if (val is double current && Validated(epoch, current))
+            for (int epoch = 1; epoch <= o.Epochs; epoch++)
             {
-                stoppedEarly = true;
-                break;
+                model.train();
+                double sum = 0;
+                int count = 0;
+                foreach (var batch in epochSteps(rng))
+                {
+                    o.CancellationToken.ThrowIfCancellationRequested();
+                    _host.CheckAlive();
+                    double lr = LearningRateAt(o, step, totalSteps, stepsPerEpoch);
+                    foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+                    int n = batch.Rows;
+                    using (var scope = NewDisposeScope())
+                    {
+                        optimizer.zero_grad();
+                        // Gradient accumulation: back-propagate the batch in parts, each weighted by its share of the rows,
+                        // so only one part's graph is alive at a time.
+                        int part = control.MicroBatchSize > 0 && batch.Part is not null ? Math.Min(control.MicroBatchSize, n) : n;
+                        double value = 0;
+                        for (int from = 0; from < n; from += part)
+                        {
+                            int m = Math.Min(part, n - from);
+                            using var partScope = NewDisposeScope();
+                            var loss = m == n ? batch.Loss() : batch.Part!(from, m);
+                            double partValue = loss.item<float>();
+                            if (!double.IsFinite(partValue))
+                                throw new InvalidOperationException($"Training diverged at epoch {epoch}, step {step + 1}: the loss is {partValue}. " +
+                                    "Lower LearningRate or check the inputs for extreme values.");
+                            (m == n ? loss : loss * ((double)m / n)).backward();
+                            value += partValue * m / n;
+                        }
+                        if (GradientsAreFinite(trainable))
+                        {
+                            if (control.GradientClipNorm > 0) nn.utils.clip_grad_norm_(trainable, control.GradientClipNorm);
+                            optimizer.step();
+                            consecutiveSkips = 0;
+                        }
+                        else
+                        {
+                            skipped++;
+                            if (++consecutiveSkips > MaxConsecutiveSkippedSteps)
+                                throw new InvalidOperationException($"Training diverged at epoch {epoch}, step {step + 1}: the gradients were not finite " +
+                                    $"for {consecutiveSkips} steps in a row. Lower LearningRate or check the inputs for extreme values.");
+                            ch.Warning($"Step {step + 1}: non-finite gradient, step skipped ({skipped} so far).");
+                        }
+                        sum += value * n;
+                        count += n;
+                    }
+                    batch.Done?.Invoke();
+                    step++;
+                    if (o.ProgressEverySteps > 0 && step % o.ProgressEverySteps == 0)
+                    {
+                        var progress = new TrainingProgress(epoch, o.Epochs, step, totalSteps, sum / count, null, lr, watch.Elapsed);
+                        o.Progress?.Report(progress);
+                        ch.Info($"Step {step}/{totalSteps}: train loss {progress.TrainLoss:G5} ({watch.Elapsed.TotalSeconds:F1} s)");
+                    }
+                }
+                double trainLoss = sum / count;
+                trainLosses.Add(trainLoss);
+                double? val = null;
+                if (validationLoss != null && (epoch % control.ValidateEvery == 0 || epoch == o.Epochs))
+                {
+                    model.eval();
+                    using (no_grad()) val = validationLoss();
+                }
+                var report = new TrainingProgress(epoch, o.Epochs, step, totalSteps, trainLoss, val,
+                    LearningRateAt(o, Math.Max(0, step - 1), totalSteps, stepsPerEpoch), watch.Elapsed);
+                o.Progress?.Report(report);
+                ch.Info($"Epoch {epoch}/{o.Epochs}: train loss {trainLoss:G5}" + (val is double v ? $", validation loss {v:G5}" : "") + $" ({watch.Elapsed.TotalSeconds:F1} s)");
+
+                if (val is double current && Validated(epoch, current))
+                {
+                    stoppedEarly = true;
+                    break;
+                }
+            }
+            if (best != null)
+            {
+                using (no_grad())
+                    foreach (var (name, tensor) in model.state_dict()) tensor.copy_(best[name]);
             }
         }
-        if (best != null)
+        finally
         {
-            using (no_grad())
-                foreach (var (name, tensor) in model.state_dict()) tensor.copy_(best[name]);
             DisposeState(best);
         }
         model.eval();

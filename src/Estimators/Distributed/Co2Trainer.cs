@@ -142,7 +142,7 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
         int size = Options.Backend?.Size ?? Options.Workers;
         if (problem.TrainRows.Count < size)
             throw new ArgumentException($"{problem.TrainRows.Count} training rows cannot be sharded over {size} workers.");
-        var plan = new ShardPlan(problem.TrainRows.Count, size, o.BatchSize, o.Epochs, o.Seed);
+        var plan = new ShardPlan(problem.TrainRows.Count, size, o.BatchSize, o.Epochs, problem.Seed);
         var cancellation = new SharedCancellation(o.CancellationToken, Options.Algorithm.LocalSteps);
 
         WorkerResult[] results;
@@ -182,7 +182,7 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
         LastRun = new Co2RunReport(backendName, results.Select(r => r.Metrics).ToList(), results[0].LossCurve, history);
         Log(ch => ch.Info($"{Options.Algorithm.Algorithm} on {size} worker(s) ({backendName}): " +
                    $"{LastRun.SamplesPerSecond(o.BatchSize):F0} samples/s, communication wait {results.Average(r => r.Metrics.BoundaryWaitFraction):P1}."));
-        return _trainer.CompleteTraining(trained, problem.FeatureSize, history);
+        return _trainer.CompleteTraining(trained, problem, history);
     }
 
     private sealed record WorkerResult(nn.Module<Tensor, Tensor> Module, double[] EpochLoss, DistributedMetrics Metrics, List<LossPoint> LossCurve);
@@ -196,7 +196,7 @@ public sealed class Co2Trainer<TTransformer> : IEstimator<TTransformer> where TT
             : Options.Backend is null ? Math.Max(1, System.Environment.ProcessorCount / backend.Size) : 0;
         if (threads > 0) torch.set_num_threads(threads);
         module.train();
-        var optimizer = problem.CreateOptimizer(module);
+        using var optimizer = problem.CreateOptimizer(module);
         var learner = new TorchModuleLearner(module, optimizer, step =>
         {
             double lr = TorchTrainingLoop.LearningRateAt(o, step, plan.TotalSteps, plan.StepsPerEpoch);

@@ -234,7 +234,8 @@ public abstract class FederatedTrainerBase<TTransformer, TOptions> : IEstimator<
         var (problem, module, shared) = (session.Problem, session.Module, session.Shared);
         FlatParameters.CopyFrom(shared, global);
         module.train();
-        var optimizer = CreateClientOptimizer(problem, module, shared);
+        // A new optimizer per client round (fresh momentum, as in the algorithms); its native state is freed when the round ends.
+        using var optimizer = CreateClientOptimizer(problem, module, shared);
         var rows = session.ClientRows(client);
         BeginClient(round, client, rows.Length);
         var clientRandom = new Random(unchecked(Options.Seed * 7_919 + round * 104_729 + client));
@@ -262,7 +263,7 @@ public abstract class FederatedTrainerBase<TTransformer, TOptions> : IEstimator<
     {
         FlatParameters.CopyFrom(session.Shared, global);
         var final = FinishModule(session.Module);
-        return _trainer.CompleteTraining(final, session.Problem.FeatureSize, history);
+        return _trainer.CompleteTraining(final, session.Problem, history);
     }
 
     /// <summary>Runs the federation on <paramref name="input"/> in-process and returns the final global model.</summary>

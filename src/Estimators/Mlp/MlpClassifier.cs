@@ -115,12 +115,12 @@ public sealed class MlpMulticlassTrainer : TorchMulticlassTrainer<MlpClassifierO
     internal MlpMulticlassTrainer(IHostEnvironment env, MlpClassifierOptions options) : base(env, "MlpClassifier", options) { }
 
     /// <inheritdoc/>
-    protected override nn.Module<Tensor, Tensor> CreateModule(int featureSize)
-        => new MlpModule(featureSize, Options.HiddenSizes, ClassCount, Options.Dropout);
+    protected override nn.Module<Tensor, Tensor> CreateModule(TorchTrainingSetup setup)
+        => new MlpModule(setup.FeatureSize, Options.HiddenSizes, setup.ClassCount, Options.Dropout);
 
     /// <inheritdoc/>
-    protected override MlpMulticlassTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize)
-        => new(Environment, Options.FeatureColumnName, featureSize, (MlpModule)module, ClassCount, ClassNames);
+    protected override MlpMulticlassTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, TorchTrainingSetup setup)
+        => new(Environment, Options.FeatureColumnName, setup.FeatureSize, (MlpModule)module, setup.ClassCount, setup.ClassNames);
 }
 
 /// <summary>Scores with a trained MLP classifier.</summary>
@@ -162,11 +162,11 @@ public sealed class MlpRegressionTrainer : TorchRegressionTrainer<MlpRegressorOp
     internal MlpRegressionTrainer(IHostEnvironment env, MlpRegressorOptions options) : base(env, "MlpRegressor", options) { }
 
     /// <inheritdoc/>
-    protected override nn.Module<Tensor, Tensor> CreateModule(int featureSize) => new MlpModule(featureSize, Options.HiddenSizes, 1, Options.Dropout);
+    protected override nn.Module<Tensor, Tensor> CreateModule(TorchTrainingSetup setup) => new MlpModule(setup.FeatureSize, Options.HiddenSizes, 1, Options.Dropout);
 
     /// <inheritdoc/>
-    protected override MlpRegressionTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize)
-        => new(Environment, Options.FeatureColumnName, featureSize, (MlpModule)module);
+    protected override MlpRegressionTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, TorchTrainingSetup setup)
+        => new(Environment, Options.FeatureColumnName, setup.FeatureSize, (MlpModule)module);
 }
 
 /// <summary>Scores with a trained MLP regressor.</summary>

@@ -99,7 +99,7 @@ public sealed class PreRoutGnnTrainer : IEstimator<PreRoutGnnTransformer>
         if (train.Count == 0) throw new ArgumentException("At least one training design is needed.", nameof(train));
         var o = _options;
         var a = o.Architecture;
-        int seed = ContextSettings.Seed(_env, o.Seed, MethodName);
+        int seed = TorchSeeds.Resolve(o.Seed, _env);
         var split = train.SelectMany(g => OrderPreservingPartition.Split(g, o.PartitionNodes, o.PartitionPadLevels)).ToList();
         var timingLoop = new TorchTrainingLoop(_env, MethodName, LoopOptions(o, seed, o.Epochs, o.LearningRate, o.StepPerPiece ? 1 : split.Count, o.Progress));
         var device = timingLoop.Device;

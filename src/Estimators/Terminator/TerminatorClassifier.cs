@@ -97,11 +97,11 @@ public sealed class TerminatorTrainer : TorchMulticlassTrainer<TerminatorOptions
     internal TerminatorTrainer(IHostEnvironment env, TerminatorOptions options) : base(env, "Terminator", options) { }
 
     /// <inheritdoc/>
-    protected override void ValidateFeatureSize(int featureSize) => TerminatorArchitecture.From(Options, featureSize, 2);
+    protected override void ValidateFeatureSize(int featureSize) => TerminatorArchitecture.From(Options, featureSize, 2, 0);
 
     /// <inheritdoc/>
-    protected override nn.Module<Tensor, Tensor> CreateModule(int featureSize)
-        => new TerminatorNetwork(TerminatorArchitecture.From(Options, featureSize, ClassCount));
+    protected override nn.Module<Tensor, Tensor> CreateModule(TorchTrainingSetup setup)
+        => new TerminatorNetwork(TerminatorArchitecture.From(Options, setup.FeatureSize, setup.ClassCount, setup.Seed));
 
     /// <inheritdoc/>
     protected override Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)
@@ -111,8 +111,8 @@ public sealed class TerminatorTrainer : TorchMulticlassTrainer<TerminatorOptions
     }
 
     /// <inheritdoc/>
-    protected override TerminatorTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize)
-        => new(Environment, Options.FeatureColumnName, featureSize, (TerminatorNetwork)module, ClassNames);
+    protected override TerminatorTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, TorchTrainingSetup setup)
+        => new(Environment, Options.FeatureColumnName, setup.FeatureSize, (TerminatorNetwork)module, setup.ClassNames);
 }
 
 /// <summary>Scores with a trained Terminator classifier; saves into the ML.NET model zip and exports to ONNX.</summary>

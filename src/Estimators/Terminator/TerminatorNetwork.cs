@@ -137,7 +137,7 @@ public sealed class TerminatorNetwork : nn.Module<Tensor, Tensor>
 /// <summary>Everything needed to rebuild a <see cref="TerminatorNetwork"/> (saved with the model).</summary>
 internal sealed record TerminatorArchitecture(TerminatorOptions Options, int InputChannels, int[] Dims, int ClassCount, int[]? Permutation, int InitSeed)
 {
-    public static TerminatorArchitecture From(TerminatorOptions o, int featureSize, int classCount)
+    public static TerminatorArchitecture From(TerminatorOptions o, int featureSize, int classCount, int seed)
     {
         int[] dims;
         int channels = o.InputChannels;
@@ -172,7 +172,7 @@ internal sealed record TerminatorArchitecture(TerminatorOptions Options, int Inp
             var random = new Random(o.PermutationSeed);
             permutation = Enumerable.Range(0, points).OrderBy(_ => random.Next()).ToArray();
         }
-        return new TerminatorArchitecture(o, channels, dims, classCount, permutation, o.Seed);
+        return new TerminatorArchitecture(o, channels, dims, classCount, permutation, seed);
     }
 
     public void Write(BinaryWriter w)

@@ -62,24 +62,33 @@ internal static class TextInput
             throw new ArgumentException($"Text column '{column}' must be of type String (text), but it is {DataViewReader.Describe(col.Type)}.");
     }
 
-    public static List<string> ReadTexts(IDataView data, string column, string? second)
+    /// <summary>The texts the model reads (the second column joined after [SEP]), streamed from one cursor.</summary>
+    public static IEnumerable<string> StreamTexts(IDataView data, string column, string? second)
     {
         RequireText(data.Schema, column);
-        var texts = data.GetColumn<ReadOnlyMemory<char>>(column).Select(m => m.ToString()).ToList();
-        if (second is null) return texts;
-        RequireText(data.Schema, second);
-        return texts.Zip(data.GetColumn<ReadOnlyMemory<char>>(second), (a, b) => Join(a, b.ToString())).ToList();
+        if (second is not null) RequireText(data.Schema, second);
+        var columns = second is null ? new[] { data.Schema[column] } : new[] { data.Schema[column], data.Schema[second] };
+        using var cursor = data.GetRowCursor(columns);
+        var text = ReadText(cursor, column, second);
+        while (cursor.MoveNext()) yield return text();
+    }
+
+    /// <summary>Reads the current row's model text from <paramref name="row"/>.</summary>
+    public static Func<string> ReadText(DataViewRow row, string column, string? second)
+    {
+        var getter = row.GetGetter<ReadOnlyMemory<char>>(row.Schema[column]);
+        var secondGetter = second is null ? null : row.GetGetter<ReadOnlyMemory<char>>(row.Schema[second]);
+        ReadOnlyMemory<char> text = default, text2 = default;
+        return () =>
+        {
+            getter(ref text);
+            if (secondGetter is null) return text.ToString();
+            secondGetter(ref text2);
+            return Join(text.ToString(), text2.ToString());
+        };
     }
 
     public static string Join(string first, string second) => first + " [SEP] " + second;
-
-    public static FeatureMatrix Encode(IReadOnlyList<string> texts, WordTokenizer tokenizer, int maxLength)
-    {
-        if (texts.Count == 0) throw new InvalidDataException("The training data has no rows.");
-        var values = new float[(long)texts.Count * maxLength];
-        for (int i = 0; i < texts.Count; i++) tokenizer.Encode(texts[i], values.AsSpan(i * maxLength, maxLength));
-        return new FeatureMatrix(values, texts.Count, maxLength);
-    }
 
     public static void CheckShape(SchemaShape.Column column)
     {
@@ -87,19 +96,21 @@ internal static class TextInput
             throw new ArgumentException($"Text column '{column.Name}' must be a scalar String column.");
     }
 
-    /// <summary>Reads the training texts and the vocabulary: learned from them, or the fine-tuned model's.</summary>
-    public static (FeatureMatrix Features, WordTokenizer Tokenizer) ReadTraining(IDataView data, TextClassifierOptions o)
+    /// <summary>
+    /// The training input: the vocabulary learned in one streaming pass over the texts (or the fine-tuned model's), then
+    /// each row encoded as it is read.
+    /// </summary>
+    public static TextTokenInput TrainingInput(IDataView data, TextClassifierOptions o)
     {
-        var texts = ReadTexts(data, o.FeatureColumnName, o.SecondTextColumnName);
-        var tokenizer = o.InitialTokenizer ?? WordTokenizer.Train(texts, o.VocabularySize);
-        return (Encode(texts, tokenizer, o.InitialEncoder?.Shape.MaxLength ?? o.MaxLength), tokenizer);
+        var tokenizer = o.InitialTokenizer ?? WordTokenizer.Train(StreamTexts(data, o.FeatureColumnName, o.SecondTextColumnName), o.VocabularySize);
+        return new TextTokenInput(o.FeatureColumnName, o.SecondTextColumnName, tokenizer, o.InitialEncoder?.Shape.MaxLength ?? o.MaxLength);
     }
 
     /// <summary>A new encoder, or a copy of <see cref="TextClassifierOptions.InitialEncoder"/> to fine-tune.</summary>
-    public static TextTransformerEncoder CreateEncoder(TextClassifierOptions o, WordTokenizer tokenizer, int outputs)
+    public static TextTransformerEncoder CreateEncoder(TextClassifierOptions o, TorchTrainingSetup setup, int outputs)
     {
         TextTransformerEncoder encoder;
-        if (o.InitialEncoder is null) encoder = new TextTransformerEncoder(tokenizer.VocabularySize, o, outputs);
+        if (o.InitialEncoder is null) encoder = new TextTransformerEncoder(((TextTokenInput)setup.Input).Tokenizer.VocabularySize, o, outputs);
         else
         {
             encoder = new TextTransformerEncoder(o.InitialEncoder.Vocabulary, o.InitialEncoder.Shape, outputs);
@@ -113,21 +124,24 @@ internal static class TextInput
     public static Tensor AddRegularization(Tensor loss, nn.Module<Tensor, Tensor> module, TextClassifierOptions o, bool training)
         => training && o.LayerRegularization is { } reg ? loss + reg.Penalty((TextTransformerEncoder)module) : loss;
 
+    /// <summary>The model's input for a trained <paramref name="encoder"/>.</summary>
+    public static TextModelInput ModelInput(TorchTrainingSetup setup, nn.Module<Tensor, Tensor> encoder)
+    {
+        var text = (TextTokenInput)setup.Input;
+        return new TextModelInput(text.Column, text.SecondColumn, text.Tokenizer, (TextTransformerEncoder)encoder);
+    }
 }
 
-/// <summary>
-/// The input of the text models: one text column (or two joined with [SEP]) encoded into <see cref="Width"/> token ids
-/// by the vocabulary learned in training; also what the model stores to be rebuilt on load.
-/// </summary>
-public sealed class TextModelInput : IModelInput
+/// <summary>A text column (or two joined with [SEP]) encoded into <c>Width</c> token ids by a vocabulary.</summary>
+public class TextTokenInput : IModelInput
 {
     /// <summary>Creates the input description.</summary>
-    public TextModelInput(string column, string? secondColumn, WordTokenizer tokenizer, TextTransformerEncoder encoder)
+    public TextTokenInput(string column, string? secondColumn, WordTokenizer tokenizer, int maxLength)
     {
         Column = column;
         SecondColumn = secondColumn;
         Tokenizer = tokenizer;
-        Encoder = encoder;
+        Width = maxLength;
     }
 
     /// <summary>The text column.</summary>
@@ -136,13 +150,11 @@ public sealed class TextModelInput : IModelInput
     public string? SecondColumn { get; }
     /// <summary>The vocabulary learned in training.</summary>
     public WordTokenizer Tokenizer { get; }
-    /// <summary>The encoder reading the ids.</summary>
-    public TextTransformerEncoder Encoder { get; }
+    /// <inheritdoc/>
+    public int Width { get; }
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ColumnNames => SecondColumn is null ? new[] { Column } : new[] { Column, SecondColumn };
-    /// <inheritdoc/>
-    public int Width => Encoder.Shape.MaxLength;
 
     /// <inheritdoc/>
     public void CheckSchema(DataViewSchema schema)
@@ -153,21 +165,30 @@ public sealed class TextModelInput : IModelInput
     /// <inheritdoc/>
     public RowFeatureFiller CreateFiller(DataViewRow row)
     {
-        var getter = row.GetGetter<ReadOnlyMemory<char>>(row.Schema[Column]);
-        var secondGetter = SecondColumn is null ? null : row.GetGetter<ReadOnlyMemory<char>>(row.Schema[SecondColumn]);
-        ReadOnlyMemory<char> text = default, text2 = default;
-        return destination =>
-        {
-            getter(ref text);
-            if (secondGetter is null) { Tokenizer.Encode(text.ToString(), destination); return; }
-            secondGetter(ref text2);
-            Tokenizer.Encode(TextInput.Join(text.ToString(), text2.ToString()), destination);
-        };
+        var text = TextInput.ReadText(row, Column, SecondColumn);
+        return destination => Tokenizer.Encode(text(), destination);
     }
 
     /// <summary>The text the model reads for one example given its column values (e.g. for the tokenizer in an app).</summary>
     public string TextOf(Func<string, string> columnValue)
         => SecondColumn is null ? columnValue(Column) : TextInput.Join(columnValue(Column), columnValue(SecondColumn));
+}
+
+/// <summary>
+/// The input of the text models: one text column (or two joined with [SEP]) encoded into <see cref="TextTokenInput.Width"/> token ids
+/// by the vocabulary learned in training, and the encoder reading them; also what the model stores to be rebuilt on load.
+/// </summary>
+public sealed class TextModelInput : TextTokenInput
+{
+    /// <summary>Creates the input description.</summary>
+    public TextModelInput(string column, string? secondColumn, WordTokenizer tokenizer, TextTransformerEncoder encoder)
+        : base(column, secondColumn, tokenizer, encoder.Shape.MaxLength) => Encoder = encoder;
+
+    /// <summary>The encoder reading the ids.</summary>
+    public TextTransformerEncoder Encoder { get; }
+
+    /// <summary>The same columns and vocabulary read by <paramref name="encoder"/>.</summary>
+    internal TextModelInput WithEncoder(TextTransformerEncoder encoder) => new(Column, SecondColumn, Tokenizer, encoder);
 
     internal void Write(BinaryWriter w)
     {
@@ -189,53 +210,41 @@ public sealed class TextModelInput : IModelInput
 /// <summary>Trains a Transformer encoder on a text column for a Boolean label.</summary>
 public sealed class TextTransformerBinaryTrainer : TorchBinaryTrainer<TextClassifierOptions, TextTransformerBinaryTransformer>
 {
-    private WordTokenizer? _tokenizer;
-
     internal TextTransformerBinaryTrainer(IHostEnvironment env, TextClassifierOptions options) : base(env, "TextTransformerBinary", options) { }
 
     /// <inheritdoc/>
-    protected override FeatureMatrix ReadFeatures(IDataView data)
-    {
-        (var features, _tokenizer) = TextInput.ReadTraining(data, Options);
-        return features;
-    }
+    protected override IModelInput CreateTrainingInput(IDataView data) => TextInput.TrainingInput(data, Options);
 
     /// <inheritdoc/>
     protected override void CheckFeatureColumn(SchemaShape.Column feature) => TextInput.CheckShape(feature);
     /// <inheritdoc/>
-    protected override nn.Module<Tensor, Tensor> CreateModule(int featureSize) => TextInput.CreateEncoder(Options, _tokenizer!, 1);
+    protected override nn.Module<Tensor, Tensor> CreateModule(TorchTrainingSetup setup) => TextInput.CreateEncoder(Options, setup, 1);
     /// <inheritdoc/>
     protected override Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)
         => TextInput.AddRegularization(base.Loss(module, features, targets, training), module, Options, training);
     /// <inheritdoc/>
-    protected override TextTransformerBinaryTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize)
-        => new(Environment, new TextModelInput(Options.FeatureColumnName, Options.SecondTextColumnName, _tokenizer!, (TextTransformerEncoder)module));
+    protected override TextTransformerBinaryTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, TorchTrainingSetup setup)
+        => new(Environment, TextInput.ModelInput(setup, module));
 }
 
 /// <summary>Trains a Transformer encoder on a text column for a key-typed label.</summary>
 public sealed class TextTransformerMulticlassTrainer : TorchMulticlassTrainer<TextClassifierOptions, TextTransformerMulticlassTransformer>
 {
-    private WordTokenizer? _tokenizer;
-
     internal TextTransformerMulticlassTrainer(IHostEnvironment env, TextClassifierOptions options) : base(env, "TextTransformerMulticlass", options) { }
 
     /// <inheritdoc/>
-    protected override FeatureMatrix ReadFeatures(IDataView data)
-    {
-        (var features, _tokenizer) = TextInput.ReadTraining(data, Options);
-        return features;
-    }
+    protected override IModelInput CreateTrainingInput(IDataView data) => TextInput.TrainingInput(data, Options);
 
     /// <inheritdoc/>
     protected override void CheckFeatureColumn(SchemaShape.Column feature) => TextInput.CheckShape(feature);
     /// <inheritdoc/>
-    protected override nn.Module<Tensor, Tensor> CreateModule(int featureSize) => TextInput.CreateEncoder(Options, _tokenizer!, ClassCount);
+    protected override nn.Module<Tensor, Tensor> CreateModule(TorchTrainingSetup setup) => TextInput.CreateEncoder(Options, setup, setup.ClassCount);
     /// <inheritdoc/>
     protected override Tensor Loss(nn.Module<Tensor, Tensor> module, Tensor features, Tensor targets, bool training)
         => TextInput.AddRegularization(base.Loss(module, features, targets, training), module, Options, training);
     /// <inheritdoc/>
-    protected override TextTransformerMulticlassTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, int featureSize)
-        => new(Environment, new TextModelInput(Options.FeatureColumnName, Options.SecondTextColumnName, _tokenizer!, (TextTransformerEncoder)module), ClassCount, ClassNames);
+    protected override TextTransformerMulticlassTransformer CreateTransformer(nn.Module<Tensor, Tensor> module, TorchTrainingSetup setup)
+        => new(Environment, TextInput.ModelInput(setup, module), setup.ClassCount, setup.ClassNames);
 }
 
 /// <summary>
@@ -249,12 +258,19 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
 
     internal TextTransformerBinaryTransformer(IHostEnvironment env, TextModelInput input) : base(env, Method, input, input.Encoder) => Text = input;
 
-    /// <summary>Columns, vocabulary and encoder (set <see cref="TextTransformerEncoder.SkippedLayers"/> etc. for layer analysis).</summary>
+    /// <summary>Columns, vocabulary and encoder.</summary>
     public TextModelInput Text { get; }
     /// <summary>The trained encoder.</summary>
     public TextTransformerEncoder Encoder => Text.Encoder;
     /// <summary>The vocabulary learned in training.</summary>
     public WordTokenizer Tokenizer => Text.Tokenizer;
+
+    /// <summary>
+    /// A new model with this one's weights that bypasses encoder <paramref name="layers"/> (0-based) in
+    /// <c>Transform</c>, prediction engines, saving and ONNX export; this model is unchanged.
+    /// </summary>
+    public TextTransformerBinaryTransformer WithSkippedLayers(params int[] layers)
+        => new(HostEnvironment, Text.WithEncoder(Encoder.WithSkippedLayers(layers))) { ScoringBatchSize = ScoringBatchSize, Training = Training };
 
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXTXTB", LoaderSignature, typeof(TextTransformerBinaryTransformer));
     /// <inheritdoc/>
@@ -262,7 +278,11 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
     /// <inheritdoc/>
     protected override string BuildOnnxLogit(OnnxGraphBuilder graph, string features) => Encoder.ToOnnx(graph, features);
     /// <inheritdoc/>
-    protected override void WriteConfiguration(BinaryWriter writer) => Text.Write(writer);
+    protected override void WriteConfiguration(BinaryWriter writer)
+    {
+        Text.Write(writer);
+        Encoder.WriteSkippedLayers(writer);
+    }
 
     private static TextTransformerBinaryTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
@@ -270,6 +290,7 @@ public sealed class TextTransformerBinaryTransformer : TorchBinaryTransformer
         using var r = stored.OpenConfig();
         var common = ReadCommonConfiguration(stored, r);
         var input = TextModelInput.Read(r);
+        input.Encoder.ReadSkippedLayers(r);
         stored.LoadWeights(input.Encoder);
         return WithCommon(new TextTransformerBinaryTransformer(env, input), common);
     }
@@ -291,13 +312,24 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
     /// <summary>The vocabulary learned in training.</summary>
     public WordTokenizer Tokenizer => Text.Tokenizer;
 
+    /// <summary>
+    /// A new model with this one's weights that bypasses encoder <paramref name="layers"/> (0-based) in
+    /// <c>Transform</c>, prediction engines, saving and ONNX export; this model is unchanged.
+    /// </summary>
+    public TextTransformerMulticlassTransformer WithSkippedLayers(params int[] layers)
+        => new(HostEnvironment, Text.WithEncoder(Encoder.WithSkippedLayers(layers)), ClassCount, ClassNames) { ScoringBatchSize = ScoringBatchSize, Training = Training };
+
     private static VersionInfo GetVersion() => MakeVersionInfo("MLNXTXTM", LoaderSignature, typeof(TextTransformerMulticlassTransformer));
     /// <inheritdoc/>
     private protected override VersionInfo GetVersionInfo() => GetVersion();
     /// <inheritdoc/>
     protected override string BuildOnnxLogits(OnnxGraphBuilder graph, string features) => Encoder.ToOnnx(graph, features);
     /// <inheritdoc/>
-    protected override void WriteModelConfiguration(BinaryWriter writer) => Text.Write(writer);
+    protected override void WriteModelConfiguration(BinaryWriter writer)
+    {
+        Text.Write(writer);
+        Encoder.WriteSkippedLayers(writer);
+    }
 
     private static TextTransformerMulticlassTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
@@ -306,6 +338,7 @@ public sealed class TextTransformerMulticlassTransformer : TorchMulticlassTransf
         var common = ReadCommonConfiguration(stored, r);
         var (classes, names) = ReadClasses(r);
         var input = TextModelInput.Read(r);
+        input.Encoder.ReadSkippedLayers(r);
         stored.LoadWeights(input.Encoder);
         return WithCommon(new TextTransformerMulticlassTransformer(env, input, classes, names), common);
     }

@@ -98,7 +98,7 @@ public sealed class TransformerEncoderLayer : nn.Module<Tensor, Tensor, Tensor>
 
 /// <summary>
 /// A small Transformer encoder over token ids (as floats, [N, MaxLength], 0 = padding) that classifies from the [CLS]
-/// position. Layers can be skipped (<see cref="SkippedLayers"/>) and their outputs captured
+/// position. A copy can skip layers (<see cref="WithSkippedLayers"/>) and outputs can be captured
 /// (<see cref="CaptureHiddenStates"/>) for layer analysis and layer-regularised fine-tuning.
 /// </summary>
 public sealed class TextTransformerEncoder : nn.Module<Tensor, Tensor>
@@ -144,8 +144,25 @@ public sealed class TextTransformerEncoder : nn.Module<Tensor, Tensor>
     public bool CaptureLayerInputs { get; set; }
     /// <summary>Residual stream entering each layer in the last forward pass, when captured.</summary>
     public IReadOnlyList<Tensor> LayerInputs { get; private set; } = Array.Empty<Tensor>();
-    /// <summary>Layers (0-based) bypassed in the forward pass, e.g. to measure a layer's effect.</summary>
-    public ISet<int> SkippedLayers { get; } = new HashSet<int>();
+    /// <summary>Layers (0-based) bypassed in the forward pass and the ONNX export; fixed when the encoder is made.</summary>
+    public IReadOnlySet<int> SkippedLayers { get; private set; } = new SortedSet<int>();
+
+    /// <summary>
+    /// A new encoder with this one's weights (copied) that bypasses <paramref name="layers"/> (0-based), e.g. to measure
+    /// a layer's effect; this encoder is unchanged. An empty list gives a copy that runs every layer.
+    /// </summary>
+    public TextTransformerEncoder WithSkippedLayers(IEnumerable<int> layers)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        var skipped = new SortedSet<int>(layers);
+        if (skipped.Any(i => i < 0 || i >= LayerCount))
+            throw new ArgumentOutOfRangeException(nameof(layers), $"Layers to skip must be in 0..{LayerCount - 1}; got {string.Join(", ", skipped)}.");
+        var copy = new TextTransformerEncoder(Vocabulary, Shape, _outputs) { SkippedLayers = skipped };
+        using (torch.no_grad()) copy.load_state_dict(state_dict());
+        copy.to(parameters().First().device);
+        copy.train(training);
+        return copy;
+    }
     /// <summary>When true, <see cref="HiddenStates"/> receives every layer's output ([N, L, d]) on each forward pass.</summary>
     public bool CaptureHiddenStates { get; set; }
     /// <summary>Outputs of the layers of the last forward pass (index = layer), when captured; null for skipped layers.</summary>
@@ -187,7 +204,7 @@ public sealed class TextTransformerEncoder : nn.Module<Tensor, Tensor>
         return head.call(finalNorm.call(cls));
     }
 
-    /// <summary>Adds the encoder (with the current <see cref="SkippedLayers"/>) to an ONNX graph; returns the [N, outputs] logits.</summary>
+    /// <summary>Adds the encoder (without its <see cref="SkippedLayers"/>) to an ONNX graph; returns the [N, outputs] logits.</summary>
     public string ToOnnx(OnnxGraphBuilder g, string ids)
     {
         var tokenIds = g.Cast(ids, OnnxElementType.Int64);
@@ -204,6 +221,19 @@ public sealed class TextTransformerEncoder : nn.Module<Tensor, Tensor>
         w.Write(Vocabulary);
         Shape.Write(w);
         w.Write(_outputs);
+    }
+
+    /// <summary>Written after the whole configuration, so models saved before skipped layers were stored still load.</summary>
+    internal void WriteSkippedLayers(BinaryWriter w)
+    {
+        w.Write(SkippedLayers.Count);
+        foreach (var i in SkippedLayers) w.Write(i);
+    }
+
+    internal void ReadSkippedLayers(BinaryReader r)
+    {
+        if (r.BaseStream.Position >= r.BaseStream.Length) return;
+        SkippedLayers = new SortedSet<int>(Enumerable.Range(0, r.ReadInt32()).Select(_ => r.ReadInt32()));
     }
 
     internal static TextTransformerEncoder Read(BinaryReader r)

@@ -27,8 +27,8 @@ public class MlpCoreTests
     [Fact]
     public void MlpLearnsNonLinearClassesAndBeatsLinearBaseline()
     {
-        var (ml, train, test, model, trainer) = TrainRings();
-        var history = trainer.History!;
+        var (ml, train, test, model, _) = TrainRings();
+        var history = model.Training!.History;
         Assert.True(history.TrainLoss[^1] < 0.5 * history.TrainLoss[0], $"loss {history.TrainLoss[0]} -> {history.TrainLoss[^1]}");
 
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
@@ -185,8 +185,8 @@ public class MlpCoreTests
         options.LearningRate = 0.2;   // large steps make validation loss bounce, so the best epoch is not the last
         options.ValidationFraction = 0.3;
         options.EarlyStoppingPatience = 3;
-        var (_, _, _, _, trainer) = TrainRings(options);
-        var h = trainer.History!;
+        var (_, _, _, model, _) = TrainRings(options);
+        var h = model.Training!.History;
         Assert.Equal(h.ValidationLoss.Min(), h.ValidationLoss[h.BestEpoch - 1]);
         if (h.StoppedEarly) Assert.Equal(h.BestEpoch + options.EarlyStoppingPatience, h.ValidationLoss.Count);
         Assert.True(h.TrainLoss.Count < 40 || !h.StoppedEarly);

@@ -63,7 +63,7 @@ public class TextTransformerTests
         var test = ml.Data.LoadFromEnumerable(GiveQuestions(300, 2));
         var trainer = ml.BinaryClassification.Trainers.TextTransformer(SmallOptions(epochs: 12));
         var model = trainer.Fit(train);
-        Assert.True(trainer.History!.TrainLoss[^1] < 0.5 * trainer.History.TrainLoss[0]);
+        Assert.True(model.Training!.History.TrainLoss[^1] < 0.5 * model.Training.History.TrainLoss[0]);
         var metrics = ml.BinaryClassification.Evaluate(model.Transform(test));
         Assert.True(metrics.Accuracy > 0.9, $"accuracy {metrics.Accuracy}");
 
@@ -103,11 +103,35 @@ public class TextTransformerTests
         }
         finally { File.Delete(path); }
 
-        model.Encoder.SkippedLayers.Add(1);
-        var skipped = model.Transform(test).GetColumn<float>("Score").ToArray();
+        using var withoutLayer1 = model.WithSkippedLayers(1);
+        var skipped = withoutLayer1.Transform(test).GetColumn<float>("Score").ToArray();
         Assert.True(OnnxParity.MaxAbsDifference(skipped, scores) > 1e-3, "skipping a layer must change the scores");
-        model.Encoder.SkippedLayers.Clear();
+        // The original model is untouched: same scores, same ONNX export.
+        Assert.Empty(model.Encoder.SkippedLayers);
         Assert.Equal(scores, model.Transform(test).GetColumn<float>("Score").ToArray());
+        Assert.Equal(new[] { 1 }, withoutLayer1.Encoder.SkippedLayers);
+        var onnxPath = Path.Combine(Path.GetTempPath(), $"mlnx-text-skip-{Guid.NewGuid():N}.onnx");
+        var zipPath = Path.ChangeExtension(onnxPath, ".zip");
+        try
+        {
+            var texts = GiveQuestions(40, 2).Select(r => r.Text).ToList();
+            var ids = new float[texts.Count * 16];
+            for (int i = 0; i < texts.Count; i++) model.Tokenizer.Encode(texts[i], ids.AsSpan(i * 16, 16));
+            withoutLayer1.SaveAsOnnx(onnxPath);
+            Assert.True(OnnxParity.Compare(onnxPath, "Text", ids, new[] { texts.Count, 16 }, "Score", skipped) <= 1e-4);
+            model.SaveAsOnnx(onnxPath);
+            Assert.True(OnnxParity.Compare(onnxPath, "Text", ids, new[] { texts.Count, 16 }, "Score", scores) <= 1e-4);
+            // The skipped layers are part of the saved model.
+            ml.Model.Save(withoutLayer1, test.Schema, zipPath);
+            var reloaded = (TextTransformerBinaryTransformer)new MLContext().Model.Load(zipPath, out _);
+            Assert.Equal(new[] { 1 }, reloaded.Encoder.SkippedLayers);
+            Assert.Equal(skipped, reloaded.Transform(test).GetColumn<float>("Score").ToArray());
+        }
+        finally
+        {
+            File.Delete(onnxPath);
+            File.Delete(zipPath);
+        }
     }
 
     [Fact]
@@ -203,9 +227,10 @@ public class EncoderHookTests
     {
         using var e = Encoder();
         var ids = Ids(2, 5, 6, 7, 0, 0, 0, 0);
-        e.SkippedLayers.Add(0);
-        var skipped = e.call(ids).data<float>().ToArray();
-        e.SkippedLayers.Clear();
+        using var withoutFirst = e.WithSkippedLayers(new[] { 0 });
+        var skipped = withoutFirst.call(ids).data<float>().ToArray();
+        Assert.Empty(e.SkippedLayers);
+        Assert.Throws<ArgumentOutOfRangeException>(() => e.WithSkippedLayers(new[] { e.LayerCount }));
         using (TorchSharp.torch.no_grad()) e.EncoderLayers[0].Gate.fill_(0);
         Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(e.call(ids).data<float>().ToArray(), skipped) < 1e-6);
     }

@@ -1,0 +1,517 @@
+using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+// The streaming benchmark measures against the former in-memory path (TorchTrainerOptions.LoadAllRowsOnDevice).
+[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("StreamingBench")]
+
+namespace MLNetExt.Core;
+
+/// <summary>How a trainer reads its targets from a training row: one value per row, checked as it is read.</summary>
+public abstract class TrainingTargets
+{
+    /// <summary>Creates the reader of column <paramref name="column"/>.</summary>
+    protected TrainingTargets(string column) => Column = column;
+
+    /// <summary>The label column.</summary>
+    public string Column { get; }
+    /// <summary>Tensor type of the targets (Int64 class indices or Float32 values).</summary>
+    public abstract ScalarType Type { get; }
+    /// <summary>Returns a reader of the current row's target; it gets the row number for error messages.</summary>
+    public abstract Func<long, double> CreateGetter(DataViewRow row);
+
+    /// <summary>Class indices 0…<see cref="ClassCount"/>−1 from a key-typed column (as MapValueToKey makes).</summary>
+    public sealed class Classes : TrainingTargets
+    {
+        /// <summary>Checks the key column in <paramref name="schema"/> (the class count and names come from its type, not the rows).</summary>
+        public Classes(DataViewSchema schema, string column) : base(column)
+        {
+            var col = DataViewReader.RequireColumn(schema, column, "Label");
+            if (col.Type is not KeyDataViewType key || key.RawType != typeof(uint))
+                throw new ArgumentException($"Label column '{column}' must be a key type (Key<UInt32>), but it is {DataViewReader.Describe(col.Type)}. " +
+                    $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{column}\") before the trainer.");
+            if (key.Count > int.MaxValue || key.Count < 2)
+                throw new ArgumentException($"Label column '{column}' has {key.Count} classes; a classifier needs between 2 and {int.MaxValue}.");
+            ClassCount = (int)key.Count;
+            ClassNames = DataViewReader.ReadKeyNames(col);
+        }
+
+        /// <summary>Number of classes (the key type's cardinality).</summary>
+        public int ClassCount { get; }
+        /// <summary>The key values' text, when the key has text values.</summary>
+        public IReadOnlyList<string>? ClassNames { get; }
+        /// <inheritdoc/>
+        public override ScalarType Type => ScalarType.Int64;
+
+        /// <inheritdoc/>
+        public override Func<long, double> CreateGetter(DataViewRow row)
+        {
+            var getter = row.GetGetter<uint>(row.Schema[Column]);
+            uint v = 0;
+            return r =>
+            {
+                getter(ref v);
+                if (v == 0) throw new InvalidDataException($"Label column '{Column}', row {r}: the label is missing (key value 0).");
+                return v - 1;
+            };
+        }
+    }
+
+    /// <summary>A Single (or Double, Int32, Boolean) scalar target, e.g. for regression; a binary target must be 0 or 1.</summary>
+    public sealed class Values : TrainingTargets
+    {
+        private readonly bool _binary;
+
+        /// <summary>Checks the column in <paramref name="schema"/>.</summary>
+        public Values(DataViewSchema schema, string column, bool binary = false) : base(column)
+        {
+            var col = DataViewReader.RequireColumn(schema, column, "Label");
+            var raw = col.Type.RawType;
+            if (col.Type is VectorDataViewType || (raw != typeof(float) && raw != typeof(double) && raw != typeof(int) && raw != typeof(bool)))
+                throw new ArgumentException($"Label column '{column}' must be a scalar Single, but it is {DataViewReader.Describe(col.Type)}.");
+            _binary = binary;
+        }
+
+        /// <inheritdoc/>
+        public override ScalarType Type => ScalarType.Float32;
+
+        /// <inheritdoc/>
+        public override Func<long, double> CreateGetter(DataViewRow row)
+        {
+            var col = row.Schema[Column];
+            var raw = col.Type.RawType;
+            Func<double> read = raw == typeof(float) ? Reader<float>(row, col, x => x)
+                : raw == typeof(double) ? Reader<double>(row, col, x => (float)x)
+                : raw == typeof(int) ? Reader<int>(row, col, x => x)
+                : Reader<bool>(row, col, x => x ? 1 : 0);
+            return r =>
+            {
+                double v = read();
+                if (!double.IsFinite(v))
+                    throw new InvalidDataException($"Label column '{Column}', row {r}: value is {v}. Remove rows with missing targets first.");
+                if (_binary && v != 0 && v != 1)
+                    throw new InvalidDataException($"Label column '{Column}', row {r}: value {v} is not a binary label (Boolean, or 0/1).");
+                return v;
+            };
+        }
+
+        private static Func<double> Reader<T>(DataViewRow row, DataViewSchema.Column col, Func<T, double> convert)
+        {
+            var getter = row.GetGetter<T>(col);
+            T value = default!;
+            return () => { getter(ref value); return convert(value); };
+        }
+    }
+}
+
+/// <summary>A batch of training rows ready to be moved to the device.</summary>
+public abstract class TrainingBatch
+{
+    /// <summary>Rows in the batch.</summary>
+    public abstract int Rows { get; }
+    /// <summary>Features [Rows, width] and targets [Rows] on <paramref name="device"/> (new tensors owned by the caller's dispose scope).</summary>
+    public abstract (Tensor Features, Tensor Targets) ToTensors(Device device);
+}
+
+/// <summary>Rows read from the cursor into host arrays (the streaming path).</summary>
+internal sealed class HostBatch : TrainingBatch
+{
+    private readonly int _width;
+    private readonly ScalarType _type;
+
+    public HostBatch(int capacity, int width, ScalarType type)
+    {
+        _width = width;
+        _type = type;
+        Features = new float[(long)capacity * width];
+        Targets = new double[capacity];
+    }
+
+    public float[] Features { get; }
+    public double[] Targets { get; }
+    public int Count { get; set; }
+    public int Capacity => Targets.Length;
+    public override int Rows => Count;
+
+    public override (Tensor Features, Tensor Targets) ToTensors(Device device)
+    {
+        // The batch goes back to the pool only after the step's tensors are disposed, so sharing the array is safe.
+        var x = torch.tensor(Count == Capacity ? Features : Features.AsSpan(0, Count * _width).ToArray(), new long[] { Count, _width });
+        Tensor y = _type == ScalarType.Int64
+            ? torch.tensor(Targets.AsSpan(0, Count).ToArray().Select(v => (long)v).ToArray(), ScalarType.Int64)
+            : torch.tensor(Targets.AsSpan(0, Count).ToArray().Select(v => (float)v).ToArray(), ScalarType.Float32);
+        return device.type == DeviceType.CPU ? (x, y) : (x.to(device), y.to(device));
+    }
+}
+
+/// <summary>Row indices into tensors already on the device (the former in-memory path).</summary>
+internal sealed class IndexBatch : TrainingBatch
+{
+    private readonly Tensor _x, _y;
+    private readonly long[] _rows;
+
+    public IndexBatch(Tensor x, Tensor y, long[] rows)
+    {
+        _x = x;
+        _y = y;
+        _rows = rows;
+    }
+
+    public override int Rows => _rows.Length;
+
+    public override (Tensor Features, Tensor Targets) ToTensors(Device device)
+    {
+        var index = torch.tensor(_rows, ScalarType.Int64).to(device);
+        return (_x.index_select(0, index), _y.index_select(0, index));
+    }
+}
+
+/// <summary>How training rows are shuffled (recorded in the training report).</summary>
+public enum TrainingShuffle
+{
+    /// <summary>A fresh permutation of the row indices every epoch, rows read by seeking (the view is cached or otherwise seekable).</summary>
+    RowIndex,
+    /// <summary>One sequential pass per epoch through a bounded shuffle buffer (<see cref="TorchTrainerOptions.ShuffleBufferSize"/> rows).</summary>
+    Buffer,
+    /// <summary>All rows in one tensor on the device, indexed by a permutation (kept only to measure streaming against).</summary>
+    InMemory,
+}
+
+/// <summary>
+/// The training rows of one <c>Fit</c>, read from the <see cref="IDataView"/> batch by batch: never the whole set in
+/// memory. A seekable view (<c>mlContext.Data.Cache(...)</c>) is shuffled by row index, which gives exactly the batches
+/// an in-memory permutation would; any other view is read with one cursor per epoch through a bounded shuffle buffer.
+/// Validation rows are streamed likewise. Only the split (one bit of membership and one index per row) is kept.
+/// </summary>
+public sealed class TorchTrainingData : IDisposable
+{
+    private readonly IHost _host;
+    private readonly IDataView _data;
+    private readonly IModelInput _input;
+    private readonly TrainingTargets _targets;
+    private readonly TorchTrainerOptions _options;
+    private readonly bool[] _isValidation;
+    private readonly ConcurrentBag<HostBatch> _free = new();
+    private IDataView? _seekable;
+    private Tensor? _allX, _allY;
+    private int[]? _order;
+
+    internal TorchTrainingData(IHost host, IDataView data, IModelInput input, TrainingTargets targets, TorchTrainerOptions options, int seed, Device device)
+    {
+        _host = host;
+        _data = data;
+        _input = input;
+        _targets = targets;
+        _options = options;
+        Width = input.Width;
+        input.CheckSchema(data.Schema);
+        long rows = data.GetRowCount() ?? CountRows(data);
+        if (rows == 0) throw new InvalidDataException($"The training data has no rows (feature column '{input.ColumnNames[0]}').");
+        if (rows > int.MaxValue) throw new InvalidDataException($"The training data has {rows} rows; at most {int.MaxValue} are supported.");
+        RowCount = (int)rows;
+        (TrainRows, ValidationRows) = TorchTrainingLoop.Split(RowCount, options.ValidationFraction, seed);
+        _isValidation = new bool[RowCount];
+        foreach (var r in ValidationRows) _isValidation[r] = true;
+        if (options.LoadAllRowsOnDevice)
+        {
+            Shuffle = TrainingShuffle.InMemory;
+            LoadAll(device);
+        }
+        else
+        {
+            Shuffle = data is IRowSeekable ? TrainingShuffle.RowIndex : TrainingShuffle.Buffer;
+            if (Shuffle == TrainingShuffle.RowIndex) _seekable = data;
+        }
+    }
+
+    /// <summary>Number of rows (training and validation).</summary>
+    public int RowCount { get; }
+    /// <summary>Floats per row given to the module.</summary>
+    public int Width { get; }
+    /// <summary>Data-row indices of the training split.</summary>
+    public int[] TrainRows { get; }
+    /// <summary>Data-row indices of the validation split (empty without one).</summary>
+    public int[] ValidationRows { get; }
+    /// <summary>How the training rows are shuffled.</summary>
+    public TrainingShuffle Shuffle { get; }
+    /// <summary>Rows read through cursors and seekers so far (every epoch and validation pass counts its rows).</summary>
+    public long RowsRead => Interlocked.Read(ref _rowsRead);
+    private long _rowsRead;
+
+    private static long CountRows(IDataView data)
+    {
+        long n = 0;
+        using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
+        while (cursor.MoveNext()) n++;
+        return n;
+    }
+
+    private IEnumerable<DataViewSchema.Column> Columns
+        => _input.ColumnNames.Append(_targets.Column).Distinct().Select(n => _data.Schema[n]);
+
+    /// <summary>Reads the current row into a slot of a batch, checking that features are finite.</summary>
+    private sealed class RowReader
+    {
+        private readonly RowFeatureFiller _fill;
+        private readonly Func<long, double> _target;
+        private readonly int _width;
+        private readonly string _column;
+
+        public RowReader(DataViewRow row, IModelInput input, TrainingTargets targets)
+        {
+            _fill = input.CreateFiller(row);
+            _target = targets.CreateGetter(row);
+            _width = input.Width;
+            _column = input.ColumnNames[0];
+        }
+
+        public void Read(long rowNumber, float[] features, double[] targets, int slot)
+        {
+            var span = features.AsSpan(slot * _width, _width);
+            _fill(span);
+            for (int j = 0; j < span.Length; j++)
+                if (!float.IsFinite(span[j]))
+                    throw new InvalidDataException($"Feature column '{_column}', row {rowNumber}: value at index {j} is {span[j]}. " +
+                        "Remove or impute non-finite values before training (e.g. mlContext.Transforms.ReplaceMissingValues).");
+            targets[slot] = _target(rowNumber);
+        }
+    }
+
+    private HostBatch Rent(int capacity)
+    {
+        if (_free.TryTake(out var b) && b.Capacity == capacity) { b.Count = 0; return b; }
+        return new HostBatch(capacity, Width, _targets.Type);
+    }
+
+    /// <summary>Gives a batch back once its tensors have been made, so steady-state training allocates no new arrays.</summary>
+    internal void Return(TrainingBatch batch)
+    {
+        if (batch is HostBatch h && _free.Count < _options.PrefetchBatches + 2) _free.Add(h);
+    }
+
+    /// <summary>The training batches of one epoch, shuffled with <paramref name="random"/> (called on the prefetching thread).</summary>
+    public IEnumerable<TrainingBatch> TrainingEpoch(Random random, CancellationToken cancel)
+    {
+        int batchSize = _options.BatchSize;
+        if (Shuffle != TrainingShuffle.Buffer)
+        {
+            // The permutation is reshuffled epoch after epoch, as the former in-memory loop did, so a cached view
+            // trains exactly as before.
+            var order = _order ??= Enumerable.Range(0, TrainRows.Length).ToArray();
+            random.Shuffle(order);
+            for (int start = 0; start < order.Length; start += batchSize)
+            {
+                int n = Math.Min(batchSize, order.Length - start);
+                var rows = new int[n];
+                for (int i = 0; i < n; i++) rows[i] = TrainRows[order[start + i]];
+                CheckAlive(cancel);
+                yield return Shuffle == TrainingShuffle.InMemory ? new IndexBatch(_allX!, _allY!, rows.Select(r => (long)r).ToArray()) : ReadRows(rows);
+            }
+            yield break;
+        }
+
+        int poolSize = Math.Min(_options.ShuffleBufferSize, TrainRows.Length);
+        var pool = new HostBatch(poolSize, Width, _targets.Type);
+        var batch = Rent(batchSize);
+        using var cursor = _data.GetRowCursor(Columns);
+        var reader = new RowReader(cursor, _input, _targets);
+        long row = -1;
+        while (cursor.MoveNext())
+        {
+            row++;
+            if (_isValidation[row]) continue;
+            if ((row & 255) == 0) CheckAlive(cancel);
+            Interlocked.Increment(ref _rowsRead);
+            if (pool.Count < poolSize)
+            {
+                reader.Read(row, pool.Features, pool.Targets, pool.Count++);
+                continue;
+            }
+            // The buffer is full: a random buffered row goes to the batch and the new row takes its place.
+            int j = random.Next(poolSize);
+            Move(pool, j, batch);
+            reader.Read(row, pool.Features, pool.Targets, j);
+            if (batch.Count == batchSize)
+            {
+                yield return batch;
+                batch = Rent(batchSize);
+            }
+        }
+        while (pool.Count > 0)
+        {
+            int j = random.Next(pool.Count);
+            Move(pool, j, batch);
+            int last = --pool.Count;
+            if (j != last)
+            {
+                Array.Copy(pool.Features, (long)last * Width, pool.Features, (long)j * Width, Width);
+                pool.Targets[j] = pool.Targets[last];
+            }
+            if (batch.Count == batchSize || pool.Count == 0)
+            {
+                if (batch.Count > 0) yield return batch;
+                batch = Rent(batchSize);
+            }
+        }
+    }
+
+    private void Move(HostBatch pool, int slot, HostBatch batch)
+    {
+        Array.Copy(pool.Features, (long)slot * Width, batch.Features, (long)batch.Count * Width, Width);
+        batch.Targets[batch.Count++] = pool.Targets[slot];
+    }
+
+    private void CheckAlive(CancellationToken cancel)
+    {
+        cancel.ThrowIfCancellationRequested();
+        _host.CheckAlive();
+    }
+
+    /// <summary>The validation rows in data order, in batches of <see cref="TorchTrainerOptions.ScoringBatchSize"/>.</summary>
+    public IEnumerable<TrainingBatch> ValidationBatches(CancellationToken cancel)
+    {
+        int batchSize = _options.ScoringBatchSize;
+        if (ValidationRows.Length == 0) yield break;
+        if (Shuffle != TrainingShuffle.Buffer)
+        {
+            var rows = ValidationRows.Order().ToArray();
+            for (int start = 0; start < rows.Length; start += batchSize)
+            {
+                var chunk = rows.AsSpan(start, Math.Min(batchSize, rows.Length - start)).ToArray();
+                CheckAlive(cancel);
+                yield return Shuffle == TrainingShuffle.InMemory ? new IndexBatch(_allX!, _allY!, chunk.Select(r => (long)r).ToArray()) : ReadRows(chunk);
+            }
+            yield break;
+        }
+        var batch = Rent(batchSize);
+        using var cursor = _data.GetRowCursor(Columns);
+        var reader = new RowReader(cursor, _input, _targets);
+        long row = -1;
+        while (cursor.MoveNext())
+        {
+            row++;
+            if (!_isValidation[row]) continue;
+            if ((row & 255) == 0) CheckAlive(cancel);
+            Interlocked.Increment(ref _rowsRead);
+            reader.Read(row, batch.Features, batch.Targets, batch.Count++);
+            if (batch.Count == batchSize)
+            {
+                yield return batch;
+                batch = Rent(batchSize);
+            }
+        }
+        if (batch.Count > 0) yield return batch;
+    }
+
+    /// <summary>
+    /// Reads the given data rows, in that order, by seeking. A view that cannot seek is wrapped once in ML.NET's row
+    /// cache (host memory, filled as it is read): random access is what drivers that address rows by index
+    /// (distributed shards, federated clients) need. Such drivers check cancellation at their own step boundaries.
+    /// </summary>
+    public TrainingBatch ReadRows(IReadOnlyList<int> rows)
+    {
+        if (_allX is not null) return new IndexBatch(_allX, _allY!, rows.Select(r => (long)r).ToArray());
+        // Distributed workers read concurrently: build the cache once.
+        lock (_free)
+            _seekable ??= new CacheDataView(_host, _data, null);
+        var batch = Rent(rows.Count);
+        var columns = Columns.Select(c => c.Index).ToHashSet();
+        using var seeker = ((IRowSeekable)_seekable).GetSeeker(columns.Contains);
+        var reader = new RowReader(seeker, _input, _targets);
+        foreach (var r in rows)
+        {
+            if (r < 0 || r >= RowCount) throw new ArgumentOutOfRangeException(nameof(rows), r, $"Row {r} is outside the {RowCount} training rows.");
+            if (!seeker.MoveTo(r)) throw new InvalidOperationException($"Row {r} could not be read: the input view changed while it was read.");
+            reader.Read(r, batch.Features, batch.Targets, batch.Count++);
+        }
+        Interlocked.Add(ref _rowsRead, rows.Count);
+        return batch;
+    }
+
+    /// <summary>The targets of <paramref name="rows"/> as a CPU tensor (one pass over the label column only).</summary>
+    public Tensor TargetsOf(IReadOnlyList<int> rows)
+    {
+        var all = new double[RowCount];
+        using (var cursor = _data.GetRowCursor(new[] { _data.Schema[_targets.Column] }))
+        {
+            var get = _targets.CreateGetter(cursor);
+            long r = 0;
+            while (cursor.MoveNext() && r < RowCount) { all[r] = get(r); r++; }
+        }
+        return _targets.Type == ScalarType.Int64
+            ? torch.tensor(rows.Select(r => (long)all[r]).ToArray(), ScalarType.Int64)
+            : torch.tensor(rows.Select(r => (float)all[r]).ToArray(), ScalarType.Float32);
+    }
+
+    private void LoadAll(Device device)
+    {
+        var all = new HostBatch(RowCount, Width, _targets.Type);
+        using (var cursor = _data.GetRowCursor(Columns))
+        {
+            var reader = new RowReader(cursor, _input, _targets);
+            while (all.Count < RowCount && cursor.MoveNext()) reader.Read(all.Count, all.Features, all.Targets, all.Count++);
+        }
+        using var scope = NewDisposeScope();
+        var (x, y) = all.ToTensors(device);
+        _allX = x.to(device).MoveToOuterDisposeScope();
+        _allY = y.to(device).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _allX?.Dispose();
+        _allY?.Dispose();
+        if (_seekable is CacheDataView) _seekable = null;
+    }
+}
+
+/// <summary>
+/// Runs an enumeration on a background thread and hands its items over through a bounded queue, so reading the next
+/// batches from the <see cref="IDataView"/> overlaps the training step. The order is the enumeration's, so results do
+/// not depend on timing. Errors of the reading thread are rethrown to the consumer.
+/// </summary>
+internal sealed class Prefetcher<T> : IDisposable
+{
+    private readonly BlockingCollection<T> _queue;
+    private readonly CancellationTokenSource _stop;
+    private readonly Thread _thread;
+    private ExceptionDispatchInfo? _error;
+
+    public Prefetcher(Func<CancellationToken, IEnumerable<T>> source, int capacity, CancellationToken cancel)
+    {
+        _queue = new BlockingCollection<T>(capacity);
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var token = _stop.Token;
+        _thread = new Thread(() =>
+        {
+            try
+            {
+                foreach (var item in source(token)) _queue.Add(item, token);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested && !cancel.IsCancellationRequested) { }
+            catch (Exception e) { _error = ExceptionDispatchInfo.Capture(e); }
+            finally { _queue.CompleteAdding(); }
+        }) { IsBackground = true, Name = "MLNetExt batch reader" };
+        _thread.Start();
+    }
+
+    /// <summary>The items in order; throws what the reading thread threw.</summary>
+    public IEnumerable<T> Items()
+    {
+        foreach (var item in _queue.GetConsumingEnumerable()) yield return item;
+        _error?.Throw();
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _thread.Join();
+        _queue.Dispose();
+        _stop.Dispose();
+    }
+}
