@@ -3,8 +3,8 @@
 // comparison of our OpenSTA labels with the CircuitOps IR labels to docs/benchmarks/circuits.{json,md}.
 // Usage: dotnet run -c Release --project bench/CircuitDatasetBench -- [root=../shared/data/circuits] [cache=.cache/circuits] [rebuild=true] [filter]
 using MLNetExt.Bench;
-using MLNetExt.Transforms.Circuits;
 using Spectre.Console;
+using MLNetExt;
 
 string root = args.Length > 0 ? args[0] : Path.Combine("..", "shared", "data", "circuits");
 string cache = args.Length > 1 ? args[1] : Path.Combine(".cache", "circuits");

@@ -23,10 +23,6 @@ using System.Text.Json;
 using Microsoft.ML;
 using MLNetExt;
 using MLNetExt.Bench;
-using MLNetExt.Distributed;
-using MLNetExt.Distributed.Mpi;
-using MLNetExt.Mlp;
-using MLNetExt.Transforms.Images;
 
 var settings = Settings.Parse(args);
 settings.Check();

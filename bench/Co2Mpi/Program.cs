@@ -7,10 +7,9 @@
 // --crash-at s makes the last rank exit abruptly after step s (to test resuming a run that died).
 using System.Globalization;
 using System.Security.Cryptography;
-using MLNetExt.Distributed;
-using MLNetExt.Distributed.Mpi;
 using TorchSharp;
 using static TorchSharp.torch;
+using MLNetExt;
 
 var settings = Settings.Parse(args);
 torch.set_num_threads(1); // ranks share the machine's cores: one intra-op thread each

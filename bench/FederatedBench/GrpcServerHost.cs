@@ -1,8 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using MLNetExt.Federated;
-using MLNetExt.Federated.Grpc;
 
 namespace MLNetExt.Bench.Federated;
 

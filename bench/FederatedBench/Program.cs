@@ -9,11 +9,6 @@ using System.Diagnostics;
 using Microsoft.ML;
 using MLNetExt;
 using MLNetExt.Bench;
-using MLNetExt.Core;
-using MLNetExt.Federated;
-using MLNetExt.Federated.Grpc;
-using MLNetExt.Mlp;
-using MLNetExt.Transforms.Images;
 
 if (args.Length > 0 && args[0] == "grpc-server") return await MLNetExt.Bench.Federated.GrpcServerHost.RunAsync(args[1..]);
 var parts = (args.Length > 0 ? args[0] : "fal,lora,grpc").Split(',').ToHashSet();

@@ -11,10 +11,6 @@ using System.Diagnostics;
 using Microsoft.ML;
 using MLNetExt;
 using MLNetExt.Bench;
-using MLNetExt.Core;
-using MLNetExt.PragWorld;
-using MLNetExt.Text;
-using MLNetExt.Transforms.PragWorld;
 
 // "real-alterations [csv] [seed=7] [examples=10]": the alterations on the authors' real originals (no training).
 // The authors' manual set in ../shared/data/pragworld beside the repository.

@@ -1,6 +1,6 @@
 using Microsoft.ML;
 using MLNetExt.Bench;
-using MLNetExt.Transforms.PragWorld;
+using MLNetExt;
 
 /// <summary>
 /// The seven alterations applied to the 88 original conversations of the PragWorld authors' manual benchmark:

@@ -2,10 +2,6 @@ using System.Diagnostics;
 using Microsoft.ML;
 using MLNetExt;
 using MLNetExt.Bench;
-using MLNetExt.Core;
-using MLNetExt.PragWorld;
-using MLNetExt.Text;
-using MLNetExt.Transforms.PragWorld;
 
 /// <summary>
 /// Models scored on the PragWorld authors' manual benchmark (500 real rows, 88 groups): a small text Transformer

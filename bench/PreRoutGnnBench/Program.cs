@@ -18,9 +18,6 @@ using System.Diagnostics;
 using Microsoft.ML;
 using MLNetExt;
 using MLNetExt.Bench;
-using MLNetExt.Core;
-using MLNetExt.PreRoutGnn;
-using MLNetExt.Transforms.Circuits;
 using TorchSharp;
 
 if (args.Length > 0 && args[0] == "memory") return Memory(args);

@@ -10,11 +10,6 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using MLNetExt;
 using MLNetExt.Bench;
-using MLNetExt.Core;
-using MLNetExt.Export;
-using MLNetExt.Mlp;
-using MLNetExt.Terminator;
-using MLNetExt.Transforms.Images;
 using TorchSharp;
 
 int rows = args.Length > 0 ? int.Parse(args[0]) : 2000;

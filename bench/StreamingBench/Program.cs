@@ -12,9 +12,6 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetExt;
 using MLNetExt.Bench;
-using MLNetExt.Core;
-using MLNetExt.Mlp;
-using MLNetExt.Transforms.Images;
 
 if (args.Length > 0 && args[0] == "child") return Child.Run(args);
 

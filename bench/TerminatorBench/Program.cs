@@ -12,10 +12,6 @@ using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
 using MLNetExt;
 using MLNetExt.Bench;
-using MLNetExt.Core;
-using MLNetExt.Export;
-using MLNetExt.Terminator;
-using MLNetExt.Transforms.Images;
 using TorchSharp;
 
 int trainRows = args.Length > 0 ? int.Parse(args[0]) : 60000;

@@ -9,12 +9,6 @@ using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetExt;
-using MLNetExt.Core;
-using MLNetExt.Distributed;
-using MLNetExt.Distributed.Mpi;
-using MLNetExt.Export;
-using MLNetExt.Mlp;
-using MLNetExt.Transforms.Images;
 using Spectre.Console;
 
 var arguments = Arguments.Parse(args);

@@ -6,7 +6,6 @@ using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using MLNetExt;
-using MLNetExt.Mlp;
 
 if (args.Length != 2 || (args[0] != "train" && args[0] != "check")) { Console.Error.WriteLine("usage: PackageSmoke train|check DIR"); return 2; }
 var dir = args[1];

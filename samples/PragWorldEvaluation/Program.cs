@@ -5,10 +5,6 @@
 // Usage: dotnet run -c Release --project samples/PragWorldEvaluation -- [conversations=600] [epochs=6]
 using Microsoft.ML;
 using MLNetExt;
-using MLNetExt.Core;
-using MLNetExt.PragWorld;
-using MLNetExt.Text;
-using MLNetExt.Transforms.PragWorld;
 using Spectre.Console;
 
 int conversations = args.Length > 0 ? int.Parse(args[0]) : 600;

@@ -4,10 +4,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetExt;
-using MLNetExt.Core;
-using MLNetExt.Export;
-using MLNetExt.Mlp;
-using MLNetExt.Transforms.Images;
 using Spectre.Console;
 
 int trainRows = args.Length > 0 ? int.Parse(args[0]) : 10000;

@@ -6,9 +6,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetExt;
-using MLNetExt.Core;
-using MLNetExt.PreRoutGnn;
-using MLNetExt.Transforms.Circuits;
 using Spectre.Console;
 
 string root = args.Length > 0 ? args[0] : Path.Combine("..", "shared", "data", "circuits");

@@ -1,4 +1,4 @@
-namespace MLNetExt.Export;
+namespace MLNetExt;
 
 // Helpers for the operators our models use. Weight layouts follow PyTorch/TorchSharp
 // (Linear weight [out, in], Conv weight [out, in/groups, k...]) so exporters copy tensors as they are.

@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using Onnx;
 
-namespace MLNetExt.Export;
+namespace MLNetExt;
 
 /// <summary>
 /// A small builder for ONNX graphs (default opset 20, IR version 10) over the ONNX protobuf classes.

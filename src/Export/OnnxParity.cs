@@ -1,7 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
-namespace MLNetExt.Export;
+namespace MLNetExt;
 
 /// <summary>Runs an ONNX model and compares its outputs with reference outputs (e.g. the TorchSharp forward pass).</summary>
 public static class OnnxParity

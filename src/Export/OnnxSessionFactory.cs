@@ -1,6 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 
-namespace MLNetExt.Export;
+namespace MLNetExt;
 
 /// <summary>Where an ONNX Runtime session should run.</summary>
 public enum OnnxExecutionDevice

@@ -1,4 +1,4 @@
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>Writes files so that a crash mid-write leaves the previous version intact (checkpoints).</summary>
 public static class AtomicFile

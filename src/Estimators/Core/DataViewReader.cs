@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>Rows of a float feature column read into one contiguous row-major array.</summary>
 /// <param name="Values">Row-major values, <c>Rows × Width</c>.</param>

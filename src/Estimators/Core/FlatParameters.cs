@@ -3,7 +3,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>
 /// A list of parameters seen as one flat float vector (in list order) — how distributed and federated training exchange

@@ -1,9 +1,8 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.Model.OnnxConverter;
-using MLNetExt.Export;
 using Onnx;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>
 /// Copies a graph made with <see cref="OnnxGraphBuilder"/> into the ONNX model ML.NET's

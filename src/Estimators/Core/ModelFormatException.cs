@@ -1,6 +1,5 @@
-using MLNetExt.Transforms;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>
 /// A saved MLNetExt model is damaged, incomplete, of a newer format, or has an entry that belongs to another model.

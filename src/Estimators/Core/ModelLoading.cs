@@ -3,7 +3,7 @@ using System.Reflection;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>
 /// Loads ML.NET model zips that hold MLNetExt transformers so that a damaged or mismatched model fails with a

@@ -1,4 +1,4 @@
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>Seeded samplers that <see cref="Random"/> lacks (used for initialisations and data splits).</summary>
 public static class RandomSampling

@@ -2,7 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Model.OnnxConverter;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>Supplies the score values of the row a <see cref="ScoringRow"/> stands on.</summary>
 internal interface IScoreSource

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>
 /// Small SVG charts for the reports the package writes (bar charts and heat maps). SVG is text: it needs no native

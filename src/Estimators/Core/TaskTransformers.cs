@@ -1,9 +1,8 @@
 using Microsoft.ML.Runtime;
-using MLNetExt.Export;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>
 /// A multiclass classifier transformer over a module that maps [N, FeatureSize] features to [N, classes] logits.

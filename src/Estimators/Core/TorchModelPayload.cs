@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using Microsoft.ML;
 using TorchSharp;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>
 /// The bytes of a trained TorchSharp model as stored inside the ML.NET model zip (entry <see cref="EntryName"/>):

@@ -2,11 +2,10 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Runtime;
-using MLNetExt.Export;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>How an output column's values are typed in ML.NET.</summary>
 public enum ScoreColumnKind

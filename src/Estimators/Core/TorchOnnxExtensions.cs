@@ -1,9 +1,8 @@
-using MLNetExt.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>Bridges TorchSharp modules to <see cref="OnnxGraphBuilder"/>: weights are copied as they are (same layouts).</summary>
 public static class TorchOnnxExtensions

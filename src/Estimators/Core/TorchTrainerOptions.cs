@@ -2,7 +2,7 @@ using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>Where TorchSharp trains and scores.</summary>
 public enum TorchDeviceKind

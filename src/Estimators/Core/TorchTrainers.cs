@@ -4,7 +4,7 @@ using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>
 /// A TorchSharp trainer whose training can be driven by something other than <see cref="IEstimator{T}.Fit"/>'s local

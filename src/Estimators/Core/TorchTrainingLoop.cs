@@ -4,7 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>What a training run did: per-epoch losses, where the best validation loss was, and timing.</summary>
 /// <param name="TrainLoss">Mean training loss per epoch.</param>

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 // The streaming benchmark measures against the former in-memory path (TorchTrainerOptions.LoadAllRowsOnDevice).
 [assembly: System.Runtime.CompilerServices.InternalsVisibleTo("StreamingBench")]
 
-namespace MLNetExt.Core;
+namespace MLNetExt;
 
 /// <summary>How a trainer reads its targets from a training row: one value per row, checked as it is read.</summary>
 public abstract class TrainingTargets

@@ -3,11 +3,10 @@ using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNetExt.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>Settings of a <see cref="Co2Trainer{TTransformer}"/>; the wrapped trainer's options still set epochs, batch size, learning rate.</summary>
 public sealed class Co2TrainerOptions

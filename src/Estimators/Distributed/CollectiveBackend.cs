@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>
 /// <see cref="ICollectiveBackend"/> over a blocking <see cref="ICollectiveTransport"/>, with a dedicated
@@ -11,7 +11,7 @@ namespace MLNetExt.Distributed;
 /// <c>MPI_Iallreduce</c> unless some thread is inside the library; polling <c>MPI_Test</c> between training steps
 /// did not overlap on the probe machine, while a dedicated thread hid ~85 % of a 64 MiB all-reduce (see
 /// docs/decisions/002-co2-mpi-polling-and-binding.md). That thread now tests the request every fraction of a millisecond, sleeping in between
-/// (<see cref="Mpi.MpiTransport.PollInterval"/>). Running every operation (blocking ones too) through the same
+/// (<see cref="MpiTransport.PollInterval"/>). Running every operation (blocking ones too) through the same
 /// FIFO keeps the per-rank order of collectives identical on all ranks, as MPI requires.</para>
 /// <para>Once an operation times out or fails the backend is faulted: later operations fail at once with the
 /// original cause, because the group is no longer in a consistent state.</para>

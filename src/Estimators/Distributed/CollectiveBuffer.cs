@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>
 /// A float32 buffer in unmanaged, 64-byte aligned host memory that collectives read and write.

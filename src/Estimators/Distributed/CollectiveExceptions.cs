@@ -1,4 +1,4 @@
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>A collective operation failed on this rank (a peer left, arguments did not match, or the transport failed).</summary>
 public class CollectiveException : Exception

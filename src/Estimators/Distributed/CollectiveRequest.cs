@@ -1,6 +1,6 @@
 using System.Runtime.ExceptionServices;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>A collective started by an <c>*Async</c> method of <see cref="ICollectiveBackend"/>.</summary>
 public sealed class CollectiveRequest

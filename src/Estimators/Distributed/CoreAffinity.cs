@@ -1,4 +1,4 @@
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>Which CPUs the calling thread may run on (Linux <c>sched_getaffinity</c>/<c>sched_setaffinity</c>).</summary>
 /// <remarks>

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>Counters of a <see cref="DistributedCoordinator"/> on one rank.</summary>
 /// <param name="Steps">Inner steps taken.</param>

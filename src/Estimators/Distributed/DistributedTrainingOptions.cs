@@ -1,4 +1,4 @@
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>How data-parallel workers keep their models in agreement.</summary>
 public enum DistributedAlgorithm

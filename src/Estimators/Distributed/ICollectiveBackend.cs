@@ -1,4 +1,4 @@
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>How a reduction combines the ranks' values.</summary>
 public enum ReduceOperation
@@ -19,7 +19,7 @@ public enum ReduceOperation
 /// (it died, hangs, or took another code path) the call throws <see cref="CollectiveTimeoutException"/>
 /// naming this rank and the operation instead of hanging.</para>
 /// <para>Implementations: <see cref="CollectiveBackend"/> over an <see cref="ICollectiveTransport"/>
-/// (<see cref="InProcessTransport"/> for threads in one process, <see cref="Mpi.MpiTransport"/> for MPICH,
+/// (<see cref="InProcessTransport"/> for threads in one process, <see cref="MpiTransport"/> for MPICH,
 /// optionally wrapped in <see cref="ThrottledTransport"/>). A GPU backend (NCCL) would implement this interface
 /// directly: <see cref="Allocate"/> is where it would hand out device or registered memory, and the
 /// <c>*Async</c> methods map onto operations enqueued on a dedicated CUDA stream.</para>

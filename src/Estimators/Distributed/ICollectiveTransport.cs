@@ -1,4 +1,4 @@
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>
 /// The blocking wire operations under a <see cref="CollectiveBackend"/>: sum-reductions, gathers and broadcasts

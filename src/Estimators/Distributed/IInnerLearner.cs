@@ -1,4 +1,4 @@
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>
 /// One worker's model and inner optimizer, seen by the distributed coordinator as a flat float vector.

@@ -1,4 +1,4 @@
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>
 /// A group of ranks that are threads of this process; creates one <see cref="InProcessTransport"/> per rank.

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>Entry points of the Linux C library, bound at run time (for what .NET does not expose).</summary>
 internal static class LibC

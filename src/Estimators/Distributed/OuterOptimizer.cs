@@ -2,7 +2,7 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>
 /// The outer optimizer state of Local-SGD/SlowMo/CO2 for one contiguous slice (shard) of the flat parameters:

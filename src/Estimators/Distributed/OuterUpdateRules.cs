@@ -1,4 +1,4 @@
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>Which staleness gap penalty CO2 applies to the one-round-stale pseudo-gradient.</summary>
 public enum StalenessPenaltyKind

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>
 /// Sub-millisecond sleeping for communication threads that must not take CPU from the training threads.

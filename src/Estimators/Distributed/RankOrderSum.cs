@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>The one summation every transport that reduces by itself uses, so their results agree bit for bit.</summary>
 internal static unsafe class RankOrderSum

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>CPU time consumed by the calling thread (Linux <c>CLOCK_THREAD_CPUTIME_ID</c>).</summary>
 /// <remarks>

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>A simulated network link: a fixed per-message latency plus a bandwidth limit.</summary>
 /// <param name="Latency">Time added to every collective (one message start-up).</param>

@@ -1,9 +1,8 @@
-using MLNetExt.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Distributed;
+namespace MLNetExt;
 
 /// <summary>
 /// <see cref="IInnerLearner"/> for a TorchSharp module: its trainable parameters (declaration order) form the flat

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Federated;
+namespace MLNetExt;
 
 /// <summary>The norm of the threat model.</summary>
 public enum AttackNorm

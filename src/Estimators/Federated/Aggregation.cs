@@ -1,4 +1,4 @@
-namespace MLNetExt.Federated;
+namespace MLNetExt;
 
 /// <summary>One client's contribution to a round: its model delta (local − global) and how many samples produced it.</summary>
 /// <param name="ClientId">Who sent it (used in rejection reasons and logs).</param>

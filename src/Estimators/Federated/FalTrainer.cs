@@ -1,11 +1,10 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNetExt.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Federated;
+namespace MLNetExt;
 
 /// <summary>Settings of federated adversarial learning (FAL).</summary>
 public sealed class FalOptions : FederatedOptions

@@ -2,12 +2,11 @@ using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNetExt.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Federated;
+namespace MLNetExt;
 
 /// <summary>How the training rows are dealt to simulated clients.</summary>
 /// <param name="Alpha">Dirichlet concentration for <see cref="NonIid"/> (small = each client sees few classes); ∞ = IID.</param>

@@ -1,12 +1,11 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNetExt.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Federated;
+namespace MLNetExt;
 
 /// <summary>Sample-level DP-SGD settings of each client.</summary>
 public sealed record DifferentialPrivacyOptions

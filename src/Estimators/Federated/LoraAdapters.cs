@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Federated;
+namespace MLNetExt;
 
 /// <summary>How LoRA's A matrices are initialised (B always starts at zero).</summary>
 public enum LoraAInit

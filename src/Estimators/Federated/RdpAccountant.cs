@@ -1,4 +1,4 @@
-namespace MLNetExt.Federated;
+namespace MLNetExt;
 
 /// <summary>How Rényi-DP is converted to (ε, δ)-DP.</summary>
 public enum RdpConversion

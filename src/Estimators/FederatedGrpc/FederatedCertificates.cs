@@ -3,7 +3,7 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace MLNetExt.Federated.Grpc;
+namespace MLNetExt;
 
 /// <summary>TLS certificates for the federated runtime: a self-signed development certificate and the client-side checks (pinning or a private CA).</summary>
 public static class FederatedCertificates

@@ -5,7 +5,7 @@ using Grpc.Net.Client;
 using Microsoft.ML;
 using MLNetExt.Federated.Grpc.Protocol;
 
-namespace MLNetExt.Federated.Grpc;
+namespace MLNetExt;
 
 /// <summary>Settings of a federated client.</summary>
 public sealed class FederatedClientOptions

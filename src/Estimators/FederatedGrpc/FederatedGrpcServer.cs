@@ -11,10 +11,9 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using MLNetExt.Core;
 using MLNetExt.Federated.Grpc.Protocol;
 
-namespace MLNetExt.Federated.Grpc;
+namespace MLNetExt;
 
 /// <summary>Settings of a <see cref="FederatedGrpcServer"/>.</summary>
 public sealed class FederatedServerOptions

@@ -1,17 +1,15 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNetExt.Core;
-using MLNetExt.Export;
-using MLNetExt.Mlp;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using MLNetExt;
 
 [assembly: LoadableClass(typeof(MlpMulticlassTransformer), null, typeof(SignatureLoadModel), "MLNetExt MLP classifier", MlpMulticlassTransformer.LoaderSignature)]
 [assembly: LoadableClass(typeof(MlpRegressionTransformer), null, typeof(SignatureLoadModel), "MLNetExt MLP regressor", MlpRegressionTransformer.LoaderSignature)]
 
-namespace MLNetExt.Mlp;
+namespace MLNetExt;
 
 /// <summary>Shape of a multi-layer perceptron: hidden widths, ReLU between layers, dropout while training.</summary>
 public interface IMlpShape

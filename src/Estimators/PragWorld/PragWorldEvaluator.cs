@@ -1,9 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetExt.Text;
-using MLNetExt.Transforms.PragWorld;
 
-namespace MLNetExt.PragWorld;
+namespace MLNetExt;
 
 /// <summary>Options of <see cref="PragWorldCatalog.Evaluate(ITransformer, IDataView, PragWorldEvaluationOptions?)"/>.</summary>
 public sealed class PragWorldEvaluationOptions

@@ -1,11 +1,8 @@
-using MLNetExt.Core;
 using Microsoft.ML;
-using MLNetExt.Text;
-using MLNetExt.Transforms.PragWorld;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.PragWorld;
+namespace MLNetExt;
 
 /// <summary>Effect of one layer on one alteration.</summary>
 /// <param name="Layer">0-based encoder layer.</param>

@@ -1,9 +1,8 @@
-using MLNetExt.Core;
 using System.Globalization;
 using System.Net;
 using System.Text;
 
-namespace MLNetExt.PragWorld;
+namespace MLNetExt;
 
 /// <summary>Writes <see cref="PragWorldMetrics"/> as Markdown, HTML and a bar chart (accuracy: original vs each alteration).</summary>
 public static class PragWorldReport

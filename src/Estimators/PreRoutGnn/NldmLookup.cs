@@ -1,11 +1,11 @@
 using static TorchSharp.torch;
 
-namespace MLNetExt.PreRoutGnn;
+namespace MLNetExt;
 
 /// <summary>
 /// What static timing analysis does with a cell arc's NLDM tables, as differentiable tensor code: look each table up at the
 /// input slew and the output load, bilinearly inside the axes and linearly extrapolated outside them (as STA tools and
-/// <see cref="Transforms.Circuits.LibertyTable.Lookup"/> do), up to one axis range beyond either end.
+/// <see cref="LibertyTable.Lookup"/> do), up to one axis range beyond either end.
 /// </summary>
 /// <remarks>
 /// Tables are the padded [E, 8, 7×7] blocks of <see cref="TimingGraphTensors"/>: a table's real size is read from its mask,
@@ -16,7 +16,7 @@ namespace MLNetExt.PreRoutGnn;
 /// </remarks>
 public static class NldmLookup
 {
-    private const int Side = Transforms.Circuits.TimingGraph.LutSize;
+    private const int Side = TimingGraph.LutSize;
 
     /// <summary>Table order within an arc's 8: {early, late} × {cell_rise, cell_fall, rise_transition, fall_transition}.</summary>
     /// <remarks>For table t the output transition is t % 2, so its corner (EL×RF) is <c>SameCorner[t]</c> and the

@@ -1,6 +1,5 @@
-using MLNetExt.Transforms.Circuits;
 
-namespace MLNetExt.PreRoutGnn;
+namespace MLNetExt;
 
 /// <summary>A piece of a partitioned graph: the induced sub-graph and which of its pins are the window's own (loss counts there).</summary>
 public sealed record GraphPiece(TimingGraph Graph, bool[] Valid, int FirstLevel, int EndLevel);

@@ -1,7 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetExt.PreRoutGnn;
-using MLNetExt.Transforms.Circuits;
 
 namespace MLNetExt;
 

@@ -1,8 +1,7 @@
-using MLNetExt.Transforms.Circuits;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.PreRoutGnn;
+namespace MLNetExt;
 
 /// <summary>Timing predicted for one design (ns; corners EarlyRise, EarlyFall, LateRise, LateFall).</summary>
 /// <param name="ArrivalTime">[N × 4] arrival.</param>

@@ -3,7 +3,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace MLNetExt.PreRoutGnn;
+namespace MLNetExt;
 
 /// <summary>Linear layers with LeakyReLU(0.2) between them (the reference's MLP).</summary>
 public sealed class GraphMlp : Module<Tensor, Tensor>

@@ -3,7 +3,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace MLNetExt.PreRoutGnn;
+namespace MLNetExt;
 
 /// <summary>Predictions for one graph, in the model's scales (<see cref="TargetScales"/>: arrival, ln-slew, ln-net-delay, cell delay).</summary>
 public sealed record TimingOutputs(Tensor State, Tensor NetDelay, Tensor CellDelay) : IDisposable
@@ -28,7 +28,7 @@ public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
     public GraphAutoEncoder() : base(nameof(GraphAutoEncoder))
     {
         Encoder = new DeepGcnii(TimingGraphTensors.BaseFeatureCount, Latent, 12);
-        _decoder = new DeepGcnii(Latent, Transforms.Circuits.TimingGraph.NodeFeatureCount, 12);
+        _decoder = new DeepGcnii(Latent, TimingGraph.NodeFeatureCount, 12);
         RegisterComponents();
     }
 
@@ -38,7 +38,7 @@ public sealed class GraphAutoEncoder : Module<TimingGraphTensors, Tensor>
         var (s, t, f) = g.Homogeneous;
         var z = Encoder.call(g.NodeFeatures, s, t, f);
         var rec = _decoder.call(z, s, t, f);
-        var err = (rec - g.NodeFeatures[.., ..Transforms.Circuits.TimingGraph.NodeFeatureCount]).pow(2).mean(new long[] { 1 });
+        var err = (rec - g.NodeFeatures[.., ..TimingGraph.NodeFeatureCount]).pow(2).mean(new long[] { 1 });
         return (err * g.Valid).sum() / g.Valid.sum().clamp_min(1);
     }
 }

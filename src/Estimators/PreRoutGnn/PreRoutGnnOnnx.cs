@@ -1,9 +1,7 @@
-using MLNetExt.Export;
-using MLNetExt.Transforms.Circuits;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.PreRoutGnn;
+namespace MLNetExt;
 
 /// <summary>
 /// The graph arrays an exported PreRoutGNN takes (ONNX input name → data and shape). The level schedule is padded to a

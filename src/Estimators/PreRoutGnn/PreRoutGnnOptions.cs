@@ -1,6 +1,5 @@
-using MLNetExt.Core;
 
-namespace MLNetExt.PreRoutGnn;
+namespace MLNetExt;
 
 /// <summary>Which weights <see cref="PreRoutGnnTrainer"/> returns when it has validation designs.</summary>
 public enum PreRoutGnnSelection
@@ -37,7 +36,7 @@ public sealed class PreRoutGnnOptions
         PartitionNodes = 50_000, PinsPerEpoch = 0, SelectBy = PreRoutGnnSelection.LastEpoch,
     };
 
-    /// <summary>Name of the text column with each row's timing graph file (<see cref="Transforms.Circuits.TimingGraphFile"/>).</summary>
+    /// <summary>Name of the text column with each row's timing graph file (<see cref="TimingGraphFile"/>).</summary>
     public string GraphColumnName { get; set; } = "GraphPath";
     /// <summary>Name of the text column with each row's pin name (read when scoring; training uses whole designs).</summary>
     public string PinColumnName { get; set; } = "Pin";

@@ -1,12 +1,10 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNetExt.Core;
-using MLNetExt.Transforms.Circuits;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.PreRoutGnn;
+namespace MLNetExt;
 
 /// <summary>What a <see cref="PreRoutGnnTrainer"/> fit did (on <see cref="PreRoutGnnTransformer.TrainingReport"/>).</summary>
 /// <param name="Training">Timing training through the shared loop: per-epoch mean loss, steps, time, best epoch (0 = before training).</param>

@@ -1,16 +1,13 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNetExt.Core;
-using MLNetExt.Export;
-using MLNetExt.PreRoutGnn;
-using MLNetExt.Transforms.Circuits;
 using TorchSharp;
 using static TorchSharp.torch;
+using MLNetExt;
 
 [assembly: LoadableClass(typeof(PreRoutGnnTransformer), null, typeof(SignatureLoadModel), "MLNetExt PreRoutGNN timing regressor", PreRoutGnnTransformer.LoaderSignature)]
 
-namespace MLNetExt.PreRoutGnn;
+namespace MLNetExt;
 
 /// <summary>
 /// A trained PreRoutGNN: adds each pin's predicted timing to rows that name a timing graph file and a pin (see

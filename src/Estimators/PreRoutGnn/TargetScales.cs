@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace MLNetExt.PreRoutGnn;
+namespace MLNetExt;
 
 /// <summary>
 /// The scales PreRoutGNN learns its targets in, defined once for training targets, predictions, the NLDM lookup and the

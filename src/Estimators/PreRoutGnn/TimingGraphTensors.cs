@@ -1,8 +1,7 @@
-using MLNetExt.Transforms.Circuits;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.PreRoutGnn;
+namespace MLNetExt;
 
 /// <summary>
 /// A <see cref="TimingGraph"/> as model tensors, preprocessed like the PreRoutGNN reference: positions min–max normalised

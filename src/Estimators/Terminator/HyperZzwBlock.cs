@@ -1,10 +1,8 @@
-using MLNetExt.Core;
-using MLNetExt.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Terminator;
+namespace MLNetExt;
 
 /// <summary>Spatial layout of the fast network's activations: [N, C, P] with P = product of <see cref="Dims"/> (28×28, or 784 for sequences).</summary>
 internal sealed record SpatialShape(int[] Dims)

@@ -1,9 +1,8 @@
-using MLNetExt.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Terminator;
+namespace MLNetExt;
 
 /// <summary>
 /// A slow network: produces a kernel as a function of coordinates. Either a coordinate-based implicit MLP

@@ -1,15 +1,13 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNetExt.Core;
-using MLNetExt.Export;
-using MLNetExt.Terminator;
 using TorchSharp;
 using static TorchSharp.torch;
+using MLNetExt;
 
 [assembly: LoadableClass(typeof(TerminatorTransformer), null, typeof(SignatureLoadModel), "MLNetExt Terminator classifier", TerminatorTransformer.LoaderSignature)]
 
-namespace MLNetExt.Terminator;
+namespace MLNetExt;
 
 /// <summary>Options of <see cref="TerminatorTrainer"/> (HyperZ·Z·W slow-fast network).</summary>
 public sealed class TerminatorOptions : TorchClassifierOptions

@@ -1,10 +1,8 @@
-using MLNetExt.Core;
-using MLNetExt.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Terminator;
+namespace MLNetExt;
 
 /// <summary>How the feature vector is laid out.</summary>
 public enum TerminatorInputKind

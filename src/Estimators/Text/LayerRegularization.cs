@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Text;
+namespace MLNetExt;
 
 /// <summary>How <see cref="LayerRegularization"/> suppresses the chosen layers.</summary>
 public enum LayerRegularizationKind

@@ -1,16 +1,14 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNetExt.Core;
-using MLNetExt.Export;
-using MLNetExt.Text;
 using TorchSharp;
 using static TorchSharp.torch;
+using MLNetExt;
 
 [assembly: LoadableClass(typeof(TextTransformerBinaryTransformer), null, typeof(SignatureLoadModel), "MLNetExt text transformer (binary)", TextTransformerBinaryTransformer.LoaderSignature)]
 [assembly: LoadableClass(typeof(TextTransformerMulticlassTransformer), null, typeof(SignatureLoadModel), "MLNetExt text transformer (multiclass)", TextTransformerMulticlassTransformer.LoaderSignature)]
 
-namespace MLNetExt.Text;
+namespace MLNetExt;
 
 /// <summary>Options of the text Transformer classifiers. <see cref="TorchTrainerOptions.FeatureColumnName"/> names the text column (default "Text").</summary>
 public sealed class TextClassifierOptions : TorchClassifierOptions, ITextEncoderShape

@@ -1,10 +1,8 @@
-using MLNetExt.Core;
-using MLNetExt.Export;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNetExt.Text;
+namespace MLNetExt;
 
 /// <summary>Size of a <see cref="TextTransformerEncoder"/>.</summary>
 public interface ITextEncoderShape

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace MLNetExt.Text;
+namespace MLNetExt;
 
 /// <summary>
 /// A word-level tokenizer with a vocabulary learned from training texts (no downloads: the vocabulary travels with the

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>
 /// Character-level reading with one character of look-ahead and line counting, shared by the circuit-file lexers

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>The files of one design: netlist, placed-and-routed DEF, constraints, optional SPEF, and the platform's libraries.</summary>
 /// <param name="Technology">Platform name (asap7, nangate45, sky130hd, …).</param>

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>Opens circuit files as text: plain, gzip (.gz), and a single-file tar inside gzip (how some flows ship <c>6_final.v.gz</c>).</summary>
 public static class CircuitFiles

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>
 /// A circuit file (Liberty, Verilog, DEF, SPEF, CircuitOps CSV, or the gzip/tar container around one) is malformed,

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>How far a graph's OpenSTA labels are from a CircuitOps <c>pin_properties.csv</c> (medians of |difference|, picoseconds).</summary>
 /// <param name="MatchedPins">Pins present in both with finite values.</param>

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>
 /// What a known CircuitOps IR table must hold: its required columns, the columns whose values identify a row (unique),

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>
 /// Per-layer wire resistance and capacitance of a platform, read from OpenROAD's <c>setRC.tcl</c>

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>A placed component (cell instance); coordinates in DEF database units.</summary>
 public sealed record DefComponent(string Name, string Cell, long X, long Y, string Orientation, bool IsPlaced);

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>
 /// Follows the layer changes along DEF routing: a ROUTED/NEW statement names only the layer it starts on, and every via

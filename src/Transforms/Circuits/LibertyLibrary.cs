@@ -1,5 +1,5 @@
 
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>An NLDM lookup table: values over index_1 (input transition) × index_2 (output load), in library units.</summary>
 public sealed class LibertyTable

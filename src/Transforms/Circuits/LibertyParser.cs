@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 
 /// <summary>A Liberty group (<c>name (args) { … }</c>) with its attributes and subgroups, in file order.</summary>

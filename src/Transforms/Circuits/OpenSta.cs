@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>The files OpenSTA needs to time one design.</summary>
 /// <param name="Liberty">Liberty libraries (plain or .gz).</param>

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>A net's parasitics (values in the file's units; see <see cref="SpefDesign"/> for the scales).</summary>
 /// <param name="Name">Net name (name map resolved).</param>

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>
 /// A labelled pre-routing timing graph of one design: one node per pin (ports included), net edges driver → sink and

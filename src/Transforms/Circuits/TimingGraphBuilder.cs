@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>A design cannot become a timing graph (combinational loop, unknown cell, several drivers on a net).</summary>
 public sealed class TimingGraphException(string message) : InvalidOperationException(message);

@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>One pin of a timing graph as an ML.NET row: pre-routing features and post-route labels (ns).</summary>
 public sealed class TimingPinRow

@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using System.Runtime.InteropServices;
 
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>
 /// Compact binary form of a <see cref="TimingGraph"/> (gzip-compressed little-endian arrays), the dataset cache format:

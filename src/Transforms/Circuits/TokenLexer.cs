@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>A token of a circuit file and the line and column it starts on.</summary>
 internal readonly record struct CircuitToken(string Text, int Line, int Column = 0);

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace MLNetExt.Transforms.Circuits;
+namespace MLNetExt;
 
 /// <summary>Direction of a module port.</summary>
 public enum PortDirection

@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNetExt.Transforms.Images;
+namespace MLNetExt;
 
 /// <summary>An image row: pixels scaled to [0, 1] (channel-major C×H×W) and the class index.</summary>
 public sealed class ImageRow

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 
-namespace MLNetExt.Transforms.Images;
+namespace MLNetExt;
 
 /// <summary>
 /// An IDX file is not what it claims: bad magic number, a header whose counts exceed the file's length or the limits, a

@@ -1,6 +1,6 @@
 using System.IO.Compression;
 
-namespace MLNetExt.Transforms;
+namespace MLNetExt;
 
 /// <summary>
 /// Decompresses a gzip file and, at its end, checks the output against the trailer (CRC-32 and length modulo 2³²,

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms;
+namespace MLNetExt;
 
 /// <summary>
 /// An input file is malformed, truncated or implausible. Every reader of the package throws a subclass of this for bad

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms;
+namespace MLNetExt;
 
 /// <summary>
 /// Bounds the readers check declared or accumulated sizes against before allocating, so a hostile or damaged file

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms;
+namespace MLNetExt;
 
 /// <summary>
 /// Reads lines (ending in \n, \r\n or \r) with a length limit, counting them, so a file without line breaks cannot make

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>Base of the alterations that rewrite one regex match inside a context turn.</summary>
 public abstract class ContextWordAlteration : PragWorldAlteration

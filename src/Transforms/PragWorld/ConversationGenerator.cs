@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>Options of <see cref="ConversationGenerator"/>.</summary>
 public sealed class ConversationGeneratorOptions

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>A turn is not in PragWorld's controlled conversation language.</summary>
 public sealed class ConversationNotUnderstoodException(int turnIndex, string text)

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>A person name or a noun phrase head found in free-form English text.</summary>
 /// <param name="Start">Character offset in the text.</param>

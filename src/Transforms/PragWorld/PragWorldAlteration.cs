@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>The seven minimal linguistic alterations of the PragWorld paper (see docs/pragworld.md).</summary>
 public enum AlterationKind
@@ -50,7 +50,7 @@ public sealed class PragWorldAlterationOptions
     /// </summary>
     public bool FreeForm { get; init; } = true;
 
-    /// <summary>Entity finder of the free-form edits; <see cref="PragWorld.FreeFormLexicon.Default"/> (WordNet when installed) when null.</summary>
+    /// <summary>Entity finder of the free-form edits; <see cref="FreeFormLexicon.Default"/> (WordNet when installed) when null.</summary>
     public FreeFormLexicon? FreeFormLexicon { get; init; }
 }
 

@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>
 /// Applies one <see cref="PragWorldAlteration"/> to every row of an IDataView of <see cref="PragWorldQuestionRow"/>

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>An answer to a PragWorld question: a gold answer or what a model replied.</summary>
 public enum PragWorldAnswer

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>What a PragWorld yes/no question probes in the conversation's local world model.</summary>
 public enum QuestionType

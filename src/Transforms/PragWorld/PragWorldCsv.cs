@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>A PragWorld CSV file is malformed; the message names the file, line, column and CSV column name.</summary>
 public sealed class PragWorldCsvFormatException : InputFormatException

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>Schema of <see cref="PragWorldQuestionRow"/> IDataViews, and saving/loading of benchmark rows.</summary>
 public static class PragWorldData

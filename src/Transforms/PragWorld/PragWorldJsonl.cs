@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>A PragWorld JSONL file is malformed; the message names the file, line and field.</summary>
 public sealed class PragWorldFormatException : InputFormatException

@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>
 /// The vocabulary of PragWorld's controlled conversation language: people, movable objects, rooms, objects with

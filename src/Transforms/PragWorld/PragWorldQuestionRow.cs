@@ -1,4 +1,4 @@
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>
 /// One (conversation, question) row of a PragWorld benchmark: the IDataView schema read and written by the
@@ -27,7 +27,7 @@ public sealed class PragWorldQuestionRow
     /// <summary>Gold answer: true = yes.</summary>
     public bool Label { get; set; }
 
-    /// <summary>A <see cref="PragWorld.QuestionType"/> name.</summary>
+    /// <summary>A <see cref="QuestionType"/> name.</summary>
     public string QuestionType { get; set; } = "";
 
     /// <summary>The probed entity.</summary>

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace MLNetExt.Transforms.PragWorld;
+namespace MLNetExt;
 
 /// <summary>WordNet part of speech.</summary>
 public enum WordNetPos

@@ -1,4 +1,3 @@
-using MLNetExt.Transforms.Circuits;
 
 namespace MLNetExt.Tests.Circuits;
 

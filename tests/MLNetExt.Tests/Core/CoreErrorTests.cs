@@ -1,9 +1,6 @@
 using System.IO.Compression;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetExt.Core;
-using MLNetExt.Export;
-using MLNetExt.Mlp;
 
 namespace MLNetExt.Tests.Core;
 

@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using MLNetExt.Distributed;
 
 namespace MLNetExt.Tests.Core;
 
@@ -40,7 +39,7 @@ public sealed class EntryPointTests
         var ml = new MLContext(seed: 3);
         var train = ml.Data.LoadFromEnumerable(SyntheticData.SmoothFunction(800, 1));
         var test = ml.Data.LoadFromEnumerable(SyntheticData.SmoothFunction(200, 2));
-        var inner = ml.Regression.Trainers.TorchMlp(new Mlp.MlpRegressorOptions { HiddenSizes = new[] { 32, 32 }, Epochs = 30, LearningRate = 0.01, Seed = 1 });
+        var inner = ml.Regression.Trainers.TorchMlp(new MlpRegressorOptions { HiddenSizes = new[] { 32, 32 }, Epochs = 30, LearningRate = 0.01, Seed = 1 });
         var trainer = ml.Distributed().Co2(inner, workers: 2, localSteps: 4);
 
         var model = trainer.Fit(train);

@@ -1,4 +1,3 @@
-using MLNetExt.Core;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;

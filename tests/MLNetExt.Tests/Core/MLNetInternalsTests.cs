@@ -98,7 +98,7 @@ public sealed class MLNetInternalsTests
             return mlnet.Contains(t.Assembly) && !t.IsGenericParameter && !(t.IsVisible);
         }
         var leaks = new List<string>();
-        foreach (var assembly in new[] { typeof(MLNetExt.Core.TorchModelTransformer).Assembly, typeof(MLNetExt.Transforms.Images.FashionMnist).Assembly })
+        foreach (var assembly in new[] { typeof(MLNetExt.TorchModelTransformer).Assembly, typeof(MLNetExt.FashionMnist).Assembly })
             foreach (var t in assembly.GetExportedTypes())
             {
                 foreach (var m in t.GetMethods(declared).Where(m => m.IsPublic || ((m.IsFamily || m.IsFamilyOrAssembly) && !t.IsSealed)))

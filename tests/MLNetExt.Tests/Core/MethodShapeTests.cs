@@ -1,9 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetExt.Core;
-using MLNetExt.Distributed;
-using MLNetExt.Federated;
-using MLNetExt.Mlp;
 
 namespace MLNetExt.Tests.Core;
 

@@ -1,8 +1,6 @@
 using System.IO.Compression;
 using System.Reflection;
 using Microsoft.ML;
-using MLNetExt.Core;
-using MLNetExt.Mlp;
 
 namespace MLNetExt.Tests.Core;
 
@@ -159,7 +157,7 @@ public sealed class ModelFileTests
         // Scores the saving version of the package computed for these rows before writing the file.
         var scores = model.Score(new[] { 0.5f, -1f, 2f, 0.3f, -1.5f, -1.5f }, 3);
         var expected = new[] { 0.29272535f, 0.42915845f, 0.27811623f, 0.27786985f, 0.42621812f, 0.295912f, 0.38725302f, 0.27552545f, 0.33722165f };
-        Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(scores[0], expected) < 1e-6);
+        Assert.True(MLNetExt.OnnxParity.MaxAbsDifference(scores[0], expected) < 1e-6);
         Assert.Equal(new[] { 1f, 1f, 0f }, scores[1]);
 
         // Saved again, it gets the current format with its identity.

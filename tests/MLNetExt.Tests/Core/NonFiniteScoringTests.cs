@@ -2,10 +2,6 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using MLNetExt.Core;
-using MLNetExt.Export;
-using MLNetExt.Mlp;
-using MLNetExt.Terminator;
 
 namespace MLNetExt.Tests.Core;
 

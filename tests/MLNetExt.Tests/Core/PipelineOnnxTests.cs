@@ -2,11 +2,8 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using MLNetExt.Mlp;
-using MLNetExt.Terminator;
 using MLNetExt.Tests.Images;
 using MLNetExt.Tests.Terminator;
-using MLNetExt.Transforms.Images;
 
 namespace MLNetExt.Tests.Core;
 

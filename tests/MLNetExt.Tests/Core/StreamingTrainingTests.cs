@@ -1,10 +1,7 @@
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetExt.Core;
-using MLNetExt.Mlp;
 using MLNetExt.Tests.Text;
-using MLNetExt.Text;
 
 namespace MLNetExt.Tests.Core;
 

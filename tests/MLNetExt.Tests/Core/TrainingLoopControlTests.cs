@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using MLNetExt.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 

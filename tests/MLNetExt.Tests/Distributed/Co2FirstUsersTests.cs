@@ -1,10 +1,7 @@
 using Microsoft.ML;
-using MLNetExt.Core;
-using MLNetExt.Distributed;
 using MLNetExt.Tests.Images;
 using MLNetExt.Tests.Terminator;
 using MLNetExt.Tests.Text;
-using MLNetExt.Text;
 
 namespace MLNetExt.Tests.Distributed;
 

@@ -1,7 +1,4 @@
 using Microsoft.ML;
-using MLNetExt.Core;
-using MLNetExt.Distributed;
-using MLNetExt.Mlp;
 using MLNetExt.Tests.Core;
 
 namespace MLNetExt.Tests.Distributed;

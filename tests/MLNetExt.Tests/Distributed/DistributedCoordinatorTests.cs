@@ -1,4 +1,3 @@
-using MLNetExt.Distributed;
 
 namespace MLNetExt.Tests.Distributed;
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using MLNetExt.Distributed;
 
 namespace MLNetExt.Tests.Distributed;
 

@@ -1,4 +1,3 @@
-using MLNetExt.Distributed;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,3 @@
-using MLNetExt.Federated;
 
 namespace MLNetExt.Tests.Federated;
 

@@ -1,9 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetExt.Federated;
-using MLNetExt.Mlp;
 using MLNetExt.Tests.Images;
-using MLNetExt.Transforms.Images;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
-using MLNetExt.Federated;
-using MLNetExt.Federated.Grpc;
 using static MLNetExt.Tests.Federated.GrpcTestHost;
 
 namespace MLNetExt.Tests.Federated;

@@ -1,9 +1,5 @@
 using Grpc.Core;
 using Microsoft.ML;
-using MLNetExt.Core;
-using MLNetExt.Federated;
-using MLNetExt.Federated.Grpc;
-using MLNetExt.Mlp;
 using MLNetExt.Tests.Core;
 using static MLNetExt.Tests.Federated.GrpcTestHost;
 

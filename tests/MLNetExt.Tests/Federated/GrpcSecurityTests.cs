@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using Grpc.Core;
-using MLNetExt.Federated;
-using MLNetExt.Federated.Grpc;
 using static MLNetExt.Tests.Federated.GrpcTestHost;
 
 namespace MLNetExt.Tests.Federated;

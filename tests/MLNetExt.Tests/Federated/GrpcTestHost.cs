@@ -3,8 +3,6 @@ using System.Security.Cryptography.X509Certificates;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
-using MLNetExt.Federated;
-using MLNetExt.Federated.Grpc;
 using MLNetExt.Federated.Grpc.Protocol;
 
 namespace MLNetExt.Tests.Federated;

@@ -1,9 +1,5 @@
 using System.IO.Compression;
 using System.Text;
-using MLNetExt.Transforms;
-using MLNetExt.Transforms.Circuits;
-using MLNetExt.Transforms.Images;
-using MLNetExt.Transforms.PragWorld;
 
 namespace MLNetExt.Tests.Fuzz;
 

@@ -52,7 +52,7 @@ public sealed class ReaderFuzzTests : IDisposable
         var lenient = new FuzzFormat
         {
             Name = "lenient", FileName = "x.txt", Original = "a b c\nd e f\n"u8.ToArray(), Read = p => File.ReadAllText(p).Length.ToString(),
-            Family = typeof(MLNetExt.Transforms.InputFormatException),
+            Family = typeof(MLNetExt.InputFormatException),
         };
         var cases = new ReaderFuzzer(_dir).Run(lenient, ReaderFuzzer.Mutations.Length, seed: 5);
         Assert.Equal(FuzzOutcome.Silent, cases.Single(c => c.Mutation == Mutation.Empty).Outcome);
@@ -62,7 +62,7 @@ public sealed class ReaderFuzzTests : IDisposable
         {
             Name = "crashing", FileName = "y.txt", Original = "1 2 3\n"u8.ToArray(),
             Read = p => File.ReadAllText(p).Length == 6 ? "ok" : throw new IndexOutOfRangeException(),
-            Family = typeof(MLNetExt.Transforms.InputFormatException),
+            Family = typeof(MLNetExt.InputFormatException),
         };
         Assert.Equal(FuzzOutcome.Crash, new ReaderFuzzer(_dir).Run(crashing, 1, seed: 5).Single().Outcome);
     }

@@ -3,10 +3,6 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
-using MLNetExt.Transforms;
-using MLNetExt.Transforms.Circuits;
-using MLNetExt.Transforms.Images;
-using MLNetExt.Transforms.PragWorld;
 
 namespace MLNetExt.Fuzz;
 

@@ -1,6 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetExt.Transforms.Images;
 
 namespace MLNetExt.Tests.Images;
 

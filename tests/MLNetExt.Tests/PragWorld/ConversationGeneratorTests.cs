@@ -1,4 +1,3 @@
-using MLNetExt.Transforms.PragWorld;
 
 namespace MLNetExt.Tests.PragWorld;
 

@@ -1,7 +1,5 @@
 using Microsoft.ML;
-using MLNetExt.PragWorld;
 using MLNetExt.Tests.Circuits;
-using MLNetExt.Transforms.PragWorld;
 
 namespace MLNetExt.Tests.PragWorld;
 

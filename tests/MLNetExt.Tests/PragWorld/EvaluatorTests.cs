@@ -1,6 +1,4 @@
 using Microsoft.ML;
-using MLNetExt.PragWorld;
-using MLNetExt.Transforms.PragWorld;
 
 namespace MLNetExt.Tests.PragWorld;
 

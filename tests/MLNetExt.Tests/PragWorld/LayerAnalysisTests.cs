@@ -1,9 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetExt.Core;
-using MLNetExt.PragWorld;
-using MLNetExt.Text;
-using MLNetExt.Transforms.PragWorld;
 
 namespace MLNetExt.Tests.PragWorld;
 

@@ -1,5 +1,3 @@
-using MLNetExt.PreRoutGnn;
-using MLNetExt.Transforms.Circuits;
 using static TorchSharp.torch;
 
 namespace MLNetExt.Tests.PreRoutGnn;

@@ -1,8 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetExt.Core;
-using MLNetExt.PreRoutGnn;
-using MLNetExt.Transforms.Circuits;
 
 namespace MLNetExt.Tests.PreRoutGnn;
 

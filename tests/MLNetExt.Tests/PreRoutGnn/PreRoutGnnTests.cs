@@ -1,6 +1,4 @@
 using Microsoft.ML;
-using MLNetExt.PreRoutGnn;
-using MLNetExt.Transforms.Circuits;
 
 namespace MLNetExt.Tests.PreRoutGnn;
 
@@ -278,7 +276,7 @@ public sealed class PreRoutGnnTests
         var options = new PreRoutGnnOptions { Architecture = arch, PretrainEpochs = 0, Epochs = 12, ValidateEvery = 4, LearningRate = 1e-2, PinsPerEpoch = 0, Seed = 3 };
         using var model = Fit(options, train, new[] { validation });
         var history = model.TrainingReport!.Validation;
-        MLNetExt.Core.TorchDevices.Seed(options.Seed!.Value);
+        MLNetExt.TorchDevices.Seed(options.Seed!.Value);
         using var tables = new PreRoutGnnNetwork(arch);
         double tablesSlack = TimingScoring.Evaluate(tables, new[] { validation }, TorchSharp.torch.CPU).Mean.SlackR2;
         Assert.Equal(new[] { 0, 4, 8, 12 }, history.Select(h => h.Epoch));

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using MLNetExt.Transforms.Circuits;
 
 namespace MLNetExt.Tests.PreRoutGnn;
 

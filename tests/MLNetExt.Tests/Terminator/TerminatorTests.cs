@@ -1,10 +1,6 @@
 using Microsoft.ML;
-using MLNetExt.Core;
-using MLNetExt.Export;
-using MLNetExt.Terminator;
 using MLNetExt.Tests.Core;
 using MLNetExt.Tests.Images;
-using MLNetExt.Transforms.Images;
 using TorchSharp;
 using static TorchSharp.torch;
 

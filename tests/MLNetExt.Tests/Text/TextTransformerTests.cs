@@ -1,8 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetExt.Core;
-using MLNetExt.Export;
-using MLNetExt.Text;
 
 namespace MLNetExt.Tests.Text;
 
@@ -184,7 +181,7 @@ public class EncoderHookTests
         e.CaptureHiddenStates = true; // needs the full width, so nothing is trimmed
         var full = e.call(ids).data<float>().ToArray();
         Assert.Equal(8, e.HiddenStates[0]!.shape[1]);
-        Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(trimmed, full) < 1e-5);
+        Assert.True(MLNetExt.OnnxParity.MaxAbsDifference(trimmed, full) < 1e-5);
     }
 
     [Fact]
@@ -199,7 +196,7 @@ public class EncoderHookTests
         Assert.Equal(new long[] { 1, 4, 16 }, e.EncoderLayers[1].LastMlpOutput!.shape);
         e.EncoderLayers[1].ZeroMlp = true;
         var ablated = e.call(ids).data<float>().ToArray();
-        Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(ablated, baseLogits) > 1e-4);
+        Assert.True(MLNetExt.OnnxParity.MaxAbsDifference(ablated, baseLogits) > 1e-4);
         Assert.Equal(0f, e.EncoderLayers[1].LastMlpOutput!.abs().max().item<float>());
     }
 
@@ -217,9 +214,9 @@ public class EncoderHookTests
         e.CaptureLayerInputs = false;
         var all = TorchSharp.torch.ones(1, 8);
         e.ResidualPatch = (2, residualA, all);
-        Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(e.call(a).data<float>().ToArray(), la) < 1e-5);
+        Assert.True(MLNetExt.OnnxParity.MaxAbsDifference(e.call(a).data<float>().ToArray(), la) < 1e-5);
         e.ResidualPatch = (2, residualB, all);   // patching the whole stream before the last layer reproduces b's run
-        Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(e.call(a).data<float>().ToArray(), lb) < 1e-5);
+        Assert.True(MLNetExt.OnnxParity.MaxAbsDifference(e.call(a).data<float>().ToArray(), lb) < 1e-5);
     }
 
     [Fact]
@@ -232,7 +229,7 @@ public class EncoderHookTests
         Assert.Empty(e.SkippedLayers);
         Assert.Throws<ArgumentOutOfRangeException>(() => e.WithSkippedLayers(new[] { e.LayerCount }));
         using (TorchSharp.torch.no_grad()) e.EncoderLayers[0].Gate.fill_(0);
-        Assert.True(MLNetExt.Export.OnnxParity.MaxAbsDifference(e.call(ids).data<float>().ToArray(), skipped) < 1e-6);
+        Assert.True(MLNetExt.OnnxParity.MaxAbsDifference(e.call(ids).data<float>().ToArray(), skipped) < 1e-6);
     }
 }
 

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace MLNetExt.Distributed.Mpi;
+namespace MLNetExt;
 
 /// <summary>
 /// The MPICH entry points the MPI transport uses, bound at run time from the first MPI library that loads.

@@ -1,4 +1,4 @@
-namespace MLNetExt.Distributed.Mpi;
+namespace MLNetExt;
 
 /// <summary>
 /// Sum-reductions, gathers and broadcasts among ranks of one node through MPI-3 shared-memory windows

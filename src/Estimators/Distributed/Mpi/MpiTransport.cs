@@ -1,4 +1,4 @@
-namespace MLNetExt.Distributed.Mpi;
+namespace MLNetExt;
 
 /// <summary>
 /// <see cref="ICollectiveTransport"/> over MPI_COMM_WORLD of an MPICH-ABI library (Debian's <c>mpich</c>),
