@@ -342,8 +342,22 @@ async Task RunLoad()
         var thumbprint = FederatedCertificates.Thumbprint(certificate);
         FederatedClientOptions Options(int i) => new() { Server = address, ClientId = $"client-{i}", Key = keys[$"client-{i}"], Samples = 1, ServerCertificateThumbprint = thumbprint };
 
+        // What the server holds once collected (live managed heap, and RSS after the allocators returned free pages),
+        // as opposed to raw RSS, which also counts memory the GC and malloc keep cached for reuse.
+        async Task<(long ManagedBytes, long RssKib)> Settled()
+        {
+            await host.StandardInput.WriteLineAsync("MEM");
+            await host.StandardInput.FlushAsync();
+            var reply = await host.StandardOutput.ReadLineAsync();
+            var f = reply?.Split(' ');
+            if (f is not { Length: 3 } || f[0] != "MEM") throw new InvalidOperationException($"The server process answered '{reply}' to MEM.");
+            return (long.Parse(f[1]), long.Parse(f[2]));
+        }
+
         // Connect/drop: a client that registers, asks for work and goes away, over and over (new TLS connection each time).
         long rssStart = Kb("VmRSS"), rssAfter20 = 0, rssAfter200 = 0;
+        var settledStart = await Settled();
+        (long ManagedBytes, long RssKib) settled20 = default, settled200 = default;
         for (int cycle = 1; cycle <= churnCycles; cycle++)
         {
             using (var channel = Grpc.Net.Client.GrpcChannel.ForAddress(address, new Grpc.Net.Client.GrpcChannelOptions
@@ -359,10 +373,11 @@ async Task RunLoad()
                 await stub.RegisterAsync(new MLNetExt.Federated.Grpc.Protocol.RegisterRequest { SampleCount = 1 }, headers);
                 await stub.GetTaskAsync(new MLNetExt.Federated.Grpc.Protocol.TaskRequest(), headers);
             }
-            if (cycle == 20) rssAfter20 = Kb("VmRSS");
-            if (cycle == 200) rssAfter200 = Kb("VmRSS");
+            if (cycle == 20) { rssAfter20 = Kb("VmRSS"); settled20 = await Settled(); }
+            if (cycle == 200) { rssAfter200 = Kb("VmRSS"); settled200 = await Settled(); }
         }
         long rssAfterAll = Kb("VmRSS");
+        var settledAll = await Settled();
 
         var random = new Random(0);
         var deltas = Enumerable.Range(0, clients).Select(_ => Enumerable.Range(0, parameters).Select(_ => (float)(random.NextDouble() - 0.5) * 1e-3f).ToArray()).ToArray();
@@ -395,10 +410,22 @@ async Task RunLoad()
             ["within 10 %"] = rssAfter200 <= 1.1 * rssAfter20 ? "yes" : "no",
             [$"after {churnCycles} cycles MiB"] = Math.Round(rssAfterAll / 1024.0, 1), [$"{churnCycles} vs 200"] = Math.Round((double)rssAfterAll / rssAfter200, 3),
         });
+        static double MiB(long bytes) => Math.Round(bytes / 1048576.0, 1);
+        report.AddRow("Load: connect/drop cycles (what the server holds after a full collection)", new Dictionary<string, object?>
+        {
+            ["managed heap at start MiB"] = MiB(settledStart.ManagedBytes), ["after 20 MiB"] = MiB(settled20.ManagedBytes),
+            ["after 200 MiB"] = MiB(settled200.ManagedBytes), [$"after {churnCycles} MiB"] = MiB(settledAll.ManagedBytes),
+            ["200 vs 20"] = Math.Round((double)settled200.ManagedBytes / settled20.ManagedBytes, 3),
+            ["settled RSS after 20 / 200 / " + churnCycles + " MiB"] = $"{settled20.RssKib / 1024.0:F1} / {settled200.RssKib / 1024.0:F1} / {settledAll.RssKib / 1024.0:F1}",
+            ["settled RSS 200 vs 20"] = Math.Round((double)settled200.RssKib / settled20.RssKib, 3),
+            ["within 10 %"] = settled200.ManagedBytes <= 1.1 * settled20.ManagedBytes && settled200.RssKib <= 1.1 * settled20.RssKib ? "yes" : "no",
+        });
         report.AddNote($"Load: `FederatedBench grpc-server` process (TLS, development certificate, default aggregation bounds) on loopback with {clients} clients in the bench process, " +
                        $"{rounds} rounds; each client sends a fixed synthetic update (uniform ±5e-4) of the {parameters:N0}-parameter MLP 784→512→256→10 — no local training, " +
                        "so a round is transport (global out, updates in, SHA-256 both ways) plus aggregation; aggregation time is measured in the server around FederatedAggregator.Aggregate. " +
-                       $"Memory from /proc/<pid>/status (VmRSS, VmHWM). Connect/drop: {churnCycles} cycles of a new channel and TLS connection, Register, GetTask, dispose, before the rounds.");
+                       $"Memory from /proc/<pid>/status (VmRSS, VmHWM). Connect/drop: {churnCycles} cycles of a new channel and TLS connection, Register, GetTask, dispose, before the rounds. " +
+                       "Raw RSS counts memory the GC and the C allocator keep for reuse; the second table asks the server process for its live managed heap after a full " +
+                       "collection (finalizers run, so TLS handles are released) and its RSS after malloc_trim, which is what a leak would grow.");
     }
     finally
     {

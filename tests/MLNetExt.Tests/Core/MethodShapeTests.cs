@@ -14,6 +14,13 @@ public sealed class MethodShapeTests
 
     private static IEstimator<ITransformer> Estimator(MLContext ml, string method, IDataView train)
     {
+        if (method == "Terminator")
+        {
+            var terminator = MLNetExt.Tests.Terminator.TerminatorTests.Tiny();
+            terminator.Seed = null;
+            terminator.Epochs = 1;
+            return ml.MulticlassClassification.Trainers.Terminator(terminator);
+        }
         // No Seed in any of these options: the context's seed must decide.
         MlpClassifierOptions Inner() => new() { HiddenSizes = new[] { 16 }, Epochs = 8, BatchSize = 32, LearningRate = 0.01 };
         var mlp = ml.MulticlassClassification.Trainers.TorchMlp(Inner());
@@ -32,11 +39,17 @@ public sealed class MethodShapeTests
         };
     }
 
-    private static (IDataView Train, List<VectorRow> Rows) Data(MLContext ml)
+    /// <summary>The training view, its feature vectors and the class count: rings for the MLP family, Fashion-MNIST for Terminator.</summary>
+    private static (IDataView Train, List<float[]> Features, int Classes) Data(MLContext ml, string method)
     {
+        if (method == "Terminator")
+        {
+            var images = ml.Data.Cache(FashionMnist.LoadTrain(ml, 96));
+            return (images, SyntheticData.Column(images, "Features"), 10);
+        }
         var rows = SyntheticData.Rings(240, seed: 5);
         var toKey = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(rows));
-        return (ml.Data.Cache(toKey.Transform(ml.Data.LoadFromEnumerable(rows))), rows);
+        return (ml.Data.Cache(toKey.Transform(ml.Data.LoadFromEnumerable(rows))), rows.Select(r => r.Features).ToList(), 3);
     }
 
     private static float[] Scores(ITransformer model, IDataView data)
@@ -45,19 +58,31 @@ public sealed class MethodShapeTests
     private static ITransformer Fit(int seed, string method, out IDataView train)
     {
         var ml = new MLContext(seed: seed);
-        (train, _) = Data(ml);
+        (train, _, _) = Data(ml, method);
         return Estimator(ml, method, train).Fit(train);
     }
 
     [Theory]
     [MemberData(nameof(Methods))]
-    public void FitsSavesLoadsPredictsAndExportsLikeAnMLNetEstimator(string method)
+    public void FitsSavesLoadsPredictsAndExportsLikeAnMLNetEstimator(string method) => FitSaveLoadPredictExport(method);
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void TheContextSeedDecidesTheModel(string method) => SeedDecides(method);
+
+    [Images.FashionMnistFact]
+    public void TerminatorFitsSavesLoadsPredictsAndExportsLikeAnMLNetEstimator() => FitSaveLoadPredictExport("Terminator");
+
+    [Images.FashionMnistFact]
+    public void TheContextSeedDecidesTheTerminatorModel() => SeedDecides("Terminator");
+
+    private static void FitSaveLoadPredictExport(string method)
     {
         var ml = new MLContext(seed: 7);
-        var (train, rows) = Data(ml);
+        var (train, features, classes) = Data(ml, method);
         var model = Estimator(ml, method, train).Fit(train);
         var expected = Scores(model, train);
-        Assert.Equal(rows.Count * 3, expected.Length);
+        Assert.Equal(features.Count * classes, expected.Length);
         Assert.All(expected, s => Assert.True(float.IsFinite(s)));
 
         // Model.Save → Model.Load in a new context: identical output.
@@ -66,16 +91,18 @@ public sealed class MethodShapeTests
         zip.Position = 0;
         var other = new MLContext(seed: 123);
         var reloaded = other.Model.Load(zip, out _);
-        Assert.Equal(expected, Scores(reloaded, Data(other).Train));
+        Assert.Equal(expected, Scores(reloaded, Data(other, method).Train));
 
         // PredictionEngine with a POCO: the batch Transform's scores, row by row (one row and a batch may round
         // differently in the last bit, so equality is to 1e-5).
-        var engine = ml.Model.CreatePredictionEngine<KeyedVectorRow, MlpCoreTests.ScoreOutput>(model);
+        var definition = Microsoft.ML.Data.SchemaDefinition.Create(typeof(FeatureRow));
+        definition[nameof(FeatureRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, features[0].Length);
+        var engine = ml.Model.CreatePredictionEngine<FeatureRow, MlpCoreTests.ScoreOutput>(model, inputSchemaDefinition: definition);
         for (int i = 0; i < 20; i++)
         {
-            var single = engine.Predict(new KeyedVectorRow { Features = rows[i].Features }).Score;
-            Assert.Equal(3, single.Length);
-            for (int c = 0; c < 3; c++) Assert.Equal(expected[i * 3 + c], single[c], 1e-5);
+            var single = engine.Predict(new FeatureRow { Features = features[i] }).Score;
+            Assert.Equal(classes, single.Length);
+            for (int c = 0; c < classes; c++) Assert.Equal(expected[i * classes + c], single[c], 1e-5);
         }
 
         // SaveAsOnnx → ApplyOnnxModel: TorchSharp and ONNX Runtime agree.
@@ -91,9 +118,7 @@ public sealed class MethodShapeTests
         finally { File.Delete(path); }
     }
 
-    [Theory]
-    [MemberData(nameof(Methods))]
-    public void TheContextSeedDecidesTheModel(string method)
+    private static void SeedDecides(string method)
     {
         var first = Fit(7, method, out var data);
         var again = Fit(7, method, out _);
@@ -102,9 +127,9 @@ public sealed class MethodShapeTests
         Assert.NotEqual(Scores(first, data), Scores(otherSeed, data));
     }
 
-    /// <summary>A PredictionEngine input: features only (the label is not needed to score).</summary>
-    public sealed class KeyedVectorRow
+    /// <summary>A PredictionEngine input: features only (the label is not needed to score); its width is set per method.</summary>
+    public sealed class FeatureRow
     {
-        [VectorType(2)] public float[] Features { get; set; } = Array.Empty<float>();
+        public float[] Features { get; set; } = Array.Empty<float>();
     }
 }
