@@ -6,14 +6,14 @@ using static MLNetExt.Tests.Federated.GrpcTestHost;
 
 namespace MLNetExt.Tests.Federated;
 
-/// <summary>Runs only where the FederatedBench server host is built (the solution build builds it).</summary>
+/// <summary>Runs only where the FederatedBench server host is built (building the test project builds it).</summary>
 public sealed class ServerHostFactAttribute : FactAttribute
 {
     /// <summary>Sets <see cref="FactAttribute.Skip"/> when the host program is missing.</summary>
     public ServerHostFactAttribute()
     {
         if (!File.Exists(GrpcRestartTests.HostPath))
-            Skip = $"{GrpcRestartTests.HostPath} is not built: run `dotnet build MLNetExt.sln -c Release` to run the server-restart test.";
+            Skip = $"{GrpcRestartTests.HostPath} is not built: build tests/MLNetExt.Tests (it builds bench/FederatedBench) to run the server-restart test.";
     }
 }
 
