@@ -37,11 +37,11 @@ public sealed class TransformerEncoderLayer : nn.Module<Tensor, Tensor, Tensor>
     private readonly double _dropout;
 
     /// <summary>When true the FFN output is replaced by zeros (MLP zero-out ablation).</summary>
-    public bool ZeroMlp { get; set; }
+    internal bool ZeroMlp { get; set; }
     /// <summary>When true, <see cref="LastMlpOutput"/> keeps the FFN output ([N, L, d]) of the last forward pass.</summary>
-    public bool CaptureMlp { get; set; }
+    internal bool CaptureMlp { get; set; }
     /// <summary>FFN output of the last forward pass, when captured.</summary>
-    public Tensor? LastMlpOutput { get; private set; }
+    internal Tensor? LastMlpOutput { get; private set; }
     /// <summary>The scalar gate on the layer's residual contributions (frozen at 1 unless made trainable).</summary>
     public Parameter Gate => gate;
 
@@ -137,11 +137,11 @@ public sealed class TextTransformerEncoder : nn.Module<Tensor, Tensor>
     /// Replaces the residual stream entering layer <c>Layer</c> by <c>Replacement</c> ([N, L, d]) where <c>Mask</c> ([N, L], 1/0) is 1
     /// (activation patching); null for a normal forward pass.
     /// </summary>
-    public (int Layer, Tensor Replacement, Tensor Mask)? ResidualPatch { get; set; }
+    internal (int Layer, Tensor Replacement, Tensor Mask)? ResidualPatch { get; set; }
     /// <summary>When true, <see cref="LayerInputs"/> receives the residual stream entering each layer on each forward pass.</summary>
-    public bool CaptureLayerInputs { get; set; }
+    internal bool CaptureLayerInputs { get; set; }
     /// <summary>Residual stream entering each layer in the last forward pass, when captured.</summary>
-    public IReadOnlyList<Tensor> LayerInputs { get; private set; } = Array.Empty<Tensor>();
+    internal IReadOnlyList<Tensor> LayerInputs { get; private set; } = Array.Empty<Tensor>();
     /// <summary>Layers (0-based) bypassed in the forward pass and the ONNX export; fixed when the encoder is made.</summary>
     public IReadOnlySet<int> SkippedLayers { get; private set; } = new SortedSet<int>();
 
@@ -162,9 +162,9 @@ public sealed class TextTransformerEncoder : nn.Module<Tensor, Tensor>
         return copy;
     }
     /// <summary>When true, <see cref="HiddenStates"/> receives every layer's output ([N, L, d]) on each forward pass.</summary>
-    public bool CaptureHiddenStates { get; set; }
+    internal bool CaptureHiddenStates { get; set; }
     /// <summary>Outputs of the layers of the last forward pass (index = layer), when captured; null for skipped layers.</summary>
-    public IReadOnlyList<Tensor?> HiddenStates { get; private set; } = Array.Empty<Tensor?>();
+    internal IReadOnlyList<Tensor?> HiddenStates { get; private set; } = Array.Empty<Tensor?>();
 
     /// <inheritdoc/>
     public override Tensor forward(Tensor ids)
