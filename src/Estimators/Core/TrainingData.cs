@@ -309,7 +309,7 @@ public sealed class TorchTrainingData : IDisposable
                 var rows = new int[n];
                 for (int i = 0; i < n; i++) rows[i] = TrainRows[order[start + i]];
                 CheckAlive(cancel);
-                yield return Shuffle == TrainingShuffle.InMemory ? new IndexBatch(_allX!, _allY!, rows.Select(r => (long)r).ToArray()) : ReadRows(rows);
+                yield return ReadRows(rows);
             }
             yield break;
         }
@@ -317,15 +317,8 @@ public sealed class TorchTrainingData : IDisposable
         int poolSize = Math.Min(_options.ShuffleBufferSize, TrainRows.Length);
         var pool = new HostBatch(poolSize, Width, _targets.Type);
         var batch = Rent(batchSize);
-        using var cursor = _data.GetRowCursor(Columns);
-        var reader = new RowReader(cursor, _input, _targets);
-        long row = -1;
-        while (cursor.MoveNext())
+        foreach (var (row, reader) in CursorRows(validation: false, cancel))
         {
-            row++;
-            if (_isValidation[row]) continue;
-            if ((row & 255) == 0) CheckAlive(cancel);
-            Interlocked.Increment(ref _rowsRead);
             if (pool.Count < poolSize)
             {
                 reader.Read(row, pool.Features, pool.Targets, pool.Count++);
@@ -365,6 +358,25 @@ public sealed class TorchTrainingData : IDisposable
         batch.Targets[batch.Count++] = pool.Targets[slot];
     }
 
+    /// <summary>
+    /// One pass of a cursor over the view, positioned on each training (or validation) row in data order, with the
+    /// reader that copies the current row; counts the rows read and checks cancellation every 256 rows.
+    /// </summary>
+    private IEnumerable<(long Row, RowReader Reader)> CursorRows(bool validation, CancellationToken cancel)
+    {
+        using var cursor = _data.GetRowCursor(Columns);
+        var reader = new RowReader(cursor, _input, _targets);
+        long row = -1;
+        while (cursor.MoveNext())
+        {
+            row++;
+            if (_isValidation[row] != validation) continue;
+            if ((row & 255) == 0) CheckAlive(cancel);
+            Interlocked.Increment(ref _rowsRead);
+            yield return (row, reader);
+        }
+    }
+
     private void CheckAlive(CancellationToken cancel)
     {
         cancel.ThrowIfCancellationRequested();
@@ -383,20 +395,13 @@ public sealed class TorchTrainingData : IDisposable
             {
                 var chunk = rows.AsSpan(start, Math.Min(batchSize, rows.Length - start)).ToArray();
                 CheckAlive(cancel);
-                yield return Shuffle == TrainingShuffle.InMemory ? new IndexBatch(_allX!, _allY!, chunk.Select(r => (long)r).ToArray()) : ReadRows(chunk);
+                yield return ReadRows(chunk);
             }
             yield break;
         }
         var batch = Rent(batchSize);
-        using var cursor = _data.GetRowCursor(Columns);
-        var reader = new RowReader(cursor, _input, _targets);
-        long row = -1;
-        while (cursor.MoveNext())
+        foreach (var (row, reader) in CursorRows(validation: true, cancel))
         {
-            row++;
-            if (!_isValidation[row]) continue;
-            if ((row & 255) == 0) CheckAlive(cancel);
-            Interlocked.Increment(ref _rowsRead);
             reader.Read(row, batch.Features, batch.Targets, batch.Count++);
             if (batch.Count == batchSize)
             {
