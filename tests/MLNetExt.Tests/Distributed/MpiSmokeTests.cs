@@ -135,6 +135,14 @@ public partial class MpiSmokeTests
     /// <summary>Runs bench/Co2Mpi under mpiexec -n 2 and returns its output lines; asserts success, or failure when asked.</summary>
     private static string[] RunMpi(string arguments, bool expectFailure = false)
     {
+        var (exitCode, output, errors) = StartMpi(arguments);
+        Assert.True(exitCode == 0 != expectFailure, $"mpiexec exited with {exitCode}.\n{output}\n{errors}");
+        return output.Split('\n');
+    }
+
+    /// <summary>Runs bench/Co2Mpi under mpiexec -n 2 within <see cref="RunLimit"/> (failing the test otherwise); returns exit code and both outputs.</summary>
+    private static (int ExitCode, string Output, string Errors) StartMpi(string arguments)
+    {
         var start = new ProcessStartInfo(FindMpiexec()!, $"-n 2 dotnet \"{Co2MpiDll()}\" {arguments}")
         {
             RedirectStandardOutput = true,
@@ -148,9 +156,7 @@ public partial class MpiSmokeTests
             process.Kill(entireProcessTree: true);
             Assert.Fail($"mpiexec did not finish within {RunLimit}.\n{stdout.Result}\n{stderr.Result}");
         }
-        var output = stdout.Result;
-        Assert.True(process.ExitCode == 0 != expectFailure, $"mpiexec exited with {process.ExitCode}.\n{output}\n{stderr.Result}");
-        return output.Split('\n');
+        return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
     private static string Co2MpiDll()

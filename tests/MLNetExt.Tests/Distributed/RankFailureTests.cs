@@ -19,23 +19,11 @@ public partial class MpiSmokeTests
             File.WriteAllBytes(state, bytes);
 
             var watch = Stopwatch.StartNew();
-            var start = new ProcessStartInfo(FindMpiexec()!, $"-n 2 dotnet \"{Co2MpiDll()}\" {run} --steps 16 --checkpoint-dir {dir} --checkpoint-every 8")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            using var process = Process.Start(start)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(RunLimit))
-            {
-                process.Kill(entireProcessTree: true);
-                Assert.Fail($"mpiexec did not finish within {RunLimit}.\n{stdout.Result}\n{stderr.Result}");
-            }
-            // Before: rank 1 reported the damage, then the job ended only when rank 0's 60 s collective timeout fired.
+            var (exitCode, stdout, stderr) = StartMpi($"{run} --steps 16 --checkpoint-dir {dir} --checkpoint-every 8");
+            // Without the abort, the job would end only when rank 0's 60 s collective timeout fired.
             Assert.InRange(watch.Elapsed.TotalSeconds, 0, 20);
-            Assert.NotEqual(0, process.ExitCode);
-            var output = stdout.Result + stderr.Result;
+            Assert.NotEqual(0, exitCode);
+            var output = stdout + stderr;
             Assert.Contains(output.Split('\n'), line => line.Contains("aborting the job") && line.Contains("does not match its manifest") && line.Contains(state));
         }
         finally
