@@ -230,7 +230,8 @@ public sealed class PragWorldCatalog
 
     /// <summary>Loads a PragWorld JSONL file as an IDataView of <see cref="PragWorldQuestionRow"/> (one row per question).</summary>
     /// <exception cref="PragWorldFormatException">The file is malformed (file, line and JSON path named).</exception>
-    public IDataView LoadJsonl(string path) => PragWorldLoading.LoadJsonl(_context, path);
+    public IDataView LoadJsonl(string path)
+        => _context.Data.LoadFromEnumerable(PragWorldJsonl.Load(path).SelectMany(c => c.ToQuestionRows()).ToList()); // validate the whole file now
 
     /// <summary>
     /// Loads a PragWorld authors' CSV file (manual or synthetic layout) as an IDataView of
@@ -238,11 +239,16 @@ public sealed class PragWorldCatalog
     /// see <see cref="PragWorldCsv"/>.
     /// </summary>
     /// <exception cref="PragWorldCsvFormatException">The file is malformed (file, line and column named).</exception>
-    public IDataView LoadCsv(string path, PragWorldCsvOptions? options = null) => PragWorldLoading.LoadCsv(_context, path, options, out _);
+    public IDataView LoadCsv(string path, PragWorldCsvOptions? options = null) => LoadCsv(path, options, out _);
 
     /// <summary>As <see cref="LoadCsv(string, PragWorldCsvOptions?)"/>, also returning what was read and repaired.</summary>
     /// <exception cref="PragWorldCsvFormatException">The file is malformed (file, line and column named).</exception>
-    public IDataView LoadCsv(string path, PragWorldCsvOptions? options, out PragWorldCsvReport report) => PragWorldLoading.LoadCsv(_context, path, options, out report);
+    public IDataView LoadCsv(string path, PragWorldCsvOptions? options, out PragWorldCsvReport report)
+    {
+        var data = PragWorldCsv.Load(path, options);
+        report = data.Report;
+        return _context.Data.LoadFromEnumerable(data.Rows);
+    }
 
     /// <summary>Accuracy change per (layer, alteration) when each layer's MLP output of <paramref name="model"/> is zeroed in turn.</summary>
     public IReadOnlyList<LayerEffect> MlpAblation(TextTransformerBinaryTransformer model, IDataView benchmark)

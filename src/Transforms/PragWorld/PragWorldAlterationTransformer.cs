@@ -164,22 +164,3 @@ public sealed class PragWorldTransformsCatalog
         return context.Data.LoadFromEnumerable(benchmark.ToList());
     }
 }
-
-/// <summary>Loading of PragWorld files into a context's data views (used by <c>mlContext.PragWorld()</c>).</summary>
-internal static class PragWorldLoading
-{
-    /// <summary>Loads a PragWorld JSONL file as an IDataView of <see cref="PragWorldQuestionRow"/> (one row per question).</summary>
-    public static IDataView LoadJsonl(MLContext context, string path)
-    {
-        var rows = PragWorldJsonl.Load(path).SelectMany(c => c.ToQuestionRows()).ToList(); // validate the whole file now
-        return context.Data.LoadFromEnumerable(rows);
-    }
-
-    /// <summary>Loads a PragWorld authors' CSV file, also returning what was read and repaired.</summary>
-    public static IDataView LoadCsv(MLContext context, string path, PragWorldCsvOptions? options, out PragWorldCsvReport report)
-    {
-        var data = PragWorldCsv.Load(path, options);
-        report = data.Report;
-        return context.Data.LoadFromEnumerable(data.Rows);
-    }
-}
