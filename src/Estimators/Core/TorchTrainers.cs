@@ -239,9 +239,12 @@ public sealed class TorchTrainingProblem : IDisposable
         using var cpu = rows.cpu();
         var indices = cpu.data<long>().Select(r => (int)r).ToArray();
         var batch = Data.ReadRows(indices);
-        var tensors = batch.ToTensors(Loop.Device);
-        if (Loop.Device.type != DeviceType.CPU) Data.Return(batch);
-        return tensors;
+        var (x, y) = batch.ToTensors(Loop.Device);
+        // The caller may keep the tensors beyond the step (e.g. an adversarial copy): on the CPU they are views of the
+        // pooled batch, so they get their own storage before the batch goes back to the pool.
+        if (Loop.Device.type == DeviceType.CPU && batch is HostBatch) (x, y) = (x.clone(), y.clone());
+        Data.Return(batch);
+        return (x, y);
     }
 
     /// <summary>
@@ -274,7 +277,7 @@ public sealed class TorchTrainingProblem : IDisposable
         double sum = 0;
         long rows = 0;
         using var noGrad = torch.no_grad();
-        using var prefetch = new Prefetcher<TrainingBatch>(cancel => Data.ValidationBatches(cancel), Options.PrefetchBatches, Options.CancellationToken);
+        using var prefetch = new Prefetcher<TrainingBatch>(cancel => Data.ValidationBatches(cancel), Options.PrefetchBatches, Options.CancellationToken, Data.Return);
         foreach (var batch in prefetch.Items())
         {
             using (var scope = NewDisposeScope())

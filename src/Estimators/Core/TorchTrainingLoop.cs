@@ -171,7 +171,7 @@ public sealed class TorchTrainingLoop
         if (data.TrainRows.Length < 1) throw new ArgumentException("There are no training rows.", nameof(data));
         IEnumerable<Step> Epoch(Random rng)
         {
-            using var prefetch = new Prefetcher<TrainingBatch>(cancel => data.TrainingEpoch(rng, cancel), _options.PrefetchBatches, _options.CancellationToken);
+            using var prefetch = new Prefetcher<TrainingBatch>(cancel => data.TrainingEpoch(rng, cancel), _options.PrefetchBatches, _options.CancellationToken, data.Return);
             foreach (var batch in prefetch.Items())
                 yield return new Step(batch.Rows, () =>
                 {

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -117,16 +119,75 @@ public abstract class TrainingBatch
     public abstract (Tensor Features, Tensor Targets) ToTensors(Device device);
 }
 
-/// <summary>Rows read from the cursor into host arrays (the streaming path).</summary>
-internal sealed class HostBatch : TrainingBatch
+/// <summary>
+/// Rows read from the cursor straight into pooled CPU tensors (the streaming path): the reading thread writes each row
+/// into the tensors' storage, and the step gets views of the first <see cref="Count"/> rows, so no batch allocates or
+/// copies on the training thread.
+/// </summary>
+internal sealed unsafe class HostBatch : TrainingBatch, IDisposable
 {
     private readonly int _width;
-    private readonly ScalarType _type;
+    private readonly Tensor _x, _y;
+    private readonly float* _features;
+    private readonly void* _targets;
+    private readonly bool _classes;
 
     public HostBatch(int capacity, int width, ScalarType type)
     {
         _width = width;
-        _type = type;
+        Capacity = capacity;
+        _classes = type == ScalarType.Int64;
+        // Pooled across steps (and threads): kept out of whatever dispose scope the batch happens to be made in.
+        _x = torch.empty(new long[] { capacity, width }, ScalarType.Float32).DetachFromDisposeScope();
+        _y = torch.empty(new long[] { capacity }, type).DetachFromDisposeScope();
+        // CPU storage does not move, so its address is taken once.
+        fixed (byte* x = _x.bytes) _features = (float*)x;
+        fixed (byte* y = _y.bytes) _targets = y;
+    }
+
+    public int Count { get; set; }
+    public int Capacity { get; }
+    public override int Rows => Count;
+
+    /// <summary>The storage of row <paramref name="slot"/>.</summary>
+    public Span<float> Row(int slot) => new(_features + (long)slot * _width, _width);
+
+    public void SetTarget(int slot, double value)
+    {
+        if (_classes) ((long*)_targets)[slot] = (long)value;
+        else ((float*)_targets)[slot] = (float)value;
+    }
+
+    /// <summary>Appends a row copied from <paramref name="features"/>.</summary>
+    public void Add(ReadOnlySpan<float> features, double target)
+    {
+        features.CopyTo(Row(Count));
+        SetTarget(Count++, target);
+    }
+
+    public override (Tensor Features, Tensor Targets) ToTensors(Device device)
+    {
+        // Views of the pooled storage: the batch goes back to the pool only after the step's tensors are disposed.
+        var x = _x.narrow(0, 0, Count);
+        var y = _y.narrow(0, 0, Count);
+        return device.type == DeviceType.CPU ? (x, y) : (x.to(device), y.to(device));
+    }
+
+    public void Dispose()
+    {
+        _x.Dispose();
+        _y.Dispose();
+    }
+}
+
+/// <summary>The bounded shuffle buffer of <see cref="TorchTrainingData"/>: rows in host arrays, kept from epoch to epoch.</summary>
+internal sealed class ShuffleBuffer
+{
+    private readonly int _width;
+
+    public ShuffleBuffer(int capacity, int width)
+    {
+        _width = width;
         Features = new float[(long)capacity * width];
         Targets = new double[capacity];
     }
@@ -135,16 +196,20 @@ internal sealed class HostBatch : TrainingBatch
     public double[] Targets { get; }
     public int Count { get; set; }
     public int Capacity => Targets.Length;
-    public override int Rows => Count;
 
-    public override (Tensor Features, Tensor Targets) ToTensors(Device device)
+    public Span<float> Row(int slot) => Features.AsSpan(slot * _width, _width);
+
+    /// <summary>Moves buffered row <paramref name="slot"/> to the batch (its slot is then free to be overwritten).</summary>
+    public void MoveTo(int slot, HostBatch batch) => batch.Add(Row(slot), Targets[slot]);
+
+    /// <summary>Moves buffered row <paramref name="slot"/> to the batch and closes the gap with the last buffered row.</summary>
+    public void TakeTo(int slot, HostBatch batch)
     {
-        // The batch goes back to the pool only after the step's tensors are disposed, so sharing the array is safe.
-        var x = torch.tensor(Count == Capacity ? Features : Features.AsSpan(0, Count * _width).ToArray(), new long[] { Count, _width });
-        Tensor y = _type == ScalarType.Int64
-            ? torch.tensor(Targets.AsSpan(0, Count).ToArray().Select(v => (long)v).ToArray(), ScalarType.Int64)
-            : torch.tensor(Targets.AsSpan(0, Count).ToArray().Select(v => (float)v).ToArray(), ScalarType.Float32);
-        return device.type == DeviceType.CPU ? (x, y) : (x.to(device), y.to(device));
+        MoveTo(slot, batch);
+        int last = --Count;
+        if (slot == last) return;
+        Row(last).CopyTo(Row(slot));
+        Targets[slot] = Targets[last];
     }
 }
 
@@ -195,7 +260,9 @@ public sealed class TorchTrainingData : IDisposable
     private readonly TrainingTargets _targets;
     private readonly TorchTrainerOptions _options;
     private readonly bool[] _isValidation;
-    private readonly ConcurrentBag<HostBatch> _free = new();
+    private readonly List<HostBatch> _free = new();
+    private ShuffleBuffer? _shuffleBuffer;
+    private bool _disposed;
     private IDataView? _seekable;
     private Tensor? _allX, _allY;
     private int[]? _order;
@@ -253,44 +320,134 @@ public sealed class TorchTrainingData : IDisposable
     private IEnumerable<DataViewSchema.Column> Columns
         => _input.ColumnNames.Append(_targets.Column).Distinct().Select(n => _data.Schema[n]);
 
-    /// <summary>Reads the current row into a slot of a batch, checking that features are finite.</summary>
+    /// <summary>Reads the current row of a cursor or seeker, checking that features are finite.</summary>
     private sealed class RowReader
     {
         private readonly RowFeatureFiller _fill;
         private readonly Func<long, double> _target;
-        private readonly int _width;
         private readonly string _column;
 
         public RowReader(DataViewRow row, IModelInput input, TrainingTargets targets)
         {
             _fill = input.CreateFiller(row);
             _target = targets.CreateGetter(row);
-            _width = input.Width;
             _column = input.ColumnNames[0];
         }
 
-        public void Read(long rowNumber, float[] features, double[] targets, int slot)
+        /// <summary>Writes the features of row <paramref name="rowNumber"/> into <paramref name="features"/> and returns its target.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public double Read(long rowNumber, Span<float> features)
         {
-            var span = features.AsSpan(slot * _width, _width);
-            _fill(span);
-            for (int j = 0; j < span.Length; j++)
-                if (!float.IsFinite(span[j]))
-                    throw new InvalidDataException($"Feature column '{_column}', row {rowNumber}: value at index {j} is {span[j]}. " +
-                        "Remove or impute non-finite values before training (e.g. mlContext.Transforms.ReplaceMissingValues).");
-            targets[slot] = _target(rowNumber);
+            _fill(features);
+            int bad = FirstNonFinite(features);
+            if (bad >= 0)
+                throw new InvalidDataException($"Feature column '{_column}', row {rowNumber}: value at index {bad} is {features[bad]}. " +
+                    "Remove or impute non-finite values before training (e.g. mlContext.Transforms.ReplaceMissingValues).");
+            return _target(rowNumber);
+        }
+
+        // x − x is 0 for every finite x and NaN for NaN and ±∞: one vector compare per Vector<float>.Count values.
+        private static int FirstNonFinite(ReadOnlySpan<float> values)
+        {
+            int i = 0;
+            if (Vector.IsHardwareAccelerated)
+                for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+                {
+                    var v = new Vector<float>(values.Slice(i));
+                    if (!Vector.EqualsAll(v - v, Vector<float>.Zero)) break;
+                }
+            for (; i < values.Length; i++)
+                if (!float.IsFinite(values[i])) return i;
+            return -1;
+        }
+    }
+
+    /// <summary>
+    /// One pass of a cursor over the view, stopping on each training (or validation) row in data order; counts the rows
+    /// read and checks cancellation every 256 rows.
+    /// </summary>
+    private sealed class SplitCursor : IDisposable
+    {
+        private readonly TorchTrainingData _owner;
+        private readonly DataViewRowCursor _cursor;
+        private readonly RowReader _reader;
+        private readonly bool _validation;
+        private readonly CancellationToken _cancel;
+        private long _row = -1, _uncounted;
+
+        public SplitCursor(TorchTrainingData owner, bool validation, CancellationToken cancel)
+        {
+            _owner = owner;
+            _validation = validation;
+            _cancel = cancel;
+            _cursor = owner._data.GetRowCursor(owner.Columns);
+            _reader = new RowReader(_cursor, owner._input, owner._targets);
+        }
+
+        /// <summary>Rows of the split read so far in this pass.</summary>
+        public long Read { get; private set; }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public bool Next()
+        {
+            var isValidation = _owner._isValidation;
+            while (_cursor.MoveNext())
+            {
+                _row++;
+                if (isValidation[_row] != _validation) continue;
+                if ((_row & 255) == 0)
+                {
+                    _owner.CheckAlive(_cancel);
+                    Count();
+                }
+                Read++;
+                _uncounted++;
+                return true;
+            }
+            return false;
+        }
+
+        /// <summary>Copies the current row's features into <paramref name="features"/> and returns its target.</summary>
+        public double Copy(Span<float> features) => _reader.Read(_row, features);
+
+        private void Count()
+        {
+            Interlocked.Add(ref _owner._rowsRead, _uncounted);
+            _uncounted = 0;
+        }
+
+        public void Dispose()
+        {
+            Count();
+            _cursor.Dispose();
         }
     }
 
     private HostBatch Rent(int capacity)
     {
-        if (_free.TryTake(out var b) && b.Capacity == capacity) { b.Count = 0; return b; }
+        lock (_free)
+            for (int i = _free.Count - 1; i >= 0; i--)
+                if (_free[i].Capacity >= capacity)
+                {
+                    var b = _free[i];
+                    _free.RemoveAt(i);
+                    b.Count = 0;
+                    return b;
+                }
         return new HostBatch(capacity, Width, _targets.Type);
     }
 
-    /// <summary>Gives a batch back once its tensors have been made, so steady-state training allocates no new arrays.</summary>
+    /// <summary>Gives a batch back once the step's tensors are disposed, so steady-state training allocates no new storage.</summary>
     internal void Return(TrainingBatch batch)
     {
-        if (batch is HostBatch h && _free.Count < _options.PrefetchBatches + 2) _free.Add(h);
+        if (batch is not HostBatch h) return;
+        lock (_free)
+            if (!_disposed && _free.Count < _options.PrefetchBatches + 4)
+            {
+                _free.Add(h);
+                return;
+            }
+        h.Dispose();
     }
 
     /// <summary>The training batches of one epoch, shuffled with <paramref name="random"/> (called on the prefetching thread).</summary>
@@ -315,66 +472,58 @@ public sealed class TorchTrainingData : IDisposable
         }
 
         int poolSize = Math.Min(_options.ShuffleBufferSize, TrainRows.Length);
-        var pool = new HostBatch(poolSize, Width, _targets.Type);
+        // The buffer's arrays are kept from epoch to epoch (only the prefetching thread of one epoch uses them).
+        if (_shuffleBuffer?.Capacity != poolSize) _shuffleBuffer = new ShuffleBuffer(poolSize, Width);
+        var pool = _shuffleBuffer;
+        pool.Count = 0;
         var batch = Rent(batchSize);
-        foreach (var (row, reader) in CursorRows(validation: false, cancel))
+        using (var rows = new SplitCursor(this, validation: false, cancel))
         {
-            if (pool.Count < poolSize)
+            while (FillThroughBuffer(rows, pool, batch, batchSize, random))
             {
-                reader.Read(row, pool.Features, pool.Targets, pool.Count++);
-                continue;
+                yield return batch;
+                batch = Rent(batchSize);
             }
-            // The buffer is full: a random buffered row goes to the batch and the new row takes its place.
-            int j = random.Next(poolSize);
-            Move(pool, j, batch);
-            reader.Read(row, pool.Features, pool.Targets, j);
+        }
+        // The cursor is done (and closed): the buffered rows go out in random order.
+        while (pool.Count > 0)
+        {
+            pool.TakeTo(random.Next(pool.Count), batch);
             if (batch.Count == batchSize)
             {
                 yield return batch;
                 batch = Rent(batchSize);
             }
         }
-        while (pool.Count > 0)
-        {
-            int j = random.Next(pool.Count);
-            Move(pool, j, batch);
-            int last = --pool.Count;
-            if (j != last)
-            {
-                Array.Copy(pool.Features, (long)last * Width, pool.Features, (long)j * Width, Width);
-                pool.Targets[j] = pool.Targets[last];
-            }
-            if (batch.Count == batchSize || pool.Count == 0)
-            {
-                if (batch.Count > 0) yield return batch;
-                batch = Rent(batchSize);
-            }
-        }
-    }
-
-    private void Move(HostBatch pool, int slot, HostBatch batch)
-    {
-        Array.Copy(pool.Features, (long)slot * Width, batch.Features, (long)batch.Count * Width, Width);
-        batch.Targets[batch.Count++] = pool.Targets[slot];
+        if (batch.Count > 0) yield return batch;
+        else Return(batch);
     }
 
     /// <summary>
-    /// One pass of a cursor over the view, positioned on each training (or validation) row in data order, with the
-    /// reader that copies the current row; counts the rows read and checks cancellation every 256 rows.
+    /// Fills <paramref name="batch"/> with rows leaving the shuffle buffer as new rows from the cursor take their place;
+    /// false when the cursor ended first (the batch may then be partly filled).
     /// </summary>
-    private IEnumerable<(long Row, RowReader Reader)> CursorRows(bool validation, CancellationToken cancel)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool FillThroughBuffer(SplitCursor rows, ShuffleBuffer pool, HostBatch batch, int batchSize, Random random)
     {
-        using var cursor = _data.GetRowCursor(Columns);
-        var reader = new RowReader(cursor, _input, _targets);
-        long row = -1;
-        while (cursor.MoveNext())
+        while (batch.Count < batchSize)
         {
-            row++;
-            if (_isValidation[row] != validation) continue;
-            if ((row & 255) == 0) CheckAlive(cancel);
-            Interlocked.Increment(ref _rowsRead);
-            yield return (row, reader);
+            if (!rows.Next()) return false;
+            if (pool.Count < pool.Capacity)
+            {
+                // Progressive fill: until the buffer is full, every second row read also sends a random buffered row on,
+                // so an epoch's first batch comes after about 2 × BatchSize rows instead of after the whole buffer.
+                int slot = pool.Count++;
+                pool.Targets[slot] = rows.Copy(pool.Row(slot));
+                if ((rows.Read & 1) == 0) pool.TakeTo(random.Next(pool.Count), batch);
+                continue;
+            }
+            // The buffer is full: a random buffered row goes to the batch and the new row takes its place.
+            int j = random.Next(pool.Capacity);
+            pool.MoveTo(j, batch);
+            pool.Targets[j] = rows.Copy(pool.Row(j));
         }
+        return true;
     }
 
     private void CheckAlive(CancellationToken cancel)
@@ -400,16 +549,16 @@ public sealed class TorchTrainingData : IDisposable
             yield break;
         }
         var batch = Rent(batchSize);
-        foreach (var (row, reader) in CursorRows(validation: true, cancel))
-        {
-            reader.Read(row, batch.Features, batch.Targets, batch.Count++);
-            if (batch.Count == batchSize)
+        using (var rows = new SplitCursor(this, validation: true, cancel))
+            while (rows.Next())
             {
+                batch.SetTarget(batch.Count, rows.Copy(batch.Row(batch.Count)));
+                if (++batch.Count < batchSize) continue;
                 yield return batch;
                 batch = Rent(batchSize);
             }
-        }
         if (batch.Count > 0) yield return batch;
+        else Return(batch);
     }
 
     /// <summary>
@@ -431,7 +580,8 @@ public sealed class TorchTrainingData : IDisposable
         {
             if (r < 0 || r >= RowCount) throw new ArgumentOutOfRangeException(nameof(rows), r, $"Row {r} is outside the {RowCount} training rows.");
             if (!seeker.MoveTo(r)) throw new InvalidOperationException($"Row {r} could not be read: the input view changed while it was read.");
-            reader.Read(r, batch.Features, batch.Targets, batch.Count++);
+            batch.SetTarget(batch.Count, reader.Read(r, batch.Row(batch.Count)));
+            batch.Count++;
         }
         Interlocked.Add(ref _rowsRead, rows.Count);
         return batch;
@@ -454,16 +604,21 @@ public sealed class TorchTrainingData : IDisposable
 
     private void LoadAll(Device device)
     {
-        var all = new HostBatch(RowCount, Width, _targets.Type);
+        using var all = new HostBatch(RowCount, Width, _targets.Type);
         using (var cursor = _data.GetRowCursor(Columns))
         {
             var reader = new RowReader(cursor, _input, _targets);
-            while (all.Count < RowCount && cursor.MoveNext()) reader.Read(all.Count, all.Features, all.Targets, all.Count++);
+            while (all.Count < RowCount && cursor.MoveNext())
+            {
+                all.SetTarget(all.Count, reader.Read(all.Count, all.Row(all.Count)));
+                all.Count++;
+            }
         }
         using var scope = NewDisposeScope();
         var (x, y) = all.ToTensors(device);
-        _allX = x.to(device).MoveToOuterDisposeScope();
-        _allY = y.to(device).MoveToOuterDisposeScope();
+        // The views keep the storage alive after the batch's own tensors are disposed.
+        _allX = x.MoveToOuterDisposeScope();
+        _allY = y.MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -472,6 +627,12 @@ public sealed class TorchTrainingData : IDisposable
         _allX?.Dispose();
         _allY?.Dispose();
         if (_seekable is CacheDataView) _seekable = null;
+        lock (_free)
+        {
+            _disposed = true;
+            foreach (var b in _free) b.Dispose();
+            _free.Clear();
+        }
     }
 }
 
@@ -485,10 +646,16 @@ internal sealed class Prefetcher<T> : IDisposable
     private readonly BlockingCollection<T> _queue;
     private readonly CancellationTokenSource _stop;
     private readonly Thread _thread;
+    private readonly Action<T>? _discard;
     private ExceptionDispatchInfo? _error;
 
-    public Prefetcher(Func<CancellationToken, IEnumerable<T>> source, int capacity, CancellationToken cancel)
+    /// <param name="source">The enumeration run on the background thread.</param>
+    /// <param name="capacity">Items read ahead at most.</param>
+    /// <param name="cancel">Stops the reading thread.</param>
+    /// <param name="discard">Called on items read but never consumed (e.g. to give pooled batches back) when the consumer stops early.</param>
+    public Prefetcher(Func<CancellationToken, IEnumerable<T>> source, int capacity, CancellationToken cancel, Action<T>? discard = null)
     {
+        _discard = discard;
         _queue = new BlockingCollection<T>(capacity);
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         var token = _stop.Token;
@@ -516,6 +683,7 @@ internal sealed class Prefetcher<T> : IDisposable
     {
         _stop.Cancel();
         _thread.Join();
+        while (_queue.TryTake(out var item)) _discard?.Invoke(item);
         _queue.Dispose();
         _stop.Dispose();
     }
