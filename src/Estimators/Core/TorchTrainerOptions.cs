@@ -66,8 +66,10 @@ public class TorchTrainerOptions
     /// <summary>
     /// Rows held in the shuffle buffer when the training data cannot be read by row index (a view that is not cached):
     /// batches are drawn at random from this many buffered rows while the cursor streams the rest. Larger mixes better
-    /// and costs <c>ShuffleBufferSize × feature size</c> floats of memory. Cached views (<c>mlContext.Data.Cache</c>) are
-    /// shuffled by row index instead and ignore this.
+    /// and costs <c>ShuffleBufferSize × feature size</c> floats of memory. When the buffer is smaller than the training
+    /// split, batches start while it fills (every second row read sends a buffered row on), so an epoch does not wait for
+    /// the whole buffer; a buffer that holds the whole split is filled first, which shuffles fully. Cached views
+    /// (<c>mlContext.Data.Cache</c>) are shuffled by row index instead and ignore this.
     /// </summary>
     public int ShuffleBufferSize { get; set; } = 10_000;
     /// <summary>Batches a background thread reads ahead of the training step (reading overlaps compute).</summary>

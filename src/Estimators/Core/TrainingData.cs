@@ -479,7 +479,7 @@ public sealed class TorchTrainingData : IDisposable
         var batch = Rent(batchSize);
         using (var rows = new SplitCursor(this, validation: false, cancel))
         {
-            while (FillThroughBuffer(rows, pool, batch, batchSize, random))
+            while (FillThroughBuffer(rows, pool, batch, batchSize, random, progressive: poolSize < TrainRows.Length))
             {
                 yield return batch;
                 batch = Rent(batchSize);
@@ -504,7 +504,7 @@ public sealed class TorchTrainingData : IDisposable
     /// false when the cursor ended first (the batch may then be partly filled).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool FillThroughBuffer(SplitCursor rows, ShuffleBuffer pool, HostBatch batch, int batchSize, Random random)
+    private static bool FillThroughBuffer(SplitCursor rows, ShuffleBuffer pool, HostBatch batch, int batchSize, Random random, bool progressive)
     {
         while (batch.Count < batchSize)
         {
@@ -512,10 +512,11 @@ public sealed class TorchTrainingData : IDisposable
             if (pool.Count < pool.Capacity)
             {
                 // Progressive fill: until the buffer is full, every second row read also sends a random buffered row on,
-                // so an epoch's first batch comes after about 2 × BatchSize rows instead of after the whole buffer.
+                // so an epoch's first batch comes after about 2 × BatchSize rows instead of after the whole buffer. Not
+                // when the buffer holds the whole split: then filling it first gives a full shuffle.
                 int slot = pool.Count++;
                 pool.Targets[slot] = rows.Copy(pool.Row(slot));
-                if ((rows.Read & 1) == 0) pool.TakeTo(random.Next(pool.Count), batch);
+                if (progressive && (rows.Read & 1) == 0) pool.TakeTo(random.Next(pool.Count), batch);
                 continue;
             }
             // The buffer is full: a random buffered row goes to the batch and the new row takes its place.
