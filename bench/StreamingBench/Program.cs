@@ -2,7 +2,8 @@
 // that generates rows as the cursor asks for them, nothing materialised). Measures, in one run:
 //   - peak working set of a training process on 600,000 vs 60,000 rows (streaming; goal: < 1.5× for 10× the data);
 //   - training steps/s of streaming vs the former in-memory path (all rows in one tensor) on the same 60,000 rows
-//     (goal: within 5 %).
+//     (goal: within 5 %), over the whole training, its first epoch (a cold process: code still being compiled while
+//     the rows are read) and the later epochs, plus the wall time of the whole Fit (the in-memory load included).
 // Every configuration runs in its own child process (peak working set is per process), in alternating order, repeated.
 // Usage: dotnet run -c Release --project bench/StreamingBench -- [repeats=3] [epochs60k=1] [repeats600k=repeats] [reportName=streaming]
 using System.Diagnostics;
@@ -45,6 +46,7 @@ for (int r = 0; r < repeats; r++)
         {
             ["repeat"] = r + 1, ["seed"] = seed, ["configuration"] = name, ["rows"] = 60_000 * times, ["epochs"] = epochs,
             ["steps"] = result.Steps, ["train s"] = result.TrainSeconds, ["steps/s"] = result.StepsPerSecond,
+            ["epoch 1 steps/s"] = result.FirstEpochStepsPerSecond, ["later epochs steps/s"] = result.LaterEpochsStepsPerSecond, ["fit s"] = result.FitSeconds,
             ["peak working set MiB"] = result.PeakWorkingSetMiB, ["rows read"] = result.RowsRead, ["final train loss"] = result.FinalLoss,
             ["shuffle"] = result.Shuffle,
         });
@@ -57,20 +59,43 @@ foreach (var (name, _, times, epochs) in configs)
     {
         ["configuration"] = name, ["rows"] = 60_000 * times, ["epochs"] = epochs, ["runs"] = results[name].Count,
         ["steps/s"] = MedianOf(name, x => x.StepsPerSecond), ["steps/s sd"] = Measure.StandardDeviation(results[name].Select(x => x.StepsPerSecond)),
+        ["epoch 1 steps/s"] = MedianOf(name, x => x.FirstEpochStepsPerSecond),
+        ["later epochs steps/s"] = epochs > 1 ? MedianOf(name, x => x.LaterEpochsStepsPerSecond ?? double.NaN) : null,
+        ["fit s"] = MedianOf(name, x => x.FitSeconds),
         ["peak working set MiB"] = MedianOf(name, x => x.PeakWorkingSetMiB), ["final train loss"] = MedianOf(name, x => x.FinalLoss),
     });
 
 double memoryRatio = MedianOf("streaming 600k", x => x.PeakWorkingSetMiB) / MedianOf("streaming 60k", x => x.PeakWorkingSetMiB);
 // Per repeat, the two 60k paths ran back to back in the same conditions: the median of those paired ratios.
-var speedRatios = Enumerable.Range(0, repeats).Select(i => results["streaming 60k"][i].StepsPerSecond / results["in-memory 60k"][i].StepsPerSecond).ToArray();
+double[] Paired(Func<ChildResult, double> f) => Enumerable.Range(0, repeats).Select(i => f(results["streaming 60k"][i]) / f(results["in-memory 60k"][i])).ToArray();
+var speedRatios = Paired(x => x.StepsPerSecond);
 double speedRatio = Measure.Median(speedRatios);
+var firstEpochRatios = Paired(x => x.FirstEpochStepsPerSecond);
+var laterEpochRatios = epochs60k > 1 ? Paired(x => x.LaterEpochsStepsPerSecond!.Value) : Array.Empty<double>();
+// Fit wall time, in-memory / streaming: above 1 when streaming finishes the whole Fit sooner.
+var fitRatios = Paired(x => 1 / x.FitSeconds);
 report.AddRow("goals", new Dictionary<string, object?>
 {
     ["measure"] = "peak working set, streaming 600k / streaming 60k", ["value"] = memoryRatio, ["goal"] = "< 1.5", ["met"] = memoryRatio < 1.5,
 });
 report.AddRow("goals", new Dictionary<string, object?>
 {
-    ["measure"] = "steps/s, streaming / in-memory at 60k (median of per-repeat ratios)", ["value"] = speedRatio, ["goal"] = ">= 0.95", ["met"] = speedRatio >= 0.95,
+    ["measure"] = $"steps/s, streaming / in-memory at 60k, all {epochs60k} epochs (median of per-repeat ratios)", ["value"] = speedRatio, ["goal"] = ">= 0.95", ["met"] = speedRatio >= 0.95,
+});
+report.AddRow("goals", new Dictionary<string, object?>
+{
+    ["measure"] = "steps/s, streaming / in-memory at 60k, epoch 1 only (cold process)", ["value"] = Measure.Median(firstEpochRatios), ["goal"] = ">= 0.95",
+    ["met"] = Measure.Median(firstEpochRatios) >= 0.95,
+});
+if (laterEpochRatios.Length > 0)
+    report.AddRow("goals", new Dictionary<string, object?>
+    {
+        ["measure"] = $"steps/s, streaming / in-memory at 60k, epochs 2..{epochs60k}", ["value"] = Measure.Median(laterEpochRatios), ["goal"] = ">= 0.95",
+        ["met"] = Measure.Median(laterEpochRatios) >= 0.95,
+    });
+report.AddRow("goals", new Dictionary<string, object?>
+{
+    ["measure"] = "Fit wall time, in-memory / streaming at 60k (load included; > 1 = streaming sooner)", ["value"] = Measure.Median(fitRatios), ["goal"] = "(none)", ["met"] = null,
 });
 
 var dir = BenchReport.DefaultDirectory();
@@ -86,13 +111,26 @@ report.AddNote("in-memory = the former path (every row copied into one tensor on
     "its peak includes that 188 MB tensor, which grows with the data.");
 report.AddNote("steps/s = optimisation steps / training time (TrainingHistory.Elapsed: the loop, excluding the in-memory path's load and process start). " +
     "Peak working set = Process.PeakWorkingSet64 at the end of each child process, which includes the .NET runtime and libtorch.");
-report.AddNote($"Paired steps/s ratios per repeat: {string.Join(", ", speedRatios.Select(v => v.ToString("F3", CultureInfo.InvariantCulture)))}.");
+string List(IEnumerable<double> values) => string.Join(", ", values.Select(v => v.ToString("F3", CultureInfo.InvariantCulture)));
+report.AddNote($"Paired steps/s ratios per repeat: all epochs {List(speedRatios)}; epoch 1 {List(firstEpochRatios)}" +
+    (laterEpochRatios.Length > 0 ? $"; later epochs {List(laterEpochRatios)}" : "") + $". Fit wall time in-memory / streaming: {List(fitRatios)}.");
+report.AddNote("Epoch times come from the training progress reported at the end of each epoch. In a fresh process the first epoch runs " +
+    "while the view's and the reader's code is still being compiled (tiered JIT), and on this 2-core machine the reading thread then " +
+    "competes with the training step for the cores; the in-memory path reads all rows before its clock starts.");
 var (json, md) = report.Write();
 Console.WriteLine($"peak memory 600k/60k = {memoryRatio:F3}, steps/s streaming/in-memory = {speedRatio:F3}; wrote {json} and {md}");
 return 0;
 
 /// <summary>What one child training process measured.</summary>
-internal sealed record ChildResult(long Steps, double TrainSeconds, double StepsPerSecond, double PeakWorkingSetMiB, long RowsRead, double FinalLoss, string Shuffle);
+internal sealed record ChildResult(long Steps, double TrainSeconds, double StepsPerSecond, double PeakWorkingSetMiB, long RowsRead, double FinalLoss, string Shuffle,
+    double FirstEpochStepsPerSecond, double? LaterEpochsStepsPerSecond, double FitSeconds);
+
+/// <summary>Keeps the last progress report of each epoch (reported on the training thread, in order).</summary>
+internal sealed class EpochClock : IProgress<TrainingProgress>
+{
+    public Dictionary<int, TrainingProgress> Last { get; } = new();
+    public void Report(TrainingProgress value) => Last[value.Epoch] = value;
+}
 
 internal static class Child
 {
@@ -128,10 +166,18 @@ internal static class Child
             HiddenSizes = Hidden, BatchSize = BatchSize, Epochs = epochs, LearningRate = 1e-3, Device = TorchDeviceKind.Cpu,
             LoadAllRowsOnDevice = path == "in-memory",
         };
+        var clock = new EpochClock();
+        options.Progress = clock;
+        var fit = Stopwatch.StartNew();
         using var model = ml.MulticlassClassification.Trainers.TorchMlp(options).Fit(view);
+        double fitSeconds = fit.Elapsed.TotalSeconds;
         var h = model.Training!.History;
+        var first = clock.Last[1];
+        double? later = epochs > 1
+            ? (h.Steps - first.Step) / (clock.Last[epochs].Elapsed - first.Elapsed).TotalSeconds
+            : null;
         var result = new ChildResult(h.Steps, h.Elapsed.TotalSeconds, h.Steps / h.Elapsed.TotalSeconds, Measure.PeakWorkingSetMiB(), view.RowsServed,
-            h.TrainLoss[^1], model.Training.Shuffle.ToString());
+            h.TrainLoss[^1], model.Training.Shuffle.ToString(), first.Step / first.Elapsed.TotalSeconds, later, fitSeconds);
         Console.WriteLine(JsonSerializer.Serialize(result));
         return 0;
     }
