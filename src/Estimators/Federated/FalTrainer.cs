@@ -16,6 +16,15 @@ public sealed class FalOptions : FederatedOptions
         Aggregation = new AggregationOptions { Rule = AggregationRule.MeanOfDeltas };
     }
 
+    /// <summary>The library defaults (PGD-10 ℓ∞ ε = 0.1, adversarial loss only, 2 local epochs, IID): <c>new FalOptions()</c>.</summary>
+    public static new FalOptions Recommended => new();
+
+    /// <summary>
+    /// 10 rounds over 5 clients with a Dirichlet(0.5) label split, PGD-10 ℓ∞ ε = 0.1, half clean and half adversarial loss
+    /// (<see cref="CleanLossWeight"/> 0.5): the FAL setting of the federated guide's example.
+    /// </summary>
+    public static new FalOptions NonIid => new() { Split = ClientSplit.NonIid(0.5), CleanLossWeight = 0.5 };
+
     /// <summary>The adversary used for every local step (PGD or FGSM; ε = 0 trains on clean inputs, i.e. plain FedAvg).</summary>
     public AttackOptions Attack { get; set; } = AttackOptions.Pgd(0.1, steps: 10);
 

@@ -82,6 +82,15 @@ public sealed record FederatedRoundReport(int Round, int Rounds, IReadOnlyList<s
 /// <summary>Settings shared by the federated trainers (simulation on one machine).</summary>
 public class FederatedOptions
 {
+    /// <summary>The library defaults (5 clients, IID split, 10 rounds of 1 local epoch, defended aggregation): <c>new FederatedOptions()</c>.</summary>
+    public static FederatedOptions Recommended => new();
+
+    /// <summary>
+    /// 5 clients whose labels follow a Dirichlet(0.5) split, 10 rounds of 1 local epoch: the non-IID setting of the
+    /// federated guide and benchmarks.
+    /// </summary>
+    public static FederatedOptions NonIid => new() { Split = ClientSplit.NonIid(0.5) };
+
     /// <summary>Number of clients the training rows are dealt to.</summary>
     public int Clients { get; set; } = 5;
     /// <summary>Communication rounds.</summary>

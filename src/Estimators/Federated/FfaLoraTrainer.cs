@@ -28,6 +28,20 @@ public sealed class FfaLoraOptions : FederatedOptions
     /// <summary>Creates options: 3 clients, rank 8, α 8, A frozen, SGD lr 0.05.</summary>
     public FfaLoraOptions() => Clients = 3;
 
+    /// <summary>The library defaults (FFA-LoRA rank 8, α 8, A frozen, 3 clients, no differential privacy): <c>new FfaLoraOptions()</c>; set <see cref="BaseModel"/>.</summary>
+    public static new FfaLoraOptions Recommended => new();
+
+    /// <summary>
+    /// FFA-LoRA under differential privacy, ε = 6 per client (δ = 1e-5, clip norm 1), rank 8 and α 8 over 5 clients with a
+    /// Dirichlet(0.5) label split and 10 rounds: the setting of the federated guide's example and the FFA-LoRA benchmark's
+    /// ε = 6 runs. Set <see cref="BaseModel"/>.
+    /// </summary>
+    public static FfaLoraOptions Private => new()
+    {
+        Clients = 5, Split = ClientSplit.NonIid(0.5),
+        Privacy = new DifferentialPrivacyOptions { TargetEpsilon = 6, ClipNorm = 1, Delta = 1e-5 },
+    };
+
     /// <summary>A trained model of the wrapped trainer whose weights are the frozen base (null = the trainer's fresh initialisation).</summary>
     public TorchModelTransformer? BaseModel { get; set; }
     /// <summary>LoRA rank r.</summary>

@@ -23,6 +23,21 @@ public sealed class TerminatorOptions : TorchClassifierOptions
         WarmupEpochs = 0.25;
     }
 
+    /// <summary>The library defaults (full-resolution 28×28 images, blocks of 12/24/32 channels, 5 epochs): <c>new TerminatorOptions()</c>.</summary>
+    public static TerminatorOptions Recommended => new();
+
+    /// <summary>
+    /// 2×2 patches (4 channels at half resolution: about 3× cheaper per epoch on a CPU), blocks of 16/32/48 channels,
+    /// learning rate 5e-3, 10 epochs: the image setting of the Terminator guide's example and benchmark figures.
+    /// </summary>
+    public static TerminatorOptions Fast => new() { PatchSize = 2, BlockChannels = new[] { 16, 32, 48 }, LearningRate = 5e-3, Epochs = 10 };
+
+    /// <summary>
+    /// Each image row as one step of a 1-D sequence (<see cref="TerminatorInputKind.Sequence"/>, 28 pixels per step),
+    /// blocks of 48/96/144 channels: the sequence setting of the Terminator guide's benchmark figures.
+    /// </summary>
+    public static TerminatorOptions Sequence => new() { Input = TerminatorInputKind.Sequence, PatchSize = 28, BlockChannels = new[] { 48, 96, 144 } };
+
     /// <summary>Image (2-D) or pixel sequence (1-D).</summary>
     public TerminatorInputKind Input { get; set; } = TerminatorInputKind.Image;
     /// <summary>Channels C of the input; the feature vector holds C × H × W (or C × L) values, channels first.</summary>

@@ -15,6 +15,9 @@ public sealed class TextClassifierOptions : TorchClassifierOptions, ITextEncoder
 {
     /// <summary>Creates options with the text column "Text".</summary>
     public TextClassifierOptions() => FeatureColumnName = "Text";
+
+    /// <summary>The library defaults (4 layers of width 64, 4 heads, 128 tokens, 8,000 words): <c>new TextClassifierOptions()</c>.</summary>
+    public static TextClassifierOptions Recommended => new();
     /// <inheritdoc/>
     public int MaxLength { get; set; } = 128;
     /// <inheritdoc/>
