@@ -1,6 +1,8 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Model.OnnxConverter;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace MLNetExt;
 
@@ -148,13 +150,47 @@ internal sealed class ScoringRow : DataViewRowCursor
     }
 }
 
+/// <summary>
+/// The pooled memory of one scoring cursor or engine: a batch's features in one array that a tensor views without
+/// copying, and the score arrays the outputs are copied into. Reused for every batch; nothing is allocated per row.
+/// </summary>
+internal sealed class ScoringBuffers : IDisposable
+{
+    private readonly Tensor _features;
+
+    public ScoringBuffers(TorchModelTransformer model, int capacity)
+    {
+        Capacity = capacity;
+        Features = new float[checked(capacity * model.FeatureSize)];
+        // frombuffer pins the array and shares its memory (the tensor's storage releases the pin when disposed).
+        using (var flat = torch.frombuffer(Features, ScalarType.Float32))
+            _features = flat.view(capacity, model.FeatureSize).DetachFromDisposeScope();
+        Scores = model.ScoreColumns.Select(c => new float[capacity * c.Width]).ToArray();
+        Missing = new bool[capacity];
+    }
+
+    /// <summary>Rows the buffers hold.</summary>
+    public int Capacity { get; }
+    /// <summary>[Capacity × FeatureSize] row-major features, filled by the caller before each batch.</summary>
+    public float[] Features { get; }
+    /// <summary>One [Capacity × Width] array per score column, written by each batch.</summary>
+    public float[][] Scores { get; }
+    /// <summary>Rows of the last batch whose features were not finite.</summary>
+    public bool[] Missing { get; }
+
+    /// <summary>A [rows, FeatureSize] tensor over the first rows of <see cref="Features"/> (a view, no copy).</summary>
+    public Tensor Rows(int rows) => rows == Capacity ? _features.alias() : _features.narrow(0, 0, rows);
+
+    public void Dispose() => _features.Dispose();
+}
+
 /// <summary>Scores rows in batches of <see cref="TorchModelTransformer.ScoringBatchSize"/> read ahead by its own cursor.</summary>
 internal sealed class BatchScoreSource : IScoreSource, IDisposable
 {
     private readonly TorchModelTransformer _model;
     private readonly DataViewRowCursor _features;
     private readonly RowFeatureFiller _fill;
-    private float[][] _batch = Array.Empty<float[]>();
+    private readonly ScoringBuffers _buffers;
     private int _rowsInBatch, _index = -1;
     private long _firstRow;
 
@@ -163,22 +199,26 @@ internal sealed class BatchScoreSource : IScoreSource, IDisposable
         _model = model;
         _features = input.GetRowCursor(model.Input.ColumnNames.Select(n => input.Schema[n]));
         _fill = model.Input.CreateFiller(_features);
+        long? count = input.GetRowCount();
+        // A view known to be smaller than one batch gets buffers of its size.
+        int capacity = count is > 0 && count < model.ScoringBatchSize ? (int)count.Value : Math.Max(1, model.ScoringBatchSize);
+        _buffers = new ScoringBuffers(model, capacity);
     }
 
     public void Advance()
     {
         if (++_index < _rowsInBatch) return;
-        int width = _model.FeatureSize, batch = _model.ScoringBatchSize;
-        var values = new float[batch * width];
+        int width = _model.FeatureSize;
+        var values = _buffers.Features;
         int rows = 0;
-        while (rows < batch && _features.MoveNext())
+        while (rows < _buffers.Capacity && _features.MoveNext())
         {
             _fill(values.AsSpan(rows * width, width));
             rows++;
         }
         if (rows == 0) throw new InvalidOperationException("The feature cursor ended before the row cursor: the input view changed while it was read.");
         _firstRow += _rowsInBatch;
-        _batch = _model.Score(rows == batch ? values : values[..(rows * width)], rows, _model.BatchScoringThreads, _firstRow);
+        _model.Score(_buffers, rows, _model.BatchScoringThreads, _firstRow);
         _rowsInBatch = rows;
         _index = 0;
     }
@@ -186,19 +226,24 @@ internal sealed class BatchScoreSource : IScoreSource, IDisposable
     public ReadOnlySpan<float> Current(int column)
     {
         int width = _model.ScoreColumns[column].Width;
-        return _batch[column].AsSpan(_index * width, width);
+        return _buffers.Scores[column].AsSpan(_index * width, width);
     }
 
-    public void Dispose() => _features.Dispose();
+    public void Dispose()
+    {
+        _features.Dispose();
+        _buffers.Dispose();
+    }
 }
 
 /// <summary>Scores the single row a PredictionEngine fills in; re-scores only when the features change.</summary>
-internal sealed class SingleRowScoreSource : IScoreSource
+internal sealed class SingleRowScoreSource : IScoreSource, IDisposable
 {
     private readonly TorchModelTransformer _model;
     private readonly RowFeatureFiller _fill;
     private readonly float[] _features, _scored;
-    private float[][]? _scores;
+    private readonly ScoringBuffers _buffers;
+    private bool _hasScores;
 
     public SingleRowScoreSource(TorchModelTransformer model, DataViewRow input)
     {
@@ -206,16 +251,23 @@ internal sealed class SingleRowScoreSource : IScoreSource
         _fill = model.Input.CreateFiller(input);
         _features = new float[model.FeatureSize];
         _scored = new float[model.FeatureSize];
+        _buffers = new ScoringBuffers(model, 1);
     }
 
     public ReadOnlySpan<float> Current(int column)
     {
         _fill(_features);
-        if (_scores is null || !_features.AsSpan().SequenceEqual(_scored))
+        if (!_hasScores || !_features.AsSpan().SequenceEqual(_scored))
         {
-            _scores = _model.Score(_features, 1, _model.SingleRowScoringThreads, 0);
+            // Scoring replaces non-finite features by 0 in its buffer, so the comparison keeps its own copy.
             _features.CopyTo(_scored, 0);
+            _features.CopyTo(_buffers.Features, 0);
+            _hasScores = false;
+            _model.Score(_buffers, 1, _model.SingleRowScoringThreads, 0);
+            _hasScores = true;
         }
-        return _scores[column];
+        return _buffers.Scores[column];
     }
+
+    public void Dispose() => _buffers.Dispose();
 }

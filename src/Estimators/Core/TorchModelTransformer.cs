@@ -170,10 +170,16 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     public NonFiniteFeatureHandling NonFiniteFeatures { get; set; } = NonFiniteFeatureHandling.MissingPrediction;
 
     /// <summary>
-    /// TorchSharp intra-op threads for a batch <see cref="Transform"/> (default: the core count). Set on the scoring
-    /// thread only for the duration of each forward pass; training threads keep their own setting.
+    /// TorchSharp intra-op threads for a batch <see cref="Transform"/> (default: half the core count, at least 1). Set on
+    /// the scoring thread only for the duration of each forward pass; training threads keep their own setting.
+    /// The intra-op threads wait for one another at every operation, so one core taken by another process or by the
+    /// app's own work stalls the whole forward pass: on 2 cores shared with busy processes, 2 threads scored a batch
+    /// 10–30× slower than 1. Half the cores leaves that headroom; on a machine dedicated to scoring, the core count
+    /// can be faster.
     /// </summary>
-    public int BatchScoringThreads { get; set; } = System.Environment.ProcessorCount;
+    public int BatchScoringThreads { get; set; } = DefaultBatchScoringThreads;
+
+    internal static int DefaultBatchScoringThreads => Math.Max(1, System.Environment.ProcessorCount / 2);
 
     /// <summary>
     /// TorchSharp intra-op threads for single-row scoring (<c>CreatePredictionEngine</c>), default 1: splitting one
@@ -205,57 +211,103 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     /// handled as <see cref="NonFiniteFeatures"/> says.
     /// </summary>
     /// <exception cref="InvalidDataException">A feature is not finite and <see cref="NonFiniteFeatures"/> is <see cref="NonFiniteFeatureHandling.Throw"/>.</exception>
-    public float[][] Score(float[] features, int rows) => Score(features, rows, rows == 1 ? SingleRowScoringThreads : BatchScoringThreads, 0);
+    public float[][] Score(float[] features, int rows)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        if (rows < 1 || features.Length != (long)rows * FeatureSize)
+            throw new ArgumentException($"Score needs rows ≥ 1 and rows × {FeatureSize} features; {features.Length} were given for {rows} rows.", nameof(features));
+        using var buffers = new ScoringBuffers(this, rows);
+        features.AsSpan(0, rows * FeatureSize).CopyTo(buffers.Features);
+        Score(buffers, rows, rows == 1 ? SingleRowScoringThreads : BatchScoringThreads, 0);
+        return buffers.Scores;
+    }
 
-    internal float[][] Score(float[] features, int rows, int threads, long firstRow)
+    /// <summary>
+    /// Scores the first <paramref name="rows"/> rows of <paramref name="buffers"/>' features into its score arrays.
+    /// The feature tensor is a view over the pooled array, so nothing per row or per batch is allocated on the
+    /// managed heap; non-finite features are replaced in place by 0 (their rows marked missing).
+    /// </summary>
+    internal void Score(ScoringBuffers buffers, int rows, int threads, long firstRow)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var missing = NonFiniteRows(ref features, rows, firstRow);
+        var missing = NonFiniteRows(buffers, rows, firstRow);
         // libtorch's intra-op thread count is per calling thread (OpenMP), so this does not reach a training thread.
         int previous = torch.get_num_threads();
         threads = Math.Max(1, threads);
         if (threads != previous) torch.set_num_threads(threads);
-        float[][] scores;
         try
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            var input = torch.tensor(features, new long[] { rows, FeatureSize }).to(Device);
-            var outputs = ScoreTensors(input);
-            scores = outputs.Select(t => t.to(CPU).contiguous().data<float>().ToArray()).ToArray();
+            var outputs = ScoreTensors(buffers.Rows(rows).to(Device));
+            for (int c = 0; c < outputs.Length; c++)
+                outputs[c].to(CPU).contiguous().data<float>().CopyTo(buffers.Scores[c]);
         }
         finally
         {
             if (threads != previous) torch.set_num_threads(previous);
         }
-        MarkMissing(scores, rows, missing);
-        return scores;
+        if (missing || HasNaNScore(buffers.Scores, rows)) MarkMissing(buffers.Scores, rows, missing ? buffers.Missing : null);
     }
 
     /// <summary>
-    /// Rows whose features are not all finite (null when there is none); their values are replaced by 0 in a copy of
-    /// <paramref name="features"/> so that no NaN flows through the network, or the first one throws.
+    /// Marks in <see cref="ScoringBuffers.Missing"/> the rows whose features are not all finite and replaces those
+    /// values by 0 so that no NaN flows through the network (or throws on the first one); false when every row is finite.
     /// </summary>
-    private bool[]? NonFiniteRows(ref float[] features, int rows, long firstRow)
+    private bool NonFiniteRows(ScoringBuffers buffers, int rows, long firstRow)
     {
         int width = FeatureSize;
-        bool[]? missing = null;
-        for (int i = 0; i < rows * width; i++)
+        var features = buffers.Features;
+        bool any = false;
+        for (int row = 0; row < rows; row++)
         {
-            if (float.IsFinite(features[i])) continue;
-            int row = i / width;
-            if (NonFiniteFeatures == NonFiniteFeatureHandling.Throw)
-                throw new InvalidDataException($"Feature column '{FeatureColumnName}', row {firstRow + row}: value at index {i - row * width} is {(float.IsNaN(features[i]) ? "NaN" : features[i] > 0 ? "+Infinity" : "-Infinity")}. " +
-                    "Replace or drop non-finite values before scoring, or set NonFiniteFeatures to MissingPrediction to get a missing prediction for such rows.");
-            if (missing is null)
+            var values = features.AsSpan(row * width, width);
+            bool bad = !AllFinite(values);
+            buffers.Missing[row] = bad;
+            if (!bad) continue;
+            any = true;
+            for (int i = 0; i < width; i++)
             {
-                missing = new bool[rows];
-                features = (float[])features.Clone();
+                if (float.IsFinite(values[i])) continue;
+                if (NonFiniteFeatures == NonFiniteFeatureHandling.Throw)
+                    throw new InvalidDataException($"Feature column '{FeatureColumnName}', row {firstRow + row}: value at index {i} is {(float.IsNaN(values[i]) ? "NaN" : values[i] > 0 ? "+Infinity" : "-Infinity")}. " +
+                        "Replace or drop non-finite values before scoring, or set NonFiniteFeatures to MissingPrediction to get a missing prediction for such rows.");
+                values[i] = 0;
             }
-            missing[row] = true;
-            features[i] = 0;
         }
-        return missing;
+        return any;
+    }
+
+    /// <summary>True when no value is NaN or ±Infinity (x·0 is 0 for every finite x and NaN otherwise), vectorised.</summary>
+    private static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
+        var sum = System.Numerics.Vector<float>.Zero;
+        foreach (var v in vectors) sum += v * System.Numerics.Vector<float>.Zero;
+        if (!System.Numerics.Vector.EqualsAll(sum, System.Numerics.Vector<float>.Zero)) return false;
+        foreach (var v in values[(vectors.Length * System.Numerics.Vector<float>.Count)..])
+            if (!float.IsFinite(v)) return false;
+        return true;
+    }
+
+    /// <summary>Whether a non-key score of the first <paramref name="rows"/> rows is NaN (vectorised: usually none is).</summary>
+    private bool HasNaNScore(float[][] scores, int rows)
+    {
+        var columns = ScoreColumns;
+        for (int c = 0; c < columns.Count; c++)
+            if (columns[c].Kind != ScoreColumnKind.Key && !AllNotNaN(scores[c].AsSpan(0, rows * columns[c].Width))) return true;
+        return false;
+    }
+
+    private static bool AllNotNaN(ReadOnlySpan<float> values)
+    {
+        var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
+        var nan = System.Numerics.Vector<int>.Zero;
+        foreach (var v in vectors) nan |= ~System.Numerics.Vector.Equals(v, v);
+        if (!System.Numerics.Vector.EqualsAll(nan, System.Numerics.Vector<int>.Zero)) return false;
+        foreach (var v in values[(vectors.Length * System.Numerics.Vector<float>.Count)..])
+            if (float.IsNaN(v)) return false;
+        return true;
     }
 
     /// <summary>NaN for every output of the <paramref name="missing"/> rows, and NaN (missing) keys for rows with a NaN score.</summary>
