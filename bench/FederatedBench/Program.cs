@@ -316,6 +316,7 @@ async Task RunPoisoning(int rows)
 async Task RunLoad()
 {
     const int clients = 32, rounds = 20, churnCycles = 1000;
+    var idleTimeout = new FederatedServerOptions().IdleConnectionTimeout;
     int parameters;
     using (var sizing = ml.Federated().Averaging(
                ml.MulticlassClassification.Trainers.TorchMlp(new MlpClassifierOptions { HiddenSizes = new[] { 512, 256 }, Seed = 0 }),
@@ -355,29 +356,58 @@ async Task RunLoad()
         }
 
         // Connect/drop: a client that registers, asks for work and goes away, over and over (new TLS connection each time).
-        long rssStart = Kb("VmRSS"), rssAfter20 = 0, rssAfter200 = 0;
-        var settledStart = await Settled();
-        (long ManagedBytes, long RssKib) settled20 = default, settled200 = default;
-        for (int cycle = 1; cycle <= churnCycles; cycle++)
+        // "closed": the client closes its connection as it goes (a process that exits, a disposed channel); "abandoned": it
+        // leaves the connection open and unused (a crashed peer behind a firewall, a client that never disposes its channel),
+        // which the server closes after IdleConnectionTimeout and caps at MaxConnections.
+        async Task<bool> Cycle(bool close)
         {
-            using (var channel = Grpc.Net.Client.GrpcChannel.ForAddress(address, new Grpc.Net.Client.GrpcChannelOptions
-                   {
-                       HttpHandler = new SocketsHttpHandler
-                       {
-                           SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c is not null && c.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256) == thumbprint },
-                       },
-                   }))
+            var channel = Grpc.Net.Client.GrpcChannel.ForAddress(address, new Grpc.Net.Client.GrpcChannelOptions
+            {
+                HttpHandler = new SocketsHttpHandler
+                {
+                    SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c is not null && c.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256) == thumbprint },
+                },
+                DisposeHttpClient = close, // without it, disposing the channel leaves the handler and its connection open
+            });
+            try
             {
                 var stub = new MLNetExt.Federated.Grpc.Protocol.FederatedLearning.FederatedLearningClient(channel);
                 var headers = new Grpc.Core.Metadata { { "x-client-id", "client-0" }, { "x-client-key", keys["client-0"] } };
                 await stub.RegisterAsync(new MLNetExt.Federated.Grpc.Protocol.RegisterRequest { SampleCount = 1 }, headers);
                 await stub.GetTaskAsync(new MLNetExt.Federated.Grpc.Protocol.TaskRequest(), headers);
+                return true;
             }
-            if (cycle == 20) { rssAfter20 = Kb("VmRSS"); settled20 = await Settled(); }
-            if (cycle == 200) { rssAfter200 = Kb("VmRSS"); settled200 = await Settled(); }
+            catch (Grpc.Core.RpcException e) when (!close && e.StatusCode == Grpc.Core.StatusCode.Unavailable)
+            {
+                return false; // over the server's connection limit: closed as it arrived
+            }
+            finally
+            {
+                channel.Dispose();
+            }
         }
-        long rssAfterAll = Kb("VmRSS");
-        var settledAll = await Settled();
+        var churn = new List<(string Kind, long RssStart, long Rss20, long Rss200, long RssAll, (long ManagedBytes, long RssKib) Start, (long ManagedBytes, long RssKib) At20,
+            (long ManagedBytes, long RssKib) At200, (long ManagedBytes, long RssKib) AtAll, (long ManagedBytes, long RssKib) AfterIdle, int Refused)>();
+        foreach (bool close in new[] { true, false })
+        {
+            long rssStart = Kb("VmRSS"), rss20 = 0, rss200 = 0;
+            var start = await Settled();
+            (long ManagedBytes, long RssKib) at20 = default, at200 = default;
+            int refused = 0;
+            for (int cycle = 1; cycle <= churnCycles; cycle++)
+            {
+                if (!await Cycle(close)) refused++;
+                if (cycle == 20) { rss20 = Kb("VmRSS"); at20 = await Settled(); }
+                if (cycle == 200) { rss200 = Kb("VmRSS"); at200 = await Settled(); }
+            }
+            long rssAll = Kb("VmRSS");
+            var atAll = await Settled();
+            await Task.Delay(idleTimeout + TimeSpan.FromSeconds(5)); // the server closes what was left open
+            var afterIdle = await Settled();
+            churn.Add((close ? "closed" : "abandoned", rssStart, rss20, rss200, rssAll, start, at20, at200, atAll, afterIdle, refused));
+            Console.WriteLine($"connect/drop ({churn[^1].Kind}): managed heap after 20 / 200 / {churnCycles} cycles {at20.ManagedBytes / 1048576.0:F1} / {at200.ManagedBytes / 1048576.0:F1} / " +
+                              $"{atAll.ManagedBytes / 1048576.0:F1} MiB, after the idle timeout {afterIdle.ManagedBytes / 1048576.0:F1} MiB; refused {refused}");
+        }
 
         var random = new Random(0);
         var deltas = Enumerable.Range(0, clients).Select(_ => Enumerable.Range(0, parameters).Select(_ => (float)(random.NextDouble() - 0.5) * 1e-3f).ToArray()).ToArray();
@@ -394,8 +424,7 @@ async Task RunLoad()
         await Task.WhenAll(tasks);
         double totalMs = roundLines[^1].WallMs, aggregationMs = roundLines.Sum(r => r.AggregationMs);
         var perRound = roundLines.Select((r, k) => r.WallMs - (k == 0 ? 0 : roundLines[k - 1].WallMs)).ToArray();
-        Console.WriteLine($"load: {rounds} rounds in {totalMs / 1000:F1} s ({rounds / (totalMs / 1000):F2} rounds/s), aggregation {aggregationMs / totalMs:P1}, peak {peak / 1024.0:F0} MiB, " +
-                          $"RSS after 20 / 200 / {churnCycles} connect-drop cycles {rssAfter20 / 1024.0:F0} / {rssAfter200 / 1024.0:F0} / {rssAfterAll / 1024.0:F0} MiB");
+        Console.WriteLine($"load: {rounds} rounds in {totalMs / 1000:F1} s ({rounds / (totalMs / 1000):F2} rounds/s), aggregation {aggregationMs / totalMs:P1}, peak {peak / 1024.0:F0} MiB");
         report.AddRow("Load: server process, 32 clients on loopback (TLS)", new Dictionary<string, object?>
         {
             ["clients"] = clients, ["rounds"] = rounds, ["parameters"] = parameters, ["MB per update"] = Math.Round(parameters * 4 / 1e6, 2),
@@ -403,27 +432,35 @@ async Task RunLoad()
             ["aggregation share"] = Math.Round(aggregationMs / totalMs, 3), ["transport and round bookkeeping share"] = Math.Round(1 - aggregationMs / totalMs, 3),
             ["peak server memory MiB"] = Math.Round(peak / 1024.0, 1),
         });
-        report.AddRow("Load: connect/drop cycles (server RSS)", new Dictionary<string, object?>
-        {
-            ["RSS at start MiB"] = Math.Round(rssStart / 1024.0, 1), ["after 20 cycles MiB"] = Math.Round(rssAfter20 / 1024.0, 1),
-            ["after 200 cycles MiB"] = Math.Round(rssAfter200 / 1024.0, 1), ["200 vs 20"] = Math.Round((double)rssAfter200 / rssAfter20, 3),
-            ["within 10 %"] = rssAfter200 <= 1.1 * rssAfter20 ? "yes" : "no",
-            [$"after {churnCycles} cycles MiB"] = Math.Round(rssAfterAll / 1024.0, 1), [$"{churnCycles} vs 200"] = Math.Round((double)rssAfterAll / rssAfter200, 3),
-        });
         static double MiB(long bytes) => Math.Round(bytes / 1048576.0, 1);
-        report.AddRow("Load: connect/drop cycles (what the server holds after a full collection)", new Dictionary<string, object?>
+        foreach (var c in churn)
         {
-            ["managed heap at start MiB"] = MiB(settledStart.ManagedBytes), ["after 20 MiB"] = MiB(settled20.ManagedBytes),
-            ["after 200 MiB"] = MiB(settled200.ManagedBytes), [$"after {churnCycles} MiB"] = MiB(settledAll.ManagedBytes),
-            ["200 vs 20"] = Math.Round((double)settled200.ManagedBytes / settled20.ManagedBytes, 3),
-            ["settled RSS after 20 / 200 / " + churnCycles + " MiB"] = $"{settled20.RssKib / 1024.0:F1} / {settled200.RssKib / 1024.0:F1} / {settledAll.RssKib / 1024.0:F1}",
-            ["settled RSS 200 vs 20"] = Math.Round((double)settled200.RssKib / settled20.RssKib, 3),
-            ["within 10 %"] = settled200.ManagedBytes <= 1.1 * settled20.ManagedBytes && settled200.RssKib <= 1.1 * settled20.RssKib ? "yes" : "no",
-        });
+            report.AddRow("Load: connect/drop cycles, server RSS", new Dictionary<string, object?>
+            {
+                ["connection"] = c.Kind, ["RSS at start MiB"] = Math.Round(c.RssStart / 1024.0, 1), ["after 20 cycles MiB"] = Math.Round(c.Rss20 / 1024.0, 1),
+                ["after 200 cycles MiB"] = Math.Round(c.Rss200 / 1024.0, 1), ["200 vs 20"] = Math.Round((double)c.Rss200 / c.Rss20, 3),
+                [$"after {churnCycles} cycles MiB"] = Math.Round(c.RssAll / 1024.0, 1), [$"{churnCycles} vs 200"] = Math.Round((double)c.RssAll / c.Rss200, 3),
+            });
+            report.AddRow("Load: connect/drop cycles, what the server holds after a full collection", new Dictionary<string, object?>
+            {
+                ["connection"] = c.Kind, ["managed heap at start MiB"] = MiB(c.Start.ManagedBytes), ["after 20 MiB"] = MiB(c.At20.ManagedBytes),
+                ["after 200 MiB"] = MiB(c.At200.ManagedBytes), [$"after {churnCycles} MiB"] = MiB(c.AtAll.ManagedBytes),
+                ["after the idle timeout MiB"] = MiB(c.AfterIdle.ManagedBytes),
+                ["200 vs 20"] = Math.Round((double)c.At200.ManagedBytes / c.At20.ManagedBytes, 3),
+                [$"{churnCycles} vs 200"] = Math.Round((double)c.AtAll.ManagedBytes / c.At200.ManagedBytes, 3),
+                ["settled RSS after 20 / 200 / " + churnCycles + " MiB"] = $"{c.At20.RssKib / 1024.0:F1} / {c.At200.RssKib / 1024.0:F1} / {c.AtAll.RssKib / 1024.0:F1}",
+                ["settled RSS 200 vs 20"] = Math.Round((double)c.At200.RssKib / c.At20.RssKib, 3),
+                ["200 within 10 % of 20"] = c.At200.ManagedBytes <= 1.1 * c.At20.ManagedBytes && c.At200.RssKib <= 1.1 * c.At20.RssKib ? "yes" : "no",
+                ["connections refused at the limit"] = c.Refused,
+            });
+        }
         report.AddNote($"Load: `FederatedBench grpc-server` process (TLS, development certificate, default aggregation bounds) on loopback with {clients} clients in the bench process, " +
                        $"{rounds} rounds; each client sends a fixed synthetic update (uniform ±5e-4) of the {parameters:N0}-parameter MLP 784→512→256→10 — no local training, " +
                        "so a round is transport (global out, updates in, SHA-256 both ways) plus aggregation; aggregation time is measured in the server around FederatedAggregator.Aggregate. " +
-                       $"Memory from /proc/<pid>/status (VmRSS, VmHWM). Connect/drop: {churnCycles} cycles of a new channel and TLS connection, Register, GetTask, dispose, before the rounds. " +
+                       $"Memory from /proc/<pid>/status (VmRSS, VmHWM). Connect/drop: {churnCycles} cycles of a new channel and TLS connection, Register, GetTask, then the client goes, before the rounds: " +
+                       "'closed' = it closes its connection (a process that exits, a disposed channel and handler); 'abandoned' = it leaves the connection open and unused " +
+                       $"(a crashed peer whose close never arrives, a channel never disposed), which the server closes after its IdleConnectionTimeout ({idleTimeout.TotalSeconds:0} s, the default) " +
+                       "and caps at MaxConnections (default 4 per known client + 16 = 144 here; connections beyond it are closed as they arrive). " +
                        "Raw RSS counts memory the GC and the C allocator keep for reuse; the second table asks the server process for its live managed heap after a full " +
                        "collection (finalizers run, so TLS handles are released) and its RSS after malloc_trim, which is what a leak would grow.");
     }

@@ -74,8 +74,27 @@ public sealed class FederatedServerOptions
     /// federation is done (so a server process that exits right after does not leave them retrying). Default 10 s.
     /// </summary>
     public TimeSpan FinishGracePeriod { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// A connection with no call in flight for this long is closed by the server (default 30 s), so a client that went away
+    /// without closing its connection, or keeps it open unused, holds no server memory after it; an honest client reconnects
+    /// on its next call without noticing.
+    /// </summary>
+    public TimeSpan IdleConnectionTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// A connection the peer stopped answering on (a crashed machine, a cut network: no TCP close ever arrives) is closed
+    /// after this long, even with a call in flight: the server pings after half of it and gives the peer the other half to
+    /// answer. Default 30 s.
+    /// </summary>
+    public TimeSpan DeadConnectionTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Most connections open at once (default: 4 per known client + 16); further ones are closed as they arrive, so the
+    /// server's connection memory is bounded by the client list, not by how often clients reconnect.
+    /// </summary>
+    public int? MaxConnections { get; set; }
     /// <summary>Per-round progress.</summary>
     public IProgress<FederatedRoundReport>? Progress { get; set; }
+
+    internal int ConnectionLimit => MaxConnections ?? 4 * ClientKeys.Count + 16;
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
@@ -90,6 +109,9 @@ public sealed class FederatedServerOptions
         if (MinimumResults < 1) throw new ArgumentOutOfRangeException(nameof(MinimumResults), MinimumResults, "MinimumResults must be ≥ 1.");
         if (MaxSamplesPerClient < 1) throw new ArgumentOutOfRangeException(nameof(MaxSamplesPerClient), MaxSamplesPerClient, "MaxSamplesPerClient must be ≥ 1.");
         ArgumentNullException.ThrowIfNull(Aggregation, nameof(Aggregation));
+        if (IdleConnectionTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IdleConnectionTimeout), IdleConnectionTimeout, "IdleConnectionTimeout must be positive.");
+        if (DeadConnectionTimeout < TimeSpan.FromSeconds(2)) throw new ArgumentOutOfRangeException(nameof(DeadConnectionTimeout), DeadConnectionTimeout, "DeadConnectionTimeout must be ≥ 2 s (the server pings after half of it).");
+        if (MaxConnections is < 1) throw new ArgumentOutOfRangeException(nameof(MaxConnections), MaxConnections, "MaxConnections must be ≥ 1.");
         if (Certificate is null)
         {
             if (!AllowInsecureTransport)
@@ -129,6 +151,8 @@ public sealed class FederatedGrpcServer : IAsyncDisposable
     public Uri Address => new($"{(_state.Options.Certificate is null ? "http" : "https")}://{(_state.Options.ListenAddress.Equals(IPAddress.Any) ? IPAddress.Loopback : _state.Options.ListenAddress)}:{Port}");
     /// <summary>Reports of the rounds run so far.</summary>
     public IReadOnlyList<FederatedRoundReport> Rounds => _state.Reports;
+    /// <summary>Connections open now (at most <see cref="FederatedServerOptions.MaxConnections"/>).</summary>
+    public int OpenConnections => _state.OpenConnections;
     /// <summary>Updates of the open round restored from <see cref="FederatedServerOptions.CheckpointPath"/> at start (0 without a restart mid-round).</summary>
     public int RestoredUpdates => _state.RestoredCount;
 
@@ -151,11 +175,26 @@ public sealed class FederatedGrpcServer : IAsyncDisposable
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders(); // nothing is logged, so neither keys nor payloads can leak into logs
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.ListenAddress, options.Port, listen =>
+        builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            listen.Protocols = HttpProtocols.Http2; // h2c needs an HTTP/2-only endpoint
-            if (options.Certificate is { } certificate) listen.UseHttps(certificate);
-        }));
+            // Connection state is bounded by the client list: idle, dead and surplus connections are closed by the server
+            // instead of living until the peer closes them (a peer that never does would otherwise cost memory forever).
+            kestrel.Limits.KeepAliveTimeout = options.IdleConnectionTimeout;
+            kestrel.Limits.Http2.KeepAlivePingDelay = options.DeadConnectionTimeout / 2;
+            kestrel.Limits.Http2.KeepAlivePingTimeout = options.DeadConnectionTimeout / 2;
+            kestrel.Limits.MaxConcurrentConnections = options.ConnectionLimit;
+            kestrel.Listen(options.ListenAddress, options.Port, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2; // h2c needs an HTTP/2-only endpoint
+                listen.Use(next => async connection =>
+                {
+                    state.ConnectionOpened();
+                    try { await next(connection).ConfigureAwait(false); }
+                    finally { state.ConnectionClosed(); }
+                });
+                if (options.Certificate is { } certificate) listen.UseHttps(certificate);
+            });
+        });
         builder.Services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = options.MaxMessageBytes;
@@ -277,6 +316,10 @@ internal sealed class ServerState
     public int RestoredCount { get; private set; }
     public bool Done { get; private set; }
     public List<FederatedRoundReport> Reports { get; } = new();
+    private int _openConnections;
+    public int OpenConnections => Volatile.Read(ref _openConnections);
+    public void ConnectionOpened() => Interlocked.Increment(ref _openConnections);
+    public void ConnectionClosed() => Interlocked.Decrement(ref _openConnections);
 
     public void Restore(List<ClientUpdate> updates)
     {
