@@ -170,16 +170,15 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
     public NonFiniteFeatureHandling NonFiniteFeatures { get; set; } = NonFiniteFeatureHandling.MissingPrediction;
 
     /// <summary>
-    /// TorchSharp intra-op threads for a batch <see cref="Transform"/> (default: half the core count, at least 1). Set on
-    /// the scoring thread only for the duration of each forward pass; training threads keep their own setting.
+    /// TorchSharp intra-op threads for a batch <see cref="Transform"/> (default: the core count). Set on the scoring
+    /// thread only for the duration of each forward pass; training threads keep their own setting.
     /// The intra-op threads wait for one another at every operation, so one core taken by another process or by the
-    /// app's own work stalls the whole forward pass: on 2 cores shared with busy processes, 2 threads scored a batch
-    /// 10–30× slower than 1. Half the cores leaves that headroom; on a machine dedicated to scoring, the core count
-    /// can be faster.
+    /// app's own work stalls the whole forward pass: where scoring shares its cores with other busy work (on 2 shared
+    /// cores, 2 threads scored a batch up to 10–30× slower than 1), set this to 1 or to the cores left free.
     /// </summary>
     public int BatchScoringThreads { get; set; } = DefaultBatchScoringThreads;
 
-    internal static int DefaultBatchScoringThreads => Math.Max(1, System.Environment.ProcessorCount / 2);
+    internal static int DefaultBatchScoringThreads => Math.Max(1, System.Environment.ProcessorCount);
 
     /// <summary>
     /// TorchSharp intra-op threads for single-row scoring (<c>CreatePredictionEngine</c>), default 1: splitting one
