@@ -280,4 +280,35 @@ public sealed class GrpcSecurityTests
         Assert.Equal(1, await FederatedGrpcClient.RunAsync(viaCa, (_, g, _) => Task.FromResult<(float[], long)?>((Filled(g.Length, 2f), 1)), cancel.Token));
         Assert.All(await run, v => Assert.Equal(2f, v));
     }
+    [Fact]
+    public async Task ClientsThatConnectAndDropWithoutClosing_HoldAtMostMaxConnections_AndNothingOnceIdle()
+    {
+        var options = ServerOptions(rounds: 1);
+        options.MaxConnections = 6;
+        options.IdleConnectionTimeout = TimeSpan.FromSeconds(2);
+        await using var host = await FederatedGrpcServer.StartAsync(new float[P], options);
+        using var cancel = new CancellationTokenSource(Limit);
+        using (var registrar = new RawClient(host, "a")) await registrar.Register(100);
+        int answered = 0, peak = 0;
+        for (int cycle = 0; cycle < 40; cycle++)
+        {
+            // RawClient leaves its handler (and so its TLS connection) open on Dispose, as a client that crashed would.
+            using var dropper = new RawClient(host, "a");
+            try { await dropper.Task(); answered++; }
+            catch (RpcException) { } // refused: the connection limit was reached
+            peak = Math.Max(peak, host.OpenConnections);
+        }
+        Assert.True(answered > 0, "no connect/drop cycle reached the server");
+        Assert.InRange(peak, 1, options.MaxConnections.Value);
+        var watch = Stopwatch.StartNew();
+        while (host.OpenConnections > 0 && watch.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(100, cancel.Token);
+        Assert.Equal(0, host.OpenConnections); // abandoned connections are closed after IdleConnectionTimeout
+
+        // The server still serves an honest federation afterwards.
+        var run = host.RunAsync(cancel.Token);
+        var clients = new[] { "a", "b", "c" }.Select(id => Honest(host, id, 1f, 100, null, cancel.Token)).ToArray();
+        Assert.All(await run, v => Assert.Equal(1f, v));
+        Assert.Equal(new[] { 1, 1, 1 }, await Task.WhenAll(clients));
+        Assert.Equal(new[] { "a", "b", "c" }, Assert.Single(host.Rounds).Accepted);
+    }
 }
