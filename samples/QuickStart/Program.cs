@@ -7,7 +7,6 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetExt;
 using MLNetExt.Samples;
-using QuickStart;
 using Spectre.Console;
 
 var run = SampleRun.Parse(args, "mlnetext-quickstart");

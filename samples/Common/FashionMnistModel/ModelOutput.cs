@@ -1,6 +1,6 @@
 using Microsoft.ML.Data;
 
-namespace QuickStart;
+namespace MLNetExt.Samples;
 
 /// <summary>What the model adds to a row, named as ML.NET's multiclass trainers name it.</summary>
 public sealed class ModelOutput

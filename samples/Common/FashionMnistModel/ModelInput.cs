@@ -1,6 +1,6 @@
 using Microsoft.ML.Data;
 
-namespace QuickStart;
+namespace MLNetExt.Samples;
 
 /// <summary>One 28×28 Fashion-MNIST image as the app passes it to the model: 784 pixels in [0, 1], row by row.</summary>
 public sealed class ModelInput

@@ -1,8 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
-using MLNetExt.Samples;
 
-namespace QuickStart;
+namespace MLNetExt.Samples;
 
 /// <summary>
 /// How an app uses the trained model, apart from training: load the ML.NET zip and predict one row with a
