@@ -60,21 +60,7 @@ AnsiConsole.MarkupLine($"FFA-LoRA model: test accuracy [bold]{loraAccuracy[^1]:P
 run.Check(epsilon <= 6 + 1e-6, $"a site spent ε {epsilon:F2} > 6");
 run.Check(loraAccuracy[^1] > loraAccuracy[0] - 0.1, $"FFA-LoRA fine-tuning lost more than 10 points ({loraAccuracy[0]:P1} → {loraAccuracy[^1]:P1})");
 
-// 3. Save the fine-tuned model (adapters merged into the base weights) as an ML.NET zip and as ONNX.
-var zipPath = Path.Combine(run.OutputDirectory, "federated-mlp.zip");
-var onnxPath = Path.Combine(run.OutputDirectory, "federated-mlp.onnx");
-ml.Model.Save(tuned, serverData.Schema, zipPath);
-tuned.SaveAsOnnx(onnxPath);
-AnsiConsole.MarkupLine($"Saved [bold]{zipPath}[/] and [bold]{onnxPath}[/]");
-
-// 4. Consume, as an app would: one test image through the reloaded zip and through ONNX Runtime.
-var input = ml.Data.CreateEnumerable<ModelInput>(test, reuseRowObject: false).First();
-var fromZip = ConsumeModel.PredictWithZip(zipPath, input);
-var fromOnnx = ConsumeModel.PredictWithOnnx(onnxPath, input);
-string zipClass = FashionMnist.ClassNames[(int)fromZip.PredictedLabel - 1];
-AnsiConsole.MarkupLine($"Zip (PredictionEngine): [bold]{Markup.Escape(zipClass)}[/] with probability {fromZip.Score.Max():P1} " +
-    $"(true: {Markup.Escape(FashionMnist.ClassNames[(int)input.Label - 1])})");
-double gap = run.CheckClose(fromZip.Score, fromOnnx.Score, 1e-4, "zip vs ONNX Runtime class probabilities");
-AnsiConsole.MarkupLine($"ONNX Runtime:           [bold]{Markup.Escape(fromOnnx.ClassName ?? "?")}[/] with probability {fromOnnx.Score.Max():P1}; max |Δ| vs zip {gap:E2}");
-run.Check(fromOnnx.ClassName == zipClass, $"ONNX Runtime predicts '{fromOnnx.ClassName}', the zip '{zipClass}'");
+// 3. Save the fine-tuned model (adapters merged into the base weights) as an ML.NET zip and as ONNX, then consume both as
+//    an app would (samples/Common/FashionMnistModel): one test image through the reloaded zip and through ONNX Runtime.
+FashionMnistSteps.SaveAndConsume(run, ml, tuned, serverData.Schema, test, "federated-mlp");
 return run.Finish();

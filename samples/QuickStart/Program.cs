@@ -52,14 +52,12 @@ table.AddRow("train time", $"{model.Training!.History.Elapsed.TotalSeconds:F1} s
 AnsiConsole.Write(table);
 run.Check(metrics.MicroAccuracy > 0.5, $"test accuracy {metrics.MicroAccuracy:P1} is not above 50 % (10 classes: chance is 10 %)");
 
-// 3. Save the ML.NET model zip (TorchSharp weights inside) and export the network to ONNX.
-var zipPath = Path.Combine(run.OutputDirectory, "fashion-mlp.zip");
-var onnxPath = Path.Combine(run.OutputDirectory, "fashion-mlp.onnx");
-ml.Model.Save(model, train.Schema, zipPath);
-model.SaveAsOnnx(onnxPath);
-AnsiConsole.MarkupLine($"Saved [bold]{zipPath}[/] and [bold]{onnxPath}[/]");
+// 3. Save the ML.NET model zip (TorchSharp weights inside) and the ONNX file, then consume both as an app would
+//    (samples/Common/FashionMnistModel): one image through the reloaded zip's PredictionEngine and through ONNX Runtime.
+FashionMnistSteps.SaveAndConsume(run, ml, model, train.Schema, test, "fashion-mlp");
 
 // 4. Score the whole test set through the ONNX file with ML.NET's ApplyOnnxModel.
+var onnxPath = Path.Combine(run.OutputDirectory, "fashion-mlp.onnx");
 var original = model.Transform(test).GetColumn<uint>("PredictedLabel").ToArray();
 var onnxModel = ml.Transforms.ApplyOnnxModel(new[] { "Score" }, new[] { "Features" }, onnxPath).Fit(test);
 var onnxScores = onnxModel.Transform(test).GetColumn<VBuffer<float>>("Score").Select(v => v.DenseValues().ToArray()).ToArray();
@@ -67,14 +65,4 @@ int same = onnxScores.Select(s => (uint)Array.IndexOf(s, s.Max()) + 1).Zip(origi
 AnsiConsole.MarkupLine($"ML.NET ApplyOnnxModel: {same}/{original.Length} predictions equal to the TorchSharp model's.");
 run.Check(same == original.Length, $"ApplyOnnxModel agrees on {same} of {original.Length} test images");
 
-// 5. Consume, as an app would: one image through the reloaded zip and through ONNX Runtime.
-var input = ml.Data.CreateEnumerable<ModelInput>(test, reuseRowObject: false).First();
-var fromZip = ConsumeModel.PredictWithZip(zipPath, input);
-var fromOnnx = ConsumeModel.PredictWithOnnx(onnxPath, input);
-string zipClass = FashionMnist.ClassNames[(int)fromZip.PredictedLabel - 1];
-AnsiConsole.MarkupLine($"Zip (PredictionEngine): [bold]{Markup.Escape(zipClass)}[/] with probability {fromZip.Score.Max():P1} " +
-    $"(true: {Markup.Escape(FashionMnist.ClassNames[(int)input.Label - 1])})");
-double gap = run.CheckClose(fromZip.Score, fromOnnx.Score, 1e-4, "zip vs ONNX Runtime class probabilities");
-AnsiConsole.MarkupLine($"ONNX Runtime:           [bold]{Markup.Escape(fromOnnx.ClassName ?? "?")}[/] with probability {fromOnnx.Score.Max():P1}; max |Δ| vs zip {gap:E2}");
-run.Check(fromOnnx.ClassName == zipClass, $"ONNX Runtime predicts '{fromOnnx.ClassName}', the zip '{zipClass}'");
 return run.Finish();
