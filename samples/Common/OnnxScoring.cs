@@ -7,9 +7,13 @@ namespace MLNetExt.Samples;
 /// <summary>Scores float feature rows with an .onnx file exported by <c>SaveAsOnnx</c> (input <c>Features</c> [N, F]).</summary>
 public static class OnnxScoring
 {
-    /// <summary>The outputs (by name, flattened to floats) of <paramref name="session"/> for <paramref name="rows"/> rows of <paramref name="features"/>.</summary>
-    public static Dictionary<string, float[]> Score(InferenceSession session, float[] features, int rows, string input = "Features")
+    /// <summary>
+    /// The outputs (by name, flattened to floats) of <paramref name="session"/> for <paramref name="rows"/> rows of
+    /// <paramref name="features"/>, fed to <paramref name="input"/> (default: the graph's only input).
+    /// </summary>
+    public static Dictionary<string, float[]> Score(InferenceSession session, float[] features, int rows, string? input = null)
     {
+        input ??= session.InputMetadata.Keys.Single();
         int width = features.Length / rows;
         var feed = new[] { NamedOnnxValue.CreateFromTensor(input, new DenseTensor<float>(features, new[] { rows, width })) };
         using var results = session.Run(feed);
