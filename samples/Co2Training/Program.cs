@@ -15,11 +15,7 @@ using Spectre.Console;
 
 var run = SampleRun.Parse(args, "mlnetext-co2");
 var arguments = Arguments.Parse(run.Arguments, run.Smoke);
-if (!FashionMnist.IsInstalled())
-{
-    Console.Error.WriteLine($"Fashion-MNIST was not found in {FashionMnist.DebianDirectory}. Run: bash scripts/setup.sh");
-    return 1;
-}
+if (!FashionMnistSteps.DataIsInstalled()) return 1;
 TorchSharp.torch.set_num_threads(1); // two ranks share two cores: one intra-op thread each
 
 var link = new LinkModel(TimeSpan.FromMilliseconds(arguments.LatencyMs), arguments.BandwidthMbps * 1e6);

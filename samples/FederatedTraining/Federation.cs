@@ -11,24 +11,13 @@ namespace FederatedTraining;
 /// site, each site training on its own rows in its own session of the same trainer. The server's test set measures the
 /// global model each round.
 /// </summary>
-public sealed class Federation
+public sealed class Federation(MLContext ml, IDataView test, X509Certificate2 certificate)
 {
-    private readonly MLContext _ml;
-    private readonly IDataView _test;
-
-    public Federation(MLContext ml, IDataView test, X509Certificate2 certificate)
-    {
-        _ml = ml;
-        _test = test;
-        Certificate = certificate;
-        Thumbprint = FederatedCertificates.Thumbprint(certificate);
-    }
-
     /// <summary>The server's TLS certificate (a development certificate for 127.0.0.1 and localhost here).</summary>
-    public X509Certificate2 Certificate { get; }
+    public X509Certificate2 Certificate { get; } = certificate;
 
     /// <summary>What each client pins instead of trusting a certificate authority.</summary>
-    public string Thumbprint { get; }
+    public string Thumbprint { get; } = FederatedCertificates.Thumbprint(certificate);
 
     /// <summary>The server's per-round reports of the last run.</summary>
     public IReadOnlyList<FederatedRoundReport> Rounds { get; private set; } = Array.Empty<FederatedRoundReport>();
@@ -80,7 +69,7 @@ public sealed class Federation
                     await Task.WhenAll(clients);
                     Rounds = host.Rounds;
                     model = server.Complete(final, new TrainingHistory(Array.Empty<double>(), Array.Empty<double>(), rounds, false, 0, TimeSpan.Zero));
-                    accuracy[rounds] = _ml.MulticlassClassification.Evaluate(model.Transform(_test)).MicroAccuracy;
+                    accuracy[rounds] = ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy;
                     bar.Value = rounds;
                     bar.Description = $"{title}: round {rounds}/{rounds}, global accuracy {accuracy[rounds]:P1}";
                 });
@@ -104,6 +93,6 @@ public sealed class Federation
     {
         using var session = startSession(schemaData);
         var model = session.Complete(global, new TrainingHistory(Array.Empty<double>(), Array.Empty<double>(), 0, false, 0, TimeSpan.Zero));
-        return _ml.MulticlassClassification.Evaluate(model.Transform(_test)).MicroAccuracy;
+        return ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy;
     }
 }

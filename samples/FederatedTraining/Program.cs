@@ -15,11 +15,7 @@ var run = SampleRun.Parse(args, "mlnetext-federated");
 int rowsPerSite = run.Int(0, 4000, 600);
 int rounds = run.Int(1, 5, 3);
 const int sites = 3;
-if (!FashionMnist.IsInstalled())
-{
-    AnsiConsole.MarkupLine($"[red]Fashion-MNIST was not found in {FashionMnist.DebianDirectory}.[/] Run [bold]bash scripts/setup.sh[/] (as root) first.");
-    return 1;
-}
+if (!FashionMnistSteps.DataIsInstalled()) return 1;
 
 var ml = new MLContext(seed: 0);
 var all = ml.Data.Cache(FashionMnist.LoadTrain(ml, rowsPerSite * sites));

@@ -1,4 +1,3 @@
-using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
 using MLNetExt;
 using MLNetExt.Samples;
@@ -13,11 +12,7 @@ public static class ConsumeModel
 {
     /// <summary>Loads <paramref name="zipPath"/> in a new MLContext and answers <paramref name="input"/>'s question.</summary>
     public static ModelOutput PredictWithZip(string zipPath, ModelInput input)
-    {
-        var ml = new MLContext();
-        var model = ml.Model.Load(zipPath, out _);
-        return ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model).Predict(input);
-    }
+        => ZipModel.Predict<ModelInput, ModelOutput>(zipPath, input);
 
     /// <summary>The probability of "yes" from the ONNX file, the texts encoded by <paramref name="model"/>'s tokenizer.</summary>
     public static float PredictWithOnnx(string onnxPath, TextTransformerBinaryTransformer model, ModelInput input)

@@ -14,11 +14,7 @@ int trainRows = run.Int(0, 10000, 2000);
 int epochs = run.Int(1, 5, 1);
 int? testRows = run.Smoke ? 1000 : null;
 
-if (!FashionMnist.IsInstalled())
-{
-    AnsiConsole.MarkupLine($"[red]Fashion-MNIST was not found in {FashionMnist.DebianDirectory}.[/] Run [bold]bash scripts/setup.sh[/] (as root) first.");
-    return 1;
-}
+if (!FashionMnistSteps.DataIsInstalled()) return 1;
 
 var ml = new MLContext(seed: 0);
 var train = FashionMnist.LoadTrain(ml, trainRows);

@@ -12,11 +12,7 @@ int trainRows = run.Int(0, 6000, 2000);
 int epochs = run.Int(1, 2, 2);
 string form = run.Text(2, "image");
 int? testRows = run.Smoke ? 500 : null;
-if (!FashionMnist.IsInstalled())
-{
-    AnsiConsole.MarkupLine($"[red]Fashion-MNIST was not found in {FashionMnist.DebianDirectory}.[/] Run [bold]bash scripts/setup.sh[/] first.");
-    return 1;
-}
+if (!FashionMnistSteps.DataIsInstalled()) return 1;
 
 var ml = new MLContext(seed: 0);
 var train = ml.Data.Cache(FashionMnist.LoadTrain(ml, trainRows));

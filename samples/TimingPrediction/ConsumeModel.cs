@@ -1,7 +1,7 @@
-using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using MLNetExt;
+using MLNetExt.Samples;
 
 namespace TimingPrediction;
 
@@ -13,11 +13,7 @@ public static class ConsumeModel
 {
     /// <summary>Loads <paramref name="zipPath"/> in a new MLContext and predicts <paramref name="input"/>'s pin.</summary>
     public static ModelOutput PredictWithZip(string zipPath, ModelInput input)
-    {
-        var ml = new MLContext();
-        var model = ml.Model.Load(zipPath, out _);
-        return ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model).Predict(input);
-    }
+        => ZipModel.Predict<ModelInput, ModelOutput>(zipPath, input);
 
     /// <summary>The ONNX file's arrival times [pins × 4] for the design in <paramref name="input"/>, and the row of its pin.</summary>
     public static float[] PredictArrivalWithOnnx(string onnxPath, PreRoutGnnArchitecture architecture, ModelInput input)

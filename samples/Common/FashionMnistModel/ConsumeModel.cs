@@ -1,4 +1,3 @@
-using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
 
 namespace MLNetExt.Samples;
@@ -11,12 +10,7 @@ public static class ConsumeModel
 {
     /// <summary>Loads <paramref name="zipPath"/> in a new MLContext and predicts <paramref name="input"/>.</summary>
     public static ModelOutput PredictWithZip(string zipPath, ModelInput input)
-    {
-        var ml = new MLContext();
-        var model = ml.Model.Load(zipPath, out _);
-        var engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model);
-        return engine.Predict(input);
-    }
+        => ZipModel.Predict<ModelInput, ModelOutput>(zipPath, input);
 
     /// <summary>Scores <paramref name="input"/> with the ONNX file: class probabilities, the 0-based class and its name.</summary>
     public static (float[] Score, int ClassIndex, string? ClassName) PredictWithOnnx(string onnxPath, ModelInput input)

@@ -8,6 +8,14 @@ namespace MLNetExt.Samples;
 /// <summary>The last steps every Fashion-MNIST sample ends with: save the zip and the ONNX file, then consume both.</summary>
 public static class FashionMnistSteps
 {
+    /// <summary>True when Debian's Fashion-MNIST is installed; otherwise says how to install it.</summary>
+    public static bool DataIsInstalled()
+    {
+        if (FashionMnist.IsInstalled()) return true;
+        Console.Error.WriteLine($"Fashion-MNIST was not found in {FashionMnist.DebianDirectory}. Run: bash scripts/setup.sh (as root; Debian package dataset-fashion-mnist).");
+        return false;
+    }
+
     /// <summary>
     /// Saves <paramref name="model"/> as <c><paramref name="name"/>.zip</c> and <c>.onnx</c> in the run's folder, predicts the
     /// first row of <paramref name="test"/> through the reloaded zip and through ONNX Runtime, and checks they agree
