@@ -11,13 +11,11 @@ using MLNetExt;
 using MLNetExt.Samples;
 using Spectre.Console;
 
-var run = SampleRun.Parse(args, "mlnetext-federated");
-int rowsPerSite = run.Int(0, 4000, 600);
-int rounds = run.Int(1, 5, 3);
 const int sites = 3;
-if (!FashionMnistSteps.DataIsInstalled()) return 1;
-
+var run = SampleRun.Parse(args, "mlnetext-federated");
 var ml = new MLContext(seed: 0);
+int rowsPerSite = run.Int(0, 4000, 600), rounds = run.Int(1, 5, 3);
+if (!FashionMnistSteps.DataIsInstalled()) return 1;
 var all = ml.Data.Cache(FashionMnist.LoadTrain(ml, rowsPerSite * sites));
 var siteData = Enumerable.Range(0, sites).Select(i => ml.Data.Cache(ml.Data.TakeRows(i == 0 ? all : ml.Data.SkipRows(all, i * rowsPerSite), rowsPerSite))).ToList();
 var serverData = ml.Data.TakeRows(all, 256);   // the server's session only needs the schema and a few rows

@@ -5,15 +5,11 @@ using MLNetExt.Samples;
 namespace PragWorldEvaluation;
 
 /// <summary>
-/// How an app uses the trained conversation model, apart from training: the ML.NET zip through a PredictionEngine, or
-/// the .onnx file through ONNX Runtime, which takes token ids: the model's own tokenizer encodes the texts first.
+/// How an app uses the trained conversation model, apart from training: the ML.NET zip through a PredictionEngine
+/// (<see cref="ZipModel"/>), or the .onnx file through ONNX Runtime, which takes token ids: the model's own tokenizer encodes the texts first.
 /// </summary>
 public static class ConsumeModel
 {
-    /// <summary>Loads <paramref name="zipPath"/> in a new MLContext and answers <paramref name="input"/>'s question.</summary>
-    public static ModelOutput PredictWithZip(string zipPath, ModelInput input)
-        => ZipModel.Predict<ModelInput, ModelOutput>(zipPath, input);
-
     /// <summary>The probability of "yes" from the ONNX file, the texts encoded by <paramref name="model"/>'s tokenizer.</summary>
     public static float PredictWithOnnx(string onnxPath, TextTransformerBinaryTransformer model, ModelInput input)
     {

@@ -88,7 +88,7 @@ AnsiConsole.MarkupLine($"report, heat map, model zip and ONNX file written to [b
 
 // 6. Consume, as an app would: the altered question shown above through the reloaded zip and through ONNX Runtime.
 var input = new ModelInput { Conversation = example.Conversation, Question = example.Question, Label = example.Label };
-var fromZip = ConsumeModel.PredictWithZip(zipPath, input);
+var fromZip = ZipModel.Predict<ModelInput, ModelOutput>(zipPath, input);
 float fromOnnx = ConsumeModel.PredictWithOnnx(onnxPath, model, input);
 AnsiConsole.MarkupLine($"Zip (PredictionEngine): answer [bold]{(fromZip.PredictedLabel ? "yes" : "no")}[/], P(yes) {fromZip.Probability:P1} (true: {(input.Label ? "yes" : "no")})");
 double gap = run.CheckClose(new[] { fromZip.Probability }, new[] { fromOnnx }, 1e-4, "zip vs ONNX Runtime probability");

@@ -7,14 +7,10 @@ namespace TimingPrediction;
 
 /// <summary>
 /// How an app uses the trained model, apart from training: the ML.NET zip through a PredictionEngine (one pin at a
-/// time), or the .onnx file through ONNX Runtime (the whole design's graph arrays in, every pin's timing out).
+/// time, <see cref="ZipModel"/>), or the .onnx file through ONNX Runtime (the whole design's graph arrays in, every pin's timing out).
 /// </summary>
 public static class ConsumeModel
 {
-    /// <summary>Loads <paramref name="zipPath"/> in a new MLContext and predicts <paramref name="input"/>'s pin.</summary>
-    public static ModelOutput PredictWithZip(string zipPath, ModelInput input)
-        => ZipModel.Predict<ModelInput, ModelOutput>(zipPath, input);
-
     /// <summary>The ONNX file's arrival times [pins × 4] for the design in <paramref name="input"/>, and the row of its pin.</summary>
     public static float[] PredictArrivalWithOnnx(string onnxPath, PreRoutGnnArchitecture architecture, ModelInput input)
     {

@@ -79,7 +79,7 @@ AnsiConsole.MarkupLine($"Saved [bold]{zipPath}[/] (reloaded, identical predictio
 // 5. Consume, as an app would: the worst endpoint of the unseen design through the zip and through ONNX Runtime.
 var worstPin = ml.Data.CreateEnumerable<EndpointSlack>(endpoints, reuseRowObject: false).OrderBy(p => p.PredictedSlack).First().Pin;
 var input = new ModelInput { GraphPath = graphs["sky130hd/gcd"].File, Pin = worstPin };
-var fromZip = ConsumeModel.PredictWithZip(zipPath, input);
+var fromZip = ZipModel.Predict<ModelInput, ModelOutput>(zipPath, input);
 var fromOnnx = ConsumeModel.PredictArrivalWithOnnx(onnxPath, model.Network.Architecture, input);
 AnsiConsole.MarkupLine($"Zip (PredictionEngine), pin {Markup.Escape(worstPin)}: late arrival {fromZip.PredictedArrival[2]:F4} / {fromZip.PredictedArrival[3]:F4} ns (rise/fall), slack {fromZip.PredictedSlack:F4} ns");
 double gap = run.CheckClose(fromZip.PredictedArrival, fromOnnx, 1e-4, "zip vs ONNX Runtime arrival times");
