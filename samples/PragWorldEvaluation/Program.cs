@@ -2,15 +2,19 @@
 // and measure how robust it is on a benchmark of original and minimally altered rows — then look inside it layer by
 // layer. The benchmark is the PragWorld authors' manual set when ../shared/data/pragworld (beside the repository)
 // holds it, otherwise generated conversations with the seven alterations applied; the sample says which.
-// Usage: dotnet run -c Release --project samples/PragWorldEvaluation -- [conversations=600] [epochs=6]
+// Then the consumption step (ConsumeModel.cs): one altered question through the reloaded zip and through ONNX Runtime.
+// Usage: dotnet run -c Release --project samples/PragWorldEvaluation -- [conversations=600] [epochs=6] [--smoke]
+//   --smoke: 80 conversations, 1 epoch, generated evaluation data (60 conversations) even when the authors' set is present.
 using Microsoft.ML;
 using MLNetExt;
+using MLNetExt.Samples;
+using PragWorldEvaluation;
 using Spectre.Console;
 
-int conversations = args.Length > 0 ? int.Parse(args[0]) : 600;
-int epochs = args.Length > 1 ? int.Parse(args[1]) : 6;
-var outDir = Path.Combine(Path.GetTempPath(), "mlnetext-pragworld");
-Directory.CreateDirectory(outDir);
+var run = SampleRun.Parse(args, "mlnetext-pragworld");
+int conversations = run.Int(0, 600, 80);
+int epochs = run.Int(1, 6, 1);
+var outDir = run.OutputDirectory;
 var ml = new MLContext(seed: 0);
 
 // 1. Data: conversations from the training templates; the test set also uses templates the model never saw.
@@ -18,7 +22,7 @@ List<PragWorldQuestionRow> Rows(int n, int seed, IReadOnlyList<string> templates
     new ConversationGenerator(new ConversationGeneratorOptions { Seed = seed, Templates = templates }).Generate(n).SelectMany(c => c.ToQuestionRows()).ToList();
 var train = ml.Data.LoadFromEnumerable(Rows(conversations, 1, ConversationGenerator.DefaultTrainingTemplateIds));
 IDataView benchmark;
-var realCsv = FindAuthorsBenchmark();
+var realCsv = run.Smoke ? null : FindAuthorsBenchmark();
 if (realCsv is not null)
 {
     benchmark = ml.PragWorld().LoadCsv(realCsv, null, out var report);
@@ -33,9 +37,10 @@ if (realCsv is not null)
 }
 else
 {
-    var testOriginals = ml.Data.LoadFromEnumerable(Rows(200, 2, ConversationGenerator.TemplateIds));
+    var testOriginals = ml.Data.LoadFromEnumerable(Rows(run.Smoke ? 60 : 200, 2, ConversationGenerator.TemplateIds));
     benchmark = ml.PragWorld().Alterations.BuildBenchmark(testOriginals, new PragWorldAlterationOptions { Seed = 3 });
-    AnsiConsole.MarkupLine("evaluation data: [bold]generated conversations[/] with the seven alterations (../shared/data/pragworld not found beside the repository)");
+    AnsiConsole.MarkupLine("evaluation data: [bold]generated conversations[/] with the seven alterations" +
+        (run.Smoke ? " (--smoke)" : " (../shared/data/pragworld not found beside the repository)"));
 }
 var example = ml.Data.CreateEnumerable<PragWorldQuestionRow>(benchmark, false).First(r => r.AlterationEffect == AlterationEffects.Flip);
 AnsiConsole.Write(new Panel($"{Markup.Escape(example.Conversation)}\n\n[bold]Q:[/] {Markup.Escape(example.Question)}  [bold]A:[/] {(example.Label ? "yes" : "no")}  " +
@@ -71,9 +76,24 @@ PragWorldLayerAnalysis.WriteHeatMap(ablation, Path.Combine(outDir, "mlp-ablation
 var harmful = ml.PragWorld().HarmfulLayers(ablation);
 AnsiConsole.MarkupLine($"harmful layers (ablation raises altered accuracy): [bold]{(harmful.Count == 0 ? "none" : string.Join(", ", harmful))}[/]");
 
-// 5. Save the model like any ML.NET model.
-ml.Model.Save(model, train.Schema, Path.Combine(outDir, "pragworld-model.zip"));
-AnsiConsole.MarkupLine($"report, heat map and model written to [bold]{outDir}[/]");
+run.Check(metrics.OriginalAccuracy > 0.4, $"accuracy on the original rows {metrics.OriginalAccuracy:P1} is not above 40 %");
+run.Check(metrics.PerAlteration.Count > 0 && metrics.PerAlteration.All(a => a.Count > 0), "every alteration has benchmark rows");
+
+// 5. Save the model like any ML.NET model, and export it to ONNX (input: token ids).
+var zipPath = Path.Combine(outDir, "pragworld-model.zip");
+var onnxPath = Path.Combine(outDir, "pragworld-model.onnx");
+ml.Model.Save(model, train.Schema, zipPath);
+model.SaveAsOnnx(onnxPath);
+AnsiConsole.MarkupLine($"report, heat map, model zip and ONNX file written to [bold]{outDir}[/]");
+
+// 6. Consume, as an app would: the altered question shown above through the reloaded zip and through ONNX Runtime.
+var input = new ModelInput { Conversation = example.Conversation, Question = example.Question, Label = example.Label };
+var fromZip = ZipModel.Predict<ModelInput, ModelOutput>(zipPath, input);
+float fromOnnx = ConsumeModel.PredictWithOnnx(onnxPath, model, input);
+AnsiConsole.MarkupLine($"Zip (PredictionEngine): answer [bold]{(fromZip.PredictedLabel ? "yes" : "no")}[/], P(yes) {fromZip.Probability:P1} (true: {(input.Label ? "yes" : "no")})");
+double gap = run.CheckClose(new[] { fromZip.Probability }, new[] { fromOnnx }, 1e-4, "zip vs ONNX Runtime probability");
+AnsiConsole.MarkupLine($"ONNX Runtime:           P(yes) {fromOnnx:P1}; |Δ| vs zip {gap:E2}");
+return run.Finish();
 
 // The authors' manual CSV in ../shared/data/pragworld beside the directory holding MLNetExt.sln, or null.
 static string? FindAuthorsBenchmark()

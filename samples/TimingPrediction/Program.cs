@@ -1,26 +1,26 @@
 // Pre-routing timing prediction with PreRoutGNN: build labelled timing graphs from placed designs (netlist + DEF +
 // Liberty, labels from OpenSTA on the routed parasitics), train on some designs, predict a design never seen in training,
 // list its worst endpoints, save/reload the model and export it to ONNX.
-// Usage: dotnet run -c Release --project samples/TimingPrediction -- [circuitsFolder=../shared/data/circuits] [epochs=120 (the preset)]
+// Then the consumption step (ConsumeModel.cs): one pin through the reloaded zip's PredictionEngine and the same pin
+// through ONNX Runtime, checked to agree.
+// Usage: dotnet run -c Release --project samples/TimingPrediction -- [circuitsFolder=../shared/data/circuits] [epochs=120 (the preset)] [--smoke]
 //   circuitsFolder holds circuitops/<technology>/<design>/6_final.{v,def,sdc,spef}[.gz], liberty/ and platforms/.
+//   --smoke: 3 epochs. Without the circuit data or OpenSTA the sample says so and exits with code 3 (skipped).
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetExt;
+using MLNetExt.Samples;
 using Spectre.Console;
+using TimingPrediction;
 
-string root = args.Length > 0 ? args[0] : Path.Combine("..", "shared", "data", "circuits");
+var run = SampleRun.Parse(args, "mlnetext-timing");
+string root = run.Text(0, Path.Combine("..", "shared", "data", "circuits"));
 var preset = PreRoutGnnOptions.Recommended;
-int epochs = args.Length > 1 ? int.Parse(args[1]) : preset.Epochs;
+int epochs = run.Int(1, preset.Epochs, 3);
 if (!Directory.Exists(Path.Combine(root, "circuitops")))
-{
-    AnsiConsole.MarkupLine($"[red]No circuit data at {Markup.Escape(root)}.[/] Pass the folder that holds circuitops/, liberty/ and platforms/.");
-    return 1;
-}
+    return SampleRun.Skip($"no circuit data at {Path.GetFullPath(root)}; pass the folder that holds circuitops/, liberty/ and platforms/.");
 if (!OpenStaRunner.IsAvailable)
-{
-    AnsiConsole.MarkupLine("[red]OpenSTA ('sta') is not installed.[/] Run [bold]bash scripts/setup.sh[/] (Debian package opensta).");
-    return 1;
-}
+    return SampleRun.Skip("OpenSTA ('sta') is not installed; run bash scripts/setup.sh (Debian package opensta).");
 
 // 1. Labelled graphs of the small designs that ship with SPEF (cached as graph files, so the second run starts at once).
 var wanted = new[] { "asap7/gcd", "asap7/uart", "nangate45/gcd", "sky130hd/gcd" };
@@ -64,16 +64,27 @@ foreach (var p in ml.Data.CreateEnumerable<EndpointSlack>(endpoints, reuseRowObj
     worst.AddRow(Markup.Escape(p.Pin), $"{p.PredictedSlack:F3}", $"{p.Slack:F3}");
 AnsiConsole.Write(worst);
 
+run.Check(m.SlackR2 > (run.Smoke ? -10 : 0), $"endpoint slack R² {m.SlackR2:F3} on the unseen design");
+
 // 4. Save into an ML.NET model zip, reload in a new context, export to ONNX (the propagation is an ONNX Loop over the level schedule).
-var dir = Path.Combine(Path.GetTempPath(), "mlnetext-timing");
-Directory.CreateDirectory(dir);
-ml.Model.Save(model, train.Schema, Path.Combine(dir, "preroutgnn.zip"));
-var fresh = new MLContext();
-var reloaded = fresh.Model.Load(Path.Combine(dir, "preroutgnn.zip"), out _);
+var zipPath = Path.Combine(run.OutputDirectory, "preroutgnn.zip");
+var onnxPath = Path.Combine(run.OutputDirectory, "preroutgnn.onnx");
+ml.Model.Save(model, train.Schema, zipPath);
+var reloaded = new MLContext().Model.Load(zipPath, out _);
 bool same = reloaded.Transform(test).GetColumn<float>("PredictedSlack").SequenceEqual(scored.GetColumn<float>("PredictedSlack")); // NaN equals NaN here (float.Equals)
-model.SaveAsOnnx(Path.Combine(dir, "preroutgnn.onnx"));
-AnsiConsole.MarkupLine($"Saved and reloaded (identical predictions: {same}); ONNX model written to {Markup.Escape(Path.Combine(dir, "preroutgnn.onnx"))}.");
-return 0;
+run.Check(same, "the reloaded zip predicts the same endpoint slacks");
+model.SaveAsOnnx(onnxPath);
+AnsiConsole.MarkupLine($"Saved [bold]{zipPath}[/] (reloaded, identical predictions: {same}) and [bold]{onnxPath}[/]");
+
+// 5. Consume, as an app would: the worst endpoint of the unseen design through the zip and through ONNX Runtime.
+var worstPin = ml.Data.CreateEnumerable<EndpointSlack>(endpoints, reuseRowObject: false).OrderBy(p => p.PredictedSlack).First().Pin;
+var input = new ModelInput { GraphPath = graphs["sky130hd/gcd"].File, Pin = worstPin };
+var fromZip = ZipModel.Predict<ModelInput, ModelOutput>(zipPath, input);
+var fromOnnx = ConsumeModel.PredictArrivalWithOnnx(onnxPath, model.Network.Architecture, input);
+AnsiConsole.MarkupLine($"Zip (PredictionEngine), pin {Markup.Escape(worstPin)}: late arrival {fromZip.PredictedArrival[2]:F4} / {fromZip.PredictedArrival[3]:F4} ns (rise/fall), slack {fromZip.PredictedSlack:F4} ns");
+double gap = run.CheckClose(fromZip.PredictedArrival, fromOnnx, 1e-4, "zip vs ONNX Runtime arrival times");
+AnsiConsole.MarkupLine($"ONNX Runtime,           pin {Markup.Escape(worstPin)}: late arrival {fromOnnx[2]:F4} / {fromOnnx[3]:F4} ns; max |Δ| vs zip {gap:E2}");
+return run.Finish();
 
 sealed class EndpointSlack
 {
