@@ -241,7 +241,7 @@ internal sealed class SingleRowScoreSource : IScoreSource, IDisposable
 {
     private readonly TorchModelTransformer _model;
     private readonly RowFeatureFiller _fill;
-    private readonly float[] _features, _scored;
+    private readonly float[] _scored;
     private readonly ScoringBuffers _buffers;
     private bool _hasScores;
 
@@ -249,19 +249,19 @@ internal sealed class SingleRowScoreSource : IScoreSource, IDisposable
     {
         _model = model;
         _fill = model.Input.CreateFiller(input);
-        _features = new float[model.FeatureSize];
         _scored = new float[model.FeatureSize];
         _buffers = new ScoringBuffers(model, 1);
     }
 
     public ReadOnlySpan<float> Current(int column)
     {
-        _fill(_features);
-        if (!_hasScores || !_features.AsSpan().SequenceEqual(_scored))
+        // The row is filled straight into the scoring buffer; scoring replaces non-finite features there by 0, so the
+        // comparison keeps its own copy of the features last scored.
+        var features = _buffers.Features;
+        _fill(features);
+        if (!_hasScores || !features.AsSpan().SequenceEqual(_scored))
         {
-            // Scoring replaces non-finite features by 0 in its buffer, so the comparison keeps its own copy.
-            _features.CopyTo(_scored, 0);
-            _features.CopyTo(_buffers.Features, 0);
+            features.CopyTo(_scored, 0);
             _hasScores = false;
             _model.Score(_buffers, 1, _model.SingleRowScoringThreads, 0);
             _hasScores = true;
