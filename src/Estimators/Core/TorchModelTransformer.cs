@@ -261,11 +261,11 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
         for (int row = 0; row < rows; row++)
         {
             var values = features.AsSpan(row * width, width);
-            bool bad = !AllFinite(values);
-            buffers.Missing[row] = bad;
-            if (!bad) continue;
+            int first = FiniteValues.FirstNonFinite(values);
+            buffers.Missing[row] = first >= 0;
+            if (first < 0) continue;
             any = true;
-            for (int i = 0; i < width; i++)
+            for (int i = first; i < width; i++)
             {
                 if (float.IsFinite(values[i])) continue;
                 if (NonFiniteFeatures == NonFiniteFeatureHandling.Throw)
@@ -275,18 +275,6 @@ public abstract class TorchModelTransformer : ITransformer, IDisposable
             }
         }
         return any;
-    }
-
-    /// <summary>True when no value is NaN or ±Infinity (x·0 is 0 for every finite x and NaN otherwise), vectorised.</summary>
-    private static bool AllFinite(ReadOnlySpan<float> values)
-    {
-        var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
-        var sum = System.Numerics.Vector<float>.Zero;
-        foreach (var v in vectors) sum += v * System.Numerics.Vector<float>.Zero;
-        if (!System.Numerics.Vector.EqualsAll(sum, System.Numerics.Vector<float>.Zero)) return false;
-        foreach (var v in values[(vectors.Length * System.Numerics.Vector<float>.Count)..])
-            if (!float.IsFinite(v)) return false;
-        return true;
     }
 
     /// <summary>Whether a non-key score of the first <paramref name="rows"/> rows is NaN (vectorised: usually none is).</summary>

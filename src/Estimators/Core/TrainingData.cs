@@ -339,26 +339,11 @@ public sealed class TorchTrainingData : IDisposable
         public double Read(long rowNumber, Span<float> features)
         {
             _fill(features);
-            int bad = FirstNonFinite(features);
+            int bad = FiniteValues.FirstNonFinite(features);
             if (bad >= 0)
                 throw new InvalidDataException($"Feature column '{_column}', row {rowNumber}: value at index {bad} is {features[bad]}. " +
                     "Remove or impute non-finite values before training (e.g. mlContext.Transforms.ReplaceMissingValues).");
             return _target(rowNumber);
-        }
-
-        // x − x is 0 for every finite x and NaN for NaN and ±∞: one vector compare per Vector<float>.Count values.
-        private static int FirstNonFinite(ReadOnlySpan<float> values)
-        {
-            int i = 0;
-            if (Vector.IsHardwareAccelerated)
-                for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
-                {
-                    var v = new Vector<float>(values.Slice(i));
-                    if (!Vector.EqualsAll(v - v, Vector<float>.Zero)) break;
-                }
-            for (; i < values.Length; i++)
-                if (!float.IsFinite(values[i])) return i;
-            return -1;
         }
     }
 
