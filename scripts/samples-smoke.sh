@@ -26,13 +26,15 @@ run() {
   local name=$1; shift
   local start rc
   start=$(date +%s.%N)
-  "$@" > "$logs/$name.log" 2>&1; rc=$?
+  # A smoke run takes seconds to a minute; one that reaches the limit is reported as failed (exit 124), not waited for.
+  timeout -k 10 300 "$@" > "$logs/$name.log" 2>&1; rc=$?
   if [ $rc = 0 ]; then
     echo "samples: $name ok ($(seconds "$start") s)"
   elif [ $rc = 3 ]; then
     echo "samples: $name skipped ($(seconds "$start") s): $(grep -m1 '^SKIPPED: ' "$logs/$name.log" | cut -c10-)"
   else
     failed=1
+    [ $rc = 124 ] && echo "  $name | did not finish within 300 s"
     tail -n 15 "$logs/$name.log" | sed "s/^/  $name | /"
     echo "samples: $name FAILED (exit $rc, $(seconds "$start") s), see $logs/$name.log"
   fi

@@ -358,11 +358,17 @@ public sealed class StreamingMemoryTests
                 peak = Math.Max(peak, process.WorkingSet64);
                 Thread.Sleep(20);
             }
-        });
+        }) { IsBackground = true }; // a failed Fit must not leave a thread that keeps the test process alive
         sampler.Start();
-        using var model = ml.MulticlassClassification.Trainers.TorchMlp(options).Fit(view);
-        stop.Cancel();
-        sampler.Join();
+        try
+        {
+            using var model = ml.MulticlassClassification.Trainers.TorchMlp(options).Fit(view);
+        }
+        finally
+        {
+            stop.Cancel();
+            sampler.Join();
+        }
         Assert.Equal(rows, view.FeatureRowsServed);
         double grownMiB = (peak - before) / (1024.0 * 1024.0);
         Assert.True(grownMiB < 400, $"working set grew by {grownMiB:F0} MiB while training on 1 GB of rows");

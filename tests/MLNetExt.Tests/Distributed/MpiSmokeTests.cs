@@ -151,11 +151,14 @@ public partial class MpiSmokeTests
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(RunLimit))
-        {
+        bool exited = process.WaitForExit(RunLimit);
+        if (!exited)
             process.Kill(entireProcessTree: true);
-            Assert.Fail($"mpiexec did not finish within {RunLimit}.\n{stdout.Result}\n{stderr.Result}");
-        }
+        // A rank that outlived mpiexec would keep the pipes open: never wait for their end without a limit.
+        bool drained = Task.WaitAll([stdout, stderr], TimeSpan.FromSeconds(30));
+        string Text(Task<string> read) => read.IsCompletedSuccessfully ? read.Result : "(output not closed)";
+        Assert.True(exited, $"mpiexec did not finish within {RunLimit}.\n{Text(stdout)}\n{Text(stderr)}");
+        Assert.True(drained, $"mpiexec exited but its output stayed open 30 s later (a rank outlived it).\n{Text(stdout)}\n{Text(stderr)}");
         return (process.ExitCode, stdout.Result, stderr.Result);
     }
 

@@ -52,7 +52,11 @@ public sealed class ProductWordsTests
         using var process = Process.Start(start) ?? throw new InvalidOperationException("bash could not be started.");
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "check-product-words.sh did not finish within 2 minutes.");
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("check-product-words.sh did not finish within 2 minutes.");
+        }
         process.WaitForExit();
         return (process.ExitCode, output.Result + errors.Result);
     }

@@ -124,7 +124,7 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
             }
             finally
             {
-                MpiNative.Api.Abort(MpiNative.CommWorld, 1);
+                AbortJob(1);
             }
         };
         return new MpiTransport(rank, size, api.LibraryName, provided, nodeComm);
@@ -229,7 +229,21 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
 
     /// <summary>Terminates every rank of the job (MPI_Abort), e.g. after an unrecoverable error on this one.</summary>
     /// <remarks>Also called for an exception no code catches (registered by <see cref="InitializeWorld"/>).</remarks>
-    public void Abort(int errorCode) => MpiNative.Api.Abort(MpiNative.CommWorld, errorCode);
+    public void Abort(int errorCode) => AbortJob(errorCode);
+
+    /// <summary>
+    /// How long a rank waits between writing why it fails and MPI_Abort. mpiexec forwards a rank's output through its
+    /// process manager, and the abort kills that path at once: without the pause the reason is often lost.
+    /// </summary>
+    private static readonly TimeSpan OutputForwardingPause = TimeSpan.FromMilliseconds(500);
+
+    private static void AbortJob(int errorCode)
+    {
+        Console.Out.Flush();
+        Console.Error.Flush();
+        Thread.Sleep(OutputForwardingPause);
+        MpiNative.Api.Abort(MpiNative.CommWorld, errorCode);
+    }
 
     /// <summary>Calls MPI_Finalize (on the initialising thread).</summary>
     public void Dispose()
