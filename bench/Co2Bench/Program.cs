@@ -1,13 +1,15 @@
 // CO2 benchmark: the same MLP, data (Fashion-MNIST) and total samples trained data-parallel by CO2, CO2 with sharded
 // outer state, Local-SGD and synchronous data-parallel AdamW (DDP), with 2 and 4 workers, in-process and under MPI,
 // through a link throttled so that one all-reduce costs about τ/2 compute steps (calibrated from the no-communication
-// run of the same configuration). Writes docs/benchmarks/co2.{json,md} and co2-loss-vs-time.png.
+// run of the same configuration). Writes the configuration's section of docs/benchmarks/co2.{json,md} and its
+// co2-CONFIGURATION-loss-vs-time.png.
 //
 //   dotnet run -c Release --project bench/Co2Bench -- [--rows 12000] [--epochs 2] [--tau 8] [--workers 2,4]
-//       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--name co2] [--mpi-poll-ms 0.2] [--mpi-shm 1]
+//       [--transports inproc,mpi] [--repeats 3] [--algorithms ddp,localsgd,co2,...] [--configuration default] [--mpi-poll-ms 0.2] [--mpi-shm 1]
 //       [--mpi-bind none] [--mpi-poll-max-ms 2] [--link bandwidth|latency] [--inproc-bind none|core]
 // --algorithms picks a subset (the no-communication run is always made: it calibrates the link; without ddp the run
-// measures throughput only and the columns comparing with DDP stay empty); --name names the report;
+// measures throughput only and the columns comparing with DDP stay empty); --configuration names the
+// section of the report the run fills (a later run of the same configuration replaces it);
 // --mpi-poll-ms sets MpiTransport.PollInterval (0 = blocking MPI collectives, which busy-wait inside MPICH);
 // --mpi-poll-max-ms sets MpiTransport.MaxPollInterval (equal to --mpi-poll-ms = a fixed interval).
 // --mpi-shm 0 uses MPICH's collectives instead of the node shared-memory ones (MpiTransport.SharedMemoryCollectives).
@@ -35,7 +37,7 @@ if (!FashionMnist.IsInstalled())
 if (settings.Worker == "mpi")
     return RunMpiWorker(settings);
 
-var report = new BenchReport(settings.Name, "dotnet run -c Release --project bench/Co2Bench -- " + string.Join(' ', args));
+var report = new BenchReport("co2", "dotnet run -c Release --project bench/Co2Bench -- " + string.Join(' ', args), settings.Configuration);
 var curves = new List<(string Name, double[] X, double[] Y)>();
 foreach (var transport in settings.Transports)
 foreach (var workers in settings.Workers)
@@ -94,9 +96,9 @@ foreach (var workers in settings.Workers)
             curves.Add((algorithm, runs[0].Curve.Select(p => p.Seconds).ToArray(), runs[0].Curve.Select(p => p.Loss).ToArray()));
     }
 }
-var plot = Path.Combine(BenchReport.DefaultDirectory(), $"{settings.Name}-loss-vs-time.png");
+var plot = Path.Combine(BenchReport.DefaultDirectory(), report.PlotFileName("loss-vs-time"));
 Plots.Lines(plot, $"Training loss vs wall time ({settings.Transports[0]}, {settings.Workers[0]} workers, throttled link)", "seconds", "training loss (rank 0, per round)", curves);
-report.AddPlot($"{settings.Name}-loss-vs-time.png");
+report.AddPlot(report.PlotFileName("loss-vs-time"));
 report.AddNote($"Fashion-MNIST (Debian dataset-fashion-mnist), {settings.Rows} training images × {settings.Epochs} epochs split over the workers " +
                "(same total samples for every algorithm), 10,000 test images; MLP 784→512→256→10, AdamW lr 2e-3, batch 64 per worker.");
 report.AddNote($"CO2: τ = {settings.Tau}, outer momentum 0 (co2-momentum-0.2: the official recipe's 0.2), outer LR 1, gap-aware staleness penalty λ = 1, elementwise momentum clip φ = 1; " +
@@ -229,7 +231,7 @@ internal sealed record RunResult(double SamplesPerSecond, double SecondsPerStep,
     long OuterStateFloats, List<LossPoint> Curve, double BoundaryCpuFraction, double CommunicationCpuFraction);
 
 internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, string[] Transports, int Repeats, string? Worker, string Algorithm, double LatencyMs, int Seed,
-    string[] Algorithms, string Name, string ResultDirectory, double MpiPollMs, bool MpiSharedMemory, string MpiBind, double MpiPollMaxMs,
+    string[] Algorithms, string Configuration, string ResultDirectory, double MpiPollMs, bool MpiSharedMemory, string MpiBind, double MpiPollMaxMs,
     string Link, double BandwidthBytesPerSecond, string InProcessBind)
 {
     public static Settings Parse(string[] args)
@@ -238,7 +240,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
         for (int i = 0; i < args.Length; i += 2)
         {
             if (!args[i].StartsWith("--") || i + 1 >= args.Length)
-                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --name --mpi-poll-ms --mpi-poll-max-ms --mpi-shm --mpi-bind --link --inproc-bind");
+                throw new ArgumentException($"Bad argument '{args[i]}'. Options: --rows --epochs --tau --workers 2,4 --transports inproc,mpi --repeats --algorithms --configuration --mpi-poll-ms --mpi-poll-max-ms --mpi-shm --mpi-bind --link --inproc-bind");
             v[args[i][2..]] = args[i + 1];
         }
         int Int(string k, int d) => v.TryGetValue(k, out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : d;
@@ -246,7 +248,7 @@ internal sealed record Settings(int Rows, int Epochs, int Tau, int[] Workers, st
             v.GetValueOrDefault("workers", "2,4").Split(',').Select(int.Parse).ToArray(),
             v.GetValueOrDefault("transports", "inproc,mpi").Split(','), Int("repeats", 3), v.GetValueOrDefault("worker"),
             v.GetValueOrDefault("algorithm", "co2"), double.Parse(v.GetValueOrDefault("latency-ms", "0"), CultureInfo.InvariantCulture), Int("seed", 0),
-            v.GetValueOrDefault("algorithms", string.Join(',', AllAlgorithms)).Split(','), v.GetValueOrDefault("name", "co2"),
+            v.GetValueOrDefault("algorithms", string.Join(',', AllAlgorithms)).Split(','), v.GetValueOrDefault("configuration", "default"),
             v.GetValueOrDefault("result-dir", Path.GetTempPath()), double.Parse(v.GetValueOrDefault("mpi-poll-ms", "0.2"), CultureInfo.InvariantCulture),
             Int("mpi-shm", 1) != 0, v.GetValueOrDefault("mpi-bind", "none"),
             double.Parse(v.GetValueOrDefault("mpi-poll-max-ms", "2"), CultureInfo.InvariantCulture),

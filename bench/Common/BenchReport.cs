@@ -7,8 +7,10 @@ using System.Text.Json.Nodes;
 namespace MLNetExt.Bench;
 
 /// <summary>
-/// A benchmark's results: named tables of rows, notes, and the environment and command that produced them.
-/// Writes <c>docs/benchmarks/NAME.json</c> and <c>NAME.md</c> (and plots beside them).
+/// A benchmark's results: named tables of rows, notes, plots, and the environment and command that produced them.
+/// Writes <c>docs/benchmarks/NAME.json</c> and <c>NAME.md</c> (plots beside them). A benchmark run in several
+/// configurations keeps one report: each configuration is a section of NAME.md/json with its own command, date and
+/// machine, and running a configuration again replaces its section only.
 /// </summary>
 public sealed class BenchReport
 {
@@ -17,10 +19,14 @@ public sealed class BenchReport
     private readonly List<string> _plots = new();
 
     /// <summary>Starts a report for benchmark <paramref name="name"/> run by <paramref name="command"/>.</summary>
-    public BenchReport(string name, string command)
+    /// <param name="name">Benchmark name (file stem).</param>
+    /// <param name="command">The command that reproduces the figures.</param>
+    /// <param name="configuration">The section this run fills in the benchmark's report, or null for a report of one run.</param>
+    public BenchReport(string name, string command, string? configuration = null)
     {
         Name = name;
         Command = command;
+        Configuration = configuration;
         Started = DateTime.UtcNow;
     }
 
@@ -28,6 +34,8 @@ public sealed class BenchReport
     public string Name { get; }
     /// <summary>The command that reproduces the figures.</summary>
     public string Command { get; }
+    /// <summary>The section of the benchmark's report this run fills, or null for a report of one run.</summary>
+    public string? Configuration { get; }
     /// <summary>When the run started (UTC).</summary>
     public DateTime Started { get; }
 
@@ -50,6 +58,12 @@ public sealed class BenchReport
     /// <summary>Records a plot file (relative to the report folder) to link from the Markdown.</summary>
     public void AddPlot(string fileName) => _plots.Add(fileName);
 
+    /// <summary>
+    /// The file name of this run's plot <paramref name="kind"/>: NAME-KIND.png, or NAME-CONFIGURATION-KIND.png so that
+    /// each configuration's section shows its own plot.
+    /// </summary>
+    public string PlotFileName(string kind) => Configuration is null ? $"{Name}-{kind}.png" : $"{Name}-{Configuration}-{kind}.png";
+
     /// <summary>Folder <c>docs/benchmarks</c> of the repository containing the current directory.</summary>
     public static string DefaultDirectory()
     {
@@ -61,42 +75,88 @@ public sealed class BenchReport
         return path;
     }
 
-    /// <summary>Writes NAME.json and NAME.md into <paramref name="directory"/> (default docs/benchmarks).</summary>
+    /// <summary>
+    /// Writes NAME.json and NAME.md into <paramref name="directory"/> (default docs/benchmarks). With a
+    /// <see cref="Configuration"/>, the other configurations already in NAME.json are kept.
+    /// </summary>
     public (string Json, string Markdown) Write(string? directory = null)
     {
         directory ??= DefaultDirectory();
         Directory.CreateDirectory(directory);
-        var env = Environment();
-        var json = new JsonObject
+        var jsonPath = Path.Combine(directory, Name + ".json");
+        var run = new JsonObject
         {
-            ["name"] = Name,
             ["command"] = Command,
             ["started_utc"] = Started.ToString("O", CultureInfo.InvariantCulture),
             ["finished_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-            ["environment"] = new JsonObject(env.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["environment"] = new JsonObject(Environment().Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             ["tables"] = new JsonObject(_tables.Select(t => KeyValuePair.Create(t.Title, (JsonNode?)new JsonArray(
                 t.Rows.Select(r => (JsonNode?)new JsonObject(r.Select(kv => KeyValuePair.Create(kv.Key, ToNode(kv.Value))))).ToArray())))),
             ["notes"] = new JsonArray(_notes.Select(n => (JsonNode?)n).ToArray()),
+            ["plots"] = new JsonArray(_plots.Select(p => (JsonNode?)p).ToArray()),
         };
-        var jsonPath = Path.Combine(directory, Name + ".json");
-        File.WriteAllText(jsonPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-
-        var md = new StringBuilder();
-        md.AppendLine($"# Benchmark: {Name}").AppendLine();
-        md.AppendLine($"Command: `{Command}`  ").AppendLine($"Run: {Started:yyyy-MM-dd HH:mm} UTC, {string.Join(", ", env.Select(kv => $"{kv.Key} {kv.Value}"))}").AppendLine();
-        foreach (var (title, columns, rows) in _tables)
+        JsonObject json;
+        if (Configuration is null)
         {
-            md.AppendLine($"## {title}").AppendLine();
+            json = new JsonObject { ["name"] = Name };
+            foreach (var (key, value) in run.ToList()) { run.Remove(key); json[key] = value; }
+        }
+        else
+        {
+            var configurations = new JsonObject();
+            if (File.Exists(jsonPath) && JsonNode.Parse(File.ReadAllText(jsonPath))?["configurations"] is JsonObject earlier)
+                foreach (var (key, value) in earlier.ToList())
+                {
+                    earlier.Remove(key);
+                    configurations[key] = value;
+                }
+            configurations[Configuration] = run; // replaces this configuration's previous run in place
+            json = new JsonObject { ["name"] = Name, ["configurations"] = configurations };
+        }
+        File.WriteAllText(jsonPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        var mdPath = Path.Combine(directory, Name + ".md");
+        File.WriteAllText(mdPath, Markdown(json));
+        return (jsonPath, mdPath);
+    }
+
+    /// <summary>The Markdown of a report's JSON: one run, or a section per configuration.</summary>
+    public static string Markdown(JsonObject report)
+    {
+        var md = new StringBuilder();
+        md.AppendLine($"# Benchmark: {report["name"]}").AppendLine();
+        if (report["configurations"] is JsonObject configurations)
+        {
+            md.AppendLine("One section per configuration of this benchmark. Each configuration was run on its own: its command, " +
+                          "date and machine are in its section, and running it again replaces that section only.").AppendLine();
+            md.AppendLine(string.Join(" · ", configurations.Select(c => $"[{c.Key}](#{c.Key})"))).AppendLine();
+            foreach (var (configuration, run) in configurations)
+            {
+                md.AppendLine($"## {configuration}").AppendLine();
+                AppendRun(md, (JsonObject)run!, "###");
+            }
+        }
+        else AppendRun(md, report, "##");
+        return md.ToString().TrimEnd() + "\n";
+    }
+
+    private static void AppendRun(StringBuilder md, JsonObject run, string tableHeading)
+    {
+        var started = DateTime.Parse((string)run["started_utc"]!, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+        var env = run["environment"]!.AsObject().Select(kv => $"{kv.Key} {kv.Value}");
+        md.AppendLine($"Command: `{run["command"]}`  ").AppendLine($"Run: {started:yyyy-MM-dd HH:mm} UTC, {string.Join(", ", env)}").AppendLine();
+        foreach (var (title, rowsNode) in run["tables"]!.AsObject())
+        {
+            var rows = rowsNode!.AsArray().Select(r => r!.AsObject()).ToList();
+            var columns = rows.SelectMany(r => r.Select(kv => kv.Key)).Distinct().ToList();
+            md.AppendLine($"{tableHeading} {title}").AppendLine();
             md.AppendLine("| " + string.Join(" | ", columns) + " |");
             md.AppendLine("|" + string.Concat(columns.Select(_ => "---|")));
-            foreach (var r in rows) md.AppendLine("| " + string.Join(" | ", columns.Select(c => Format(r.GetValueOrDefault(c)))) + " |");
+            foreach (var r in rows) md.AppendLine("| " + string.Join(" | ", columns.Select(c => Format(r[c]))) + " |");
             md.AppendLine();
         }
-        foreach (var p in _plots) md.AppendLine($"![{p}]({p})").AppendLine();
-        foreach (var n in _notes) md.AppendLine($"- {n}");
-        var mdPath = Path.Combine(directory, Name + ".md");
-        File.WriteAllText(mdPath, md.ToString());
-        return (jsonPath, mdPath);
+        foreach (var p in run["plots"]?.AsArray() ?? new JsonArray()) md.AppendLine($"![{p}]({p})").AppendLine();
+        foreach (var n in run["notes"]!.AsArray()) md.AppendLine($"- {n}");
+        md.AppendLine();
     }
 
     private static JsonNode? ToNode(object? v) => v switch
@@ -116,6 +176,16 @@ public sealed class BenchReport
         null => "",
         double d => d.ToString("G4", CultureInfo.InvariantCulture),
         float f => f.ToString("G4", CultureInfo.InvariantCulture),
+        JsonValue j => j.GetValueKind() switch
+        {
+            // Whole numbers in full (counts, parameters), others as doubles are; the same whether the value was just
+            // measured or read back from the JSON file.
+            JsonValueKind.Number => double.Parse(j.ToJsonString(), CultureInfo.InvariantCulture) is var n && n == Math.Floor(n) && Math.Abs(n) < 1e15
+                ? n.ToString("0", CultureInfo.InvariantCulture) : Format(double.Parse(j.ToJsonString(), CultureInfo.InvariantCulture)),
+            JsonValueKind.True => bool.TrueString,
+            JsonValueKind.False => bool.FalseString,
+            _ => j.ToString(),
+        },
         _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "",
     };
 

@@ -50,13 +50,17 @@ var models = args.Length > 10 ? args[10].Split(',') : allModels;
 if (models.Except(allModels).Any() || originalReplay < 1)
     throw new ArgumentException($"models must be a comma list of {string.Join(", ", allModels)} (got {string.Join(",", models)}) and originalReplay ≥ 1 (got {originalReplay}).");
 var command = $"dotnet run -c Release --project bench/PragWorldBench -- {string.Join(' ', args)}";
-// What sets this run apart from the default one; names the summary report and the per-model reports alike.
+// What sets this run apart from the default one: names its section of the report ("default" when nothing does).
 var runSuffix = (alteredConversations != defaultAlteredConversations ? $"-altered{alteredConversations}" : "") +
                 (originalReplay != 1 ? $"-replay{originalReplay}" : "") + (models.Length != allModels.Length ? "-" + string.Join("-", models) : "") +
                 (firstSeed == 0 ? "" : $"-seeds{firstSeed}-{lastSeed}");
-var reportName = "pragworld" + runSuffix;
-var report = new BenchReport(reportName, command);
+// The run's section of docs/benchmarks/pragworld.md (a later run of the same settings replaces it).
+var configuration = runSuffix.Length == 0 ? "default" : runSuffix[1..];
+var report = new BenchReport("pragworld", command, configuration);
 var outDir = BenchReport.DefaultDirectory();
+// Each model's own PragWorld report (Markdown, HTML, chart) is a run artefact, not a committed benchmark report.
+var modelReportDir = Path.GetFullPath(Path.Combine(outDir, "..", "..", "artifacts", "pragworld", configuration));
+Directory.CreateDirectory(modelReportDir);
 var ml = new MLContext(seed: 0);
 
 List<PragWorldQuestionRow> Rows(int count, int seed, IReadOnlyList<string> templates, string prefix)
@@ -119,10 +123,10 @@ for (int seed = firstSeed; seed <= lastSeed; seed++)
     {
         var valRows = ml.Data.CreateEnumerable<PragWorldQuestionRow>(validationBench, false).ToList();
         var patching = ml.PragWorld().Patching(baseModel, valRows);
-        HeatMap(ablation, Path.Combine(outDir, "pragworld-mlp-ablation.png"), "Accuracy change when a layer's MLP is zeroed");
-        HeatMap(patching, Path.Combine(outDir, "pragworld-patching.png"), "Δ p(altered gold) when a layer's input is patched from the altered run");
-        report.AddPlot("pragworld-mlp-ablation.png");
-        report.AddPlot("pragworld-patching.png");
+        HeatMap(ablation, Path.Combine(outDir, report.PlotFileName("mlp-ablation")), "Accuracy change when a layer's MLP is zeroed");
+        HeatMap(patching, Path.Combine(outDir, report.PlotFileName("patching")), "Δ p(altered gold) when a layer's input is patched from the altered run");
+        report.AddPlot(report.PlotFileName("mlp-ablation"));
+        report.AddPlot(report.PlotFileName("patching"));
         foreach (var e in ablation) report.AddRow("MLP ablation (seed 0, validation benchmark)", new Dictionary<string, object?> { ["layer"] = e.Layer, ["alteration"] = e.Alteration, ["Δ accuracy"] = e.Delta, ["rows"] = e.Count });
         foreach (var e in patching) report.AddRow("patching (seed 0, validation benchmark)", new Dictionary<string, object?> { ["layer"] = e.Layer, ["alteration"] = e.Alteration, ["Δ p(gold)"] = e.Delta, ["pairs"] = e.Count });
     }
@@ -148,10 +152,9 @@ for (int seed = firstSeed; seed <= lastSeed; seed++)
         var m = ml.PragWorld().Evaluate(tuned, testBench);
         Record(name, seed, m, sw.Elapsed.TotalSeconds);
         Keep(name, m);
-        // Per-model reports carry the run's suffix (e.g. -altered1000), so a variant run does not overwrite the default run's.
-        if (seed == 0) PragWorldReport.Write(m, outDir, "pragworld-" + (reg?.Kind.ToString().ToLowerInvariant() ?? "finetuned") + runSuffix, name);
+        if (seed == 0) PragWorldReport.Write(m, modelReportDir, "pragworld-" + (reg?.Kind.ToString().ToLowerInvariant() ?? "finetuned"), name);
     }
-    if (seed == 0) PragWorldReport.Write(baseMetrics, outDir, "pragworld-base", "base model");
+    if (seed == 0) PragWorldReport.Write(baseMetrics, modelReportDir, "pragworld-base", "base model");
 }
 
 static void HeatMap(IReadOnlyList<LayerEffect> effects, string path, string title)

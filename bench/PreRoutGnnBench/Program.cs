@@ -3,7 +3,7 @@
 // FastTree regressor on per-pin hand features, all in one run; plus peak memory with and without the order-preserving
 // partition on one design (each measured in its own process).
 // Usage: dotnet run -c Release --project bench/PreRoutGnnBench -- <cache> <train,...> <validation,...> <test,...>
-//        [epochs=200] [pretrainEpochs=200] [seeds=1] [models=all] [partitionDesign=] [partitionNodes=] [pinsPerEpoch=0 (all)] [trainWindow=50000] [report=preroutgnn]
+//        [epochs=200] [pretrainEpochs=200] [seeds=1] [models=all] [partitionDesign=] [partitionNodes=] [pinsPerEpoch=0 (all)] [trainWindow=50000] [configuration=default]
 //        [levelErrors=false] [partitionModel=preroutgnn] [partitionSeeds=1] [partitionEpochs=min(epochs,10)]
 //        [partitionStepPerPiece=true (false: one optimiser step per epoch, gradients summed over the pieces, as the reference)]
 //   levelErrors: for each model's first seed, arrival error by level on the test designs, one-step (teacher-forced, from
@@ -43,7 +43,8 @@ string? partitionDesign = args.Length > 8 && args[8].Length > 0 ? args[8] : null
 int partitionNodes = args.Length > 9 ? int.Parse(args[9]) : 0;
 int pinsPerEpoch = args.Length > 10 ? int.Parse(args[10]) : 0;
 int trainWindow = args.Length > 11 ? int.Parse(args[11]) : 50_000;
-string reportName = args.Length > 12 ? args[12] : "preroutgnn";
+// The section of docs/benchmarks/preroutgnn.md this run fills (a later run of the same configuration replaces it).
+string configuration = args.Length > 12 ? args[12] : "default";
 bool levelErrors = args.Length > 13 && bool.Parse(args[13]);
 string partitionModel = args.Length > 14 && args[14].Length > 0 ? args[14] : "preroutgnn";
 int partitionSeeds = args.Length > 15 ? int.Parse(args[15]) : 1;
@@ -51,7 +52,7 @@ int partitionEpochs = args.Length > 16 ? int.Parse(args[16]) : Math.Min(epochs, 
 bool partitionStepPerPiece = args.Length <= 17 || bool.Parse(args[17]);
 torch.set_num_threads(Environment.ProcessorCount);
 
-var report = new BenchReport(reportName, $"dotnet run -c Release --project bench/PreRoutGnnBench -- {string.Join(' ', args)}");
+var report = new BenchReport("preroutgnn", $"dotnet run -c Release --project bench/PreRoutGnnBench -- {string.Join(' ', args.Select(a => a.Length == 0 ? "\"\"" : a))}", configuration);
 string Names(IEnumerable<TimingGraph> gs) => string.Join(", ", gs.Select(g => $"{g.Technology}/{g.Design} ({g.NodeCount:N0} pins)"));
 if (models.Any(m => m.Length > 0))
 {
@@ -186,8 +187,8 @@ if (partitionDesign is not null && partitionNodes > 0)
 var dir = BenchReport.DefaultDirectory();
 if (curves.Count > 0)
 {
-    Plots.Lines(Path.Combine(dir, $"{reportName}-training-loss.png"), "Training loss (teacher forcing), seed 0", "epoch", "loss", curves);
-    report.AddPlot($"{reportName}-training-loss.png");
+    Plots.Lines(Path.Combine(dir, report.PlotFileName("training-loss")), "Training loss (teacher forcing), seed 0", "epoch", "loss", curves);
+    report.AddPlot(report.PlotFileName("training-loss"));
 }
 var (json, md) = report.Write();
 Console.WriteLine(File.ReadAllText(md));

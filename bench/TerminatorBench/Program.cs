@@ -1,7 +1,7 @@
 // Terminator benchmark on Fashion-MNIST: Terminator 2-D and 1-D (sequential) vs ML.NET LightGbm and SdcaMaximumEntropy
 // on the same split, ablations (feedback loss off, plain kernels), ONNX Runtime vs TorchSharp latency.
 // Usage: dotnet run -c Release --project bench/TerminatorBench -- [trainRows=60000] [epochs=4] [seeds=1] [models=all]
-//          [testRows=10000] [reportName=terminator] [patch=1] [learningRate=3e-3] [channels=12,24,32] [sequencePatch=1]
+//          [testRows=10000] [configuration=default] [patch=1] [learningRate=3e-3] [channels=12,24,32] [sequencePatch=1]
 //          [sequenceKernels=3,9,5,7] [firstSeed=0]
 //   models: comma list of terminator2d,terminator1d,nofeedback,plainkernels,lightgbm,sdca,latency (default all)
 //   patch: Terminator 2-D space-to-depth patch size (1 = full resolution); channels: block widths;
@@ -19,14 +19,15 @@ int epochs = args.Length > 1 ? int.Parse(args[1]) : 4;
 int seeds = args.Length > 2 ? int.Parse(args[2]) : 1;
 var models = (args.Length > 3 ? args[3] : "terminator2d,terminator1d,nofeedback,plainkernels,lightgbm,sdca,latency").Split(',').ToHashSet();
 int testRows = args.Length > 4 ? int.Parse(args[4]) : 10000;
-string reportName = args.Length > 5 ? args[5] : "terminator";
+// The section of docs/benchmarks/terminator.md this run fills (a later run of the same configuration replaces it).
+string configuration = args.Length > 5 ? args[5] : "default";
 int patch = args.Length > 6 ? int.Parse(args[6]) : 1;
 double? learningRate = args.Length > 7 ? double.Parse(args[7], System.Globalization.CultureInfo.InvariantCulture) : null;
 int[]? channels = args.Length > 8 ? args[8].Split(',').Select(int.Parse).ToArray() : null;
 int sequencePatch = args.Length > 9 ? int.Parse(args[9]) : 1;
 int[]? sequenceKernels = args.Length > 10 && args[10].Length > 0 ? args[10].Split(',').Select(int.Parse).ToArray() : null;
 int firstSeed = args.Length > 11 ? int.Parse(args[11]) : 0; // runs seeds firstSeed .. firstSeed + seeds − 1 (more seeds in a later command)
-var report = new BenchReport(reportName, $"dotnet run -c Release --project bench/TerminatorBench -- {string.Join(' ', args)}");
+var report = new BenchReport("terminator", $"dotnet run -c Release --project bench/TerminatorBench -- {string.Join(' ', args)}", configuration);
 var ml = new MLContext(seed: 0);
 if (!FashionMnist.IsInstalled()) { Console.Error.WriteLine($"Fashion-MNIST not found in {FashionMnist.DebianDirectory}: run scripts/setup.sh."); return 1; }
 var train = ml.Data.Cache(FashionMnist.LoadTrain(ml, trainRows));
@@ -95,9 +96,9 @@ foreach (var (name, list) in results)
     report.AddRow("summary (median over seeds)", new Dictionary<string, object?> { ["model"] = name, ["test macro accuracy"] = Measure.Median(list), ["runs"] = list.Count });
 if (results.Count > 0)
 {
-    Plots.Bars(Path.Combine(BenchReport.DefaultDirectory(), $"{reportName}-accuracy.png"), "Fashion-MNIST test accuracy", "macro accuracy",
+    Plots.Bars(Path.Combine(BenchReport.DefaultDirectory(), report.PlotFileName("accuracy")), "Fashion-MNIST test accuracy", "macro accuracy",
         results.Select(r => (r.Key, Measure.Median(r.Value))).ToList());
-    report.AddPlot($"{reportName}-accuracy.png");
+    report.AddPlot(report.PlotFileName("accuracy"));
 }
 
 if (models.Contains("latency"))
