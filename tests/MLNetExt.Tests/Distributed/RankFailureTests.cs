@@ -24,7 +24,8 @@ public partial class MpiSmokeTests
             Assert.InRange(watch.Elapsed.TotalSeconds, 0, 20);
             Assert.NotEqual(0, exitCode);
             var output = stdout + stderr;
-            Assert.Contains(output.Split('\n'), line => line.Contains("aborting the job") && line.Contains("does not match its manifest") && line.Contains(state));
+            Assert.True(output.Split('\n').Any(line => line.Contains("aborting the job") && line.Contains("does not match its manifest") && line.Contains(state)),
+                $"No line names the damaged checkpoint (mpiexec exit code {exitCode} after {watch.Elapsed.TotalSeconds:F1} s).\nstdout:\n{stdout}\nstderr:\n{stderr}");
         }
         finally
         {

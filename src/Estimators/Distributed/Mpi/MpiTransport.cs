@@ -233,9 +233,10 @@ public sealed unsafe class MpiTransport : ICollectiveTransport
 
     /// <summary>
     /// How long a rank waits between writing why it fails and MPI_Abort. mpiexec forwards a rank's output through its
-    /// process manager, and the abort kills that path at once: without the pause the reason is often lost.
+    /// process manager, and the abort kills that path at once: without the pause the reason is often lost (on a busy
+    /// machine half a second was not always enough).
     /// </summary>
-    private static readonly TimeSpan OutputForwardingPause = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan OutputForwardingPause = TimeSpan.FromMilliseconds(1500);
 
     private static void AbortJob(int errorCode)
     {
