@@ -34,6 +34,35 @@ public class BenchReportTests : IDisposable
     }
 
     [Fact]
+    public void AConfigurationFillsItsOwnSection_AndARerunReplacesOnlyThatSection()
+    {
+        BenchReport Run(string configuration, double accuracy)
+        {
+            var r = new BenchReport("demo", $"dotnet run --project bench/X -- {configuration}", configuration);
+            r.AddRow("accuracy", new Dictionary<string, object?> { ["model"] = "A", ["acc"] = accuracy });
+            r.AddPlot(r.PlotFileName("accuracy"));
+            return r;
+        }
+        Run("small", 0.5).Write(_dir);
+        Run("large", 0.7).Write(_dir);
+        var (json, md) = Run("small", 0.6).Write(_dir);
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var configurations = doc.RootElement.GetProperty("configurations");
+        Assert.Equal(new[] { "small", "large" }, configurations.EnumerateObject().Select(c => c.Name));
+        Assert.Equal(0.6, configurations.GetProperty("small").GetProperty("tables").GetProperty("accuracy")[0].GetProperty("acc").GetDouble());
+        Assert.Equal(0.7, configurations.GetProperty("large").GetProperty("tables").GetProperty("accuracy")[0].GetProperty("acc").GetDouble());
+        var text = File.ReadAllText(md);
+        Assert.Equal(1, text.Split('\n').Count(l => l == "## small"));
+        Assert.Contains("| A | 0.6 |", text);
+        Assert.DoesNotContain("| A | 0.5 |", text);
+        Assert.Contains("![demo-large-accuracy.png](demo-large-accuracy.png)", text);
+        Assert.Contains("[small](#small) · [large](#large)", text);
+        // The Markdown is a function of the JSON alone: rendering the file again gives the same text.
+        Assert.Equal(text, BenchReport.Markdown((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!));
+    }
+
+    [Fact]
     public void PlotsArePngFiles()
     {
         var lines = Path.Combine(_dir, "l.png");
